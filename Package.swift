@@ -1,0 +1,84 @@
+// swift-tools-version:6.0
+// EdgeNAS: hardware-aware neural architecture search for edge detectors.
+//
+// Targets, lowest first (dependencies point one way, see docs/architecture.md):
+//   CTorch (C header over libtorch) -> Torch (safe Swift tensors)
+//   Search (spaces, studies, samplers, Pareto; knows nothing of torch)
+//   Storage (SQLite, PostgreSQL study storage)
+//   DetectionData (datasets, image codecs, synthetic data, AP metrics; no torch)
+//   Vision (detector models, losses, training) -> Estimation -> ... -> edgenas (CLI)
+import Foundation
+import PackageDescription
+
+// libtorch location. Debian's libtorch-dev puts headers under /usr/include and libraries on
+// the default linker path; TORCH_ROOT points at another libtorch (for example an unpacked
+// official release: TORCH_ROOT/include, TORCH_ROOT/lib).
+let torchRoot = Context.environment["TORCH_ROOT"]
+let torchIncludeFlags: [String] = torchRoot.map {
+    ["-I\($0)/include", "-I\($0)/include/torch/csrc/api/include"]
+} ?? ["-I/usr/include/torch/csrc/api/include"]
+let torchLinkFlags: [String] = torchRoot.map { ["-L\($0)/lib", "-Xlinker", "-rpath", "-Xlinker", "\($0)/lib"] } ?? []
+
+let package = Package(
+    name: "EdgeNAS",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "edgenas", targets: ["edgenas"]),
+        .library(name: "EdgeNAS", targets: ["Torch", "Search", "Storage", "DetectionData", "Vision", "Estimation"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.21.0"),
+    ],
+    targets: [
+        // MARK: libtorch bridge
+        .target(
+            name: "CTorch",
+            cxxSettings: [.unsafeFlags(torchIncludeFlags + ["-std=c++17", "-O2"])],
+            linkerSettings: [
+                .unsafeFlags(torchLinkFlags),
+                .linkedLibrary("torch"), .linkedLibrary("torch_cpu"), .linkedLibrary("c10"),
+            ]
+        ),
+        .target(name: "Torch", dependencies: ["CTorch"]),
+
+        // MARK: search core (no torch, no storage engine)
+        .target(name: "Search", dependencies: [
+            .product(name: "Yams", package: "Yams"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .target(name: "Storage", dependencies: [
+            "Search",
+            .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
+        // MARK: detection data and models
+        .systemLibrary(name: "CJPEG", path: "Sources/CJPEG", pkgConfig: "libjpeg", providers: [.apt(["libjpeg62-turbo-dev"])]),
+        .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        .target(name: "DetectionData", dependencies: ["CJPEG", "CPNG"]),
+        .target(name: "Vision", dependencies: ["Torch", "DetectionData"]),
+
+        // MARK: performance estimation
+        .target(name: "Estimation", dependencies: []),
+
+        // MARK: command-line tool
+        .executableTarget(name: "edgenas", dependencies: [
+            "Torch", "Search", "Storage", "DetectionData", "Vision", "Estimation",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
+        // MARK: tests
+        .testTarget(name: "TorchTests", dependencies: ["Torch", "Vision"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "SearchTests", dependencies: ["Search"]),
+        .testTarget(name: "StorageTests", dependencies: ["Storage", "Search"]),
+        .testTarget(name: "DetectionDataTests", dependencies: ["DetectionData"]),
+        .testTarget(name: "EstimationTests", dependencies: ["Estimation"]),
+    ],
+    cxxLanguageStandard: .cxx17
+)

@@ -1,0 +1,1 @@
+// The DetectionData module; see docs/architecture.md.

@@ -1,0 +1,1 @@
+// The Estimation module; see docs/architecture.md.
