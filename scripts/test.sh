@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# README's test command: runs the whole test suite. Starts a throwaway PostgreSQL server on
+# loopback for the distributed-storage tests (stopped again on exit, whatever happens), then
+# `swift test`. Extra arguments go to `swift test` (e.g. `scripts/test.sh --filter SearchTests`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ -z "${EDGENAS_TEST_POSTGRES_URL:-}" ] && [ -x /usr/lib/postgresql/15/bin/pg_ctl ]; then
+    EDGENAS_TEST_POSTGRES_URL=$(scripts/postgres-test-server.sh start)
+    export EDGENAS_TEST_POSTGRES_URL
+    trap 'scripts/postgres-test-server.sh stop' EXIT
+    echo "==> PostgreSQL test server at $EDGENAS_TEST_POSTGRES_URL"
+fi
+
+swift build --build-tests
+swift test --skip-build "$@"
