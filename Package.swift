@@ -79,6 +79,7 @@ let package = Package(
         .testTarget(name: "StorageTests", dependencies: ["Storage", "Search"]),
         .testTarget(name: "DetectionDataTests", dependencies: ["DetectionData"]),
         .testTarget(name: "EstimationTests", dependencies: ["Estimation"]),
+        .testTarget(name: "VisionTests", dependencies: ["Vision"], resources: [.copy("Fixtures")]),
     ],
     cxxLanguageStandard: .cxx17
 )
