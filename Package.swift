@@ -24,7 +24,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "edgenas", targets: ["edgenas"]),
-        .library(name: "EdgeNAS", targets: ["Torch", "Search", "Storage", "DetectionData", "Vision", "Estimation"]),
+        .library(name: "EdgeNAS", targets: ["Torch", "Search", "Storage", "DetectionData", "Vision", "Estimation", "Reports"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -66,9 +66,12 @@ let package = Package(
         // MARK: performance estimation
         .target(name: "Estimation", dependencies: []),
 
+        // MARK: reports (SVG, HTML, CSV; knows nothing of torch or search)
+        .target(name: "Reports"),
+
         // MARK: command-line tool
         .executableTarget(name: "edgenas", dependencies: [
-            "Torch", "Search", "Storage", "DetectionData", "Vision", "Estimation",
+            "Torch", "Search", "Storage", "DetectionData", "Vision", "Estimation", "Reports",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -79,6 +82,7 @@ let package = Package(
         .testTarget(name: "StorageTests", dependencies: ["Storage", "Search"]),
         .testTarget(name: "DetectionDataTests", dependencies: ["DetectionData"]),
         .testTarget(name: "EstimationTests", dependencies: ["Estimation"]),
+        .testTarget(name: "ReportsTests", dependencies: ["Reports"]),
         .testTarget(name: "VisionTests", dependencies: ["Vision"], resources: [.copy("Fixtures")]),
     ],
     cxxLanguageStandard: .cxx17
