@@ -1,5 +1,200 @@
-#include "ctorch.h"
+// Library facts, errors, tensor lifetime and data transfer, factories, autograd.
+#include "internal.h"
 
+#include <ATen/Parallel.h>
+#include <c10/core/GradMode.h>
 #include <torch/version.h>
 
+#include <cstring>
+#include <sstream>
+
+namespace ctorch {
+
+namespace {
+thread_local std::string last_error;
+thread_local std::string string_result;
+} // namespace
+
+void set_last_error(const std::string &message) { last_error = message; }
+
+const char *last_error_message() { return last_error.c_str(); }
+
+const char *thread_string(std::string value) {
+    string_result = std::move(value);
+    return string_result.c_str();
+}
+
+} // namespace ctorch
+
+using namespace ctorch;
+
+namespace {
+at::TensorOptions options_for(int32_t dtype) { return at::TensorOptions().dtype(at::ScalarType(dtype)); }
+} // namespace
+
+extern "C" {
+
 const char *ctorch_version(void) { return TORCH_VERSION; }
+
+const char *ctorch_last_error(void) { return ctorch::last_error_message(); }
+
+// MARK: library, threads, randomness
+
+void ctorch_set_num_threads(int32_t threads) {
+    // at::set_num_threads rejects non-positive counts by throwing; clamp instead so the
+    // call cannot fail (callers validate user input before).
+    at::set_num_threads(threads < 1 ? 1 : threads);
+}
+
+int32_t ctorch_get_num_threads(void) { return at::get_num_threads(); }
+
+int32_t ctorch_get_num_interop_threads(void) { return at::get_num_interop_threads(); }
+
+const char *ctorch_parallel_info(void) {
+    try {
+        return thread_string(at::get_parallel_info());
+    } catch (...) {
+        return thread_string("");
+    }
+}
+
+const char *ctorch_supported_quantized_engines(void) {
+    try {
+        std::string names;
+        for (auto engine : at::globalContext().supportedQEngines()) {
+            if (!names.empty()) names += ",";
+            names += c10::toString(engine);
+        }
+        return thread_string(names);
+    } catch (...) {
+        return thread_string("");
+    }
+}
+
+void ctorch_manual_seed(uint64_t seed) { at::manual_seed(seed); }
+
+// MARK: lifetime, metadata, data transfer
+
+void ctorch_tensor_free(ctorch_tensor t) { delete t; }
+
+ctorch_tensor ctorch_from_data(const void *data, const int64_t *shape, int64_t ndim, int32_t dtype) {
+    return guarded_tensor([&] {
+        auto result = at::empty(dims(shape, ndim), options_for(dtype));
+        const auto bytes = size_t(result.numel()) * result.element_size();
+        if (bytes > 0) std::memcpy(result.data_ptr(), data, bytes);
+        return result;
+    });
+}
+
+int ctorch_copy_data(ctorch_tensor t, int32_t dtype, void *out, int64_t capacity_bytes) {
+    return guarded_status([&] {
+        auto source = unwrap(t).detach().to(at::ScalarType(dtype)).contiguous();
+        const auto bytes = int64_t(source.numel()) * int64_t(source.element_size());
+        if (bytes > capacity_bytes) {
+            throw std::invalid_argument("ctorch_copy_data: tensor needs " + std::to_string(bytes) +
+                                        " bytes, buffer has " + std::to_string(capacity_bytes));
+        }
+        if (bytes > 0) std::memcpy(out, source.data_ptr(), size_t(bytes));
+    });
+}
+
+int64_t ctorch_dim(ctorch_tensor t) { return t->tensor.dim(); }
+
+void ctorch_shape(ctorch_tensor t, int64_t *out) {
+    const auto sizes = t->tensor.sizes();
+    std::copy(sizes.begin(), sizes.end(), out);
+}
+
+int64_t ctorch_numel(ctorch_tensor t) { return t->tensor.numel(); }
+
+int32_t ctorch_dtype(ctorch_tensor t) { return int32_t(t->tensor.scalar_type()); }
+
+int ctorch_item(ctorch_tensor t, double *out) {
+    return guarded_status([&] { *out = unwrap(t).item<double>(); });
+}
+
+const char *ctorch_description(ctorch_tensor t) {
+    try {
+        std::ostringstream stream;
+        stream << unwrap(t);
+        return thread_string(stream.str());
+    } catch (const std::exception &error) {
+        return thread_string(error.what());
+    }
+}
+
+// MARK: factories
+
+ctorch_tensor ctorch_zeros(const int64_t *shape, int64_t ndim, int32_t dtype) {
+    return guarded_tensor([&] { return at::zeros(dims(shape, ndim), options_for(dtype)); });
+}
+
+ctorch_tensor ctorch_ones(const int64_t *shape, int64_t ndim, int32_t dtype) {
+    return guarded_tensor([&] { return at::ones(dims(shape, ndim), options_for(dtype)); });
+}
+
+ctorch_tensor ctorch_full(const int64_t *shape, int64_t ndim, double value, int32_t dtype) {
+    return guarded_tensor([&] { return at::full(dims(shape, ndim), value, options_for(dtype)); });
+}
+
+ctorch_tensor ctorch_arange(double start, double end, double step, int32_t dtype) {
+    return guarded_tensor([&] { return at::arange(start, end, step, options_for(dtype)); });
+}
+
+ctorch_tensor ctorch_randn(const int64_t *shape, int64_t ndim, int32_t dtype) {
+    return guarded_tensor([&] { return at::randn(dims(shape, ndim), options_for(dtype)); });
+}
+
+ctorch_tensor ctorch_rand(const int64_t *shape, int64_t ndim, int32_t dtype) {
+    return guarded_tensor([&] { return at::rand(dims(shape, ndim), options_for(dtype)); });
+}
+
+// MARK: autograd
+
+int ctorch_set_requires_grad(ctorch_tensor t, bool requires_grad) {
+    return guarded_status([&] { unwrap(t).set_requires_grad(requires_grad); });
+}
+
+bool ctorch_requires_grad(ctorch_tensor t) { return t->tensor.requires_grad(); }
+
+int ctorch_backward(ctorch_tensor t, ctorch_tensor gradient, bool retain_graph) {
+    return guarded_status([&] {
+        at::Tensor seed = gradient == nullptr ? at::Tensor() : gradient->tensor;
+        unwrap(t).backward(seed, retain_graph);
+    });
+}
+
+int ctorch_grad(ctorch_tensor t, ctorch_tensor *out) {
+    return guarded_status([&] {
+        const auto &grad = unwrap(t).grad();
+        *out = grad.defined() ? wrap(grad) : nullptr;
+    });
+}
+
+int ctorch_zero_grad(ctorch_tensor t) {
+    return guarded_status([&] {
+        auto &grad = unwrap(t).mutable_grad();
+        if (grad.defined()) {
+            // Same as PyTorch 1.13's Optimizer.zero_grad(set_to_none=False).
+            grad = grad.detach();
+            grad.zero_();
+        }
+    });
+}
+
+bool ctorch_set_grad_enabled(bool enabled) {
+    const bool previous = c10::GradMode::is_enabled();
+    c10::GradMode::set_enabled(enabled);
+    return previous;
+}
+
+bool ctorch_is_grad_enabled(void) { return c10::GradMode::is_enabled(); }
+
+int ctorch_assign(ctorch_tensor destination, ctorch_tensor source) {
+    return guarded_status([&] {
+        c10::AutoGradMode no_grad(false);
+        unwrap(destination).copy_(unwrap(source));
+    });
+}
+
+} // extern "C"

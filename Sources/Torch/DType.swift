@@ -1,0 +1,44 @@
+import CTorch
+
+/// Element types, numbered like c10::ScalarType so the code travels through the C shim
+/// unchanged (quantized types included, for INT8 inference).
+public enum DType: Int32, Sendable, Hashable, Codable, CaseIterable {
+    case uint8 = 0
+    case int8 = 1
+    case int16 = 2
+    case int32 = 3
+    case int64 = 4
+    case float16 = 5
+    case float32 = 6
+    case float64 = 7
+    case bool = 11
+    case qint8 = 12
+    case quint8 = 13
+    case qint32 = 14
+
+    /// Bytes per element.
+    public var byteWidth: Int {
+        switch self {
+        case .uint8, .int8, .bool, .qint8, .quint8: 1
+        case .int16, .float16: 2
+        case .int32, .float32, .qint32: 4
+        case .int64, .float64: 8
+        }
+    }
+
+    public var isFloatingPoint: Bool { self == .float16 || self == .float32 || self == .float64 }
+    public var isQuantized: Bool { self == .qint8 || self == .quint8 || self == .qint32 }
+}
+
+/// Swift element types that map one-to-one onto a tensor dtype (same size and layout).
+public protocol TensorElement: Sendable {
+    static var dtype: DType { get }
+}
+
+extension Float: TensorElement { public static var dtype: DType { .float32 } }
+extension Double: TensorElement { public static var dtype: DType { .float64 } }
+extension Int64: TensorElement { public static var dtype: DType { .int64 } }
+extension Int32: TensorElement { public static var dtype: DType { .int32 } }
+extension UInt8: TensorElement { public static var dtype: DType { .uint8 } }
+extension Int8: TensorElement { public static var dtype: DType { .int8 } }
+extension Bool: TensorElement { public static var dtype: DType { .bool } }
