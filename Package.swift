@@ -78,7 +78,7 @@ let package = Package(
         .testTarget(name: "SearchTests", dependencies: ["Search"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "Search"]),
         .testTarget(name: "DetectionDataTests", dependencies: ["DetectionData"]),
-        .testTarget(name: "EstimationTests", dependencies: ["Estimation"]),
+        .testTarget(name: "EstimationTests", dependencies: ["Estimation"], resources: [.copy("Fixtures")]),
     ],
     cxxLanguageStandard: .cxx17
 )
