@@ -98,6 +98,11 @@ enum LinearAlgebraError: Error, Equatable {
 struct CholeskyFactor: Sendable {
     var lower: Matrix
 
+    /// Wraps an already computed factor.
+    init(lower: Matrix) {
+        self.lower = lower
+    }
+
     init(_ a: Matrix) throws {
         let n = a.rows
         var l = Matrix(rows: n, columns: n)
