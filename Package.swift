@@ -81,7 +81,7 @@ let package = Package(
         .testTarget(name: "SearchTests", dependencies: ["Search"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "Search"]),
         .testTarget(name: "DetectionDataTests", dependencies: ["DetectionData"]),
-        .testTarget(name: "EstimationTests", dependencies: ["Estimation"]),
+        .testTarget(name: "EstimationTests", dependencies: ["Estimation"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports"]),
         .testTarget(name: "VisionTests", dependencies: ["Vision"], resources: [.copy("Fixtures")]),
     ],

@@ -1,1 +1,0 @@
-// The Estimation module; see docs/architecture.md.
