@@ -60,7 +60,12 @@ let package = Package(
         // MARK: detection data and models
         .systemLibrary(name: "CJPEG", path: "Sources/CJPEG", pkgConfig: "libjpeg", providers: [.apt(["libjpeg62-turbo-dev"])]),
         .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
-        .target(name: "DetectionData", dependencies: ["CJPEG", "CPNG"]),
+        // C layer that traps libjpeg/libpng errors (they exit or longjmp) and returns them to Swift.
+        .target(
+            name: "CImageCodecs", dependencies: ["CJPEG", "CPNG"],
+            linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16")]
+        ),
+        .target(name: "DetectionData", dependencies: ["CImageCodecs"]),
         .target(name: "Vision", dependencies: ["Torch", "DetectionData"]),
 
         // MARK: performance estimation
@@ -80,7 +85,7 @@ let package = Package(
         .testTarget(name: "TorchTests", dependencies: ["Torch", "Vision"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SearchTests", dependencies: ["Search"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "Search"]),
-        .testTarget(name: "DetectionDataTests", dependencies: ["DetectionData"]),
+        .testTarget(name: "DetectionDataTests", dependencies: ["DetectionData"], resources: [.copy("Fixtures")]),
         .testTarget(name: "EstimationTests", dependencies: ["Estimation"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports"]),
         .testTarget(name: "VisionTests", dependencies: ["Vision"], resources: [.copy("Fixtures")]),
