@@ -1,0 +1,134 @@
+import Torch
+
+/// Convolution (no bias) + batch norm (+ ReLU): the module of one `.convolution` graph node.
+public final class ConvolutionUnit: Module {
+    public let spec: ConvolutionSpec
+    public let convolution: Conv2d
+    public let normalization: BatchNorm2d
+    public var isTraining = true
+
+    public init(_ spec: ConvolutionSpec) throws {
+        self.spec = spec
+        convolution = try Conv2d(
+            inChannels: spec.inputChannels, outChannels: spec.outputChannels, kernelSize: spec.kernelSize,
+            stride: spec.stride, padding: spec.padding, groups: spec.groups, bias: false)
+        normalization = try BatchNorm2d(features: spec.outputChannels)
+    }
+
+    public var children: [(name: String, module: any Module)] { [("conv", convolution), ("bn", normalization)] }
+
+    public func forward(_ input: Tensor) throws -> Tensor {
+        let normalized = try normalization(convolution(input))
+        return spec.relu ? try normalized.relu() : normalized
+    }
+}
+
+/// The three raw branch outputs of the head, before the output activations; the loss reads
+/// these (logits are numerically safer than probabilities).
+public struct DetectorBranches {
+    /// Objectness logits, [N, 1, H, W].
+    public let objectness: Tensor
+    /// Box parameters, [N, 4, H, W]: centre offsets (tanh) and size (sigmoid), see `BoxCoding`.
+    public let box: Tensor
+    /// Class logits, [N, classes, H, W].
+    public let classes: Tensor
+}
+
+/// The detector of a `DetectorArchitecture` as a torch module: one `ConvolutionUnit` per
+/// convolution node of its `DetectorGraph`, run in graph order. Parameter names are the graph
+/// node names (`stage3.unit0.branch2.pw1.conv.weight`), so checkpoints, the profiler and the
+/// exporter agree on what each tensor is.
+public final class Detector: Module {
+    public let architecture: DetectorArchitecture
+    public let graph: DetectorGraph
+    /// Convolution units in graph order, named by node.
+    public let units: [(name: String, module: any Module)]
+    private let unitByName: [String: ConvolutionUnit]
+    public var isTraining = true
+
+    /// Builds the network with PyTorch's default initialisation from libtorch's generator
+    /// (seed it with `Torch.manualSeed` for reproducible weights).
+    public init(_ architecture: DetectorArchitecture) throws {
+        self.architecture = architecture
+        graph = try DetectorGraph(architecture)
+        var units: [(name: String, module: any Module)] = []
+        var unitByName: [String: ConvolutionUnit] = [:]
+        for node in graph.nodes {
+            guard case .convolution(let spec) = node.operation else { continue }
+            let unit = try ConvolutionUnit(spec)
+            units.append((node.name, unit))
+            unitByName[node.name] = unit
+        }
+        self.units = units
+        self.unitByName = unitByName
+    }
+
+    public var children: [(name: String, module: any Module)] { units }
+
+    /// The deployed output: [N, 1 + 4 + classes, H, W] with sigmoid objectness, box
+    /// parameters and softmax class scores, as FastestDet's.
+    public func forward(_ image: Tensor) throws -> Tensor {
+        try run(image, through: graph.nodes.count)
+    }
+
+    /// The head's raw branch outputs for the loss.
+    public func branches(_ image: Tensor) throws -> DetectorBranches {
+        var values = try evaluate(image, upTo: graph.nodes.count - 1, keeping: Set(graph.output.inputs))
+        let names = graph.output.inputs
+        return DetectorBranches(objectness: values.removeValue(forKey: names[0])!, box: values.removeValue(forKey: names[1])!,
+                                classes: values.removeValue(forKey: names[2])!)
+    }
+
+    /// Runs the first `count` nodes and returns the output of the last one run.
+    public func run(_ image: Tensor, through count: Int) throws -> Tensor {
+        let last = graph.nodes[count - 1].name
+        var values = try evaluate(image, upTo: count, keeping: [last])
+        return values.removeValue(forKey: last)!
+    }
+
+    /// Runs nodes `0..<count`; a value is dropped (and its memory released) after its last
+    /// reader unless it is in `keeping`.
+    private func evaluate(_ image: Tensor, upTo count: Int, keeping: Set<String>) throws -> [String: Tensor] {
+        let nodes = graph.nodes[0..<count]
+        var lastReader: [String: Int] = [:]
+        for (index, node) in nodes.enumerated() {
+            for input in node.inputs { lastReader[input] = index }
+        }
+        var values: [String: Tensor] = [DetectorGraph.inputName: image]
+        for (index, node) in nodes.enumerated() {
+            let inputs = node.inputs.map { values[$0]! }
+            values[node.name] = try apply(node, inputs)
+            for input in node.inputs where lastReader[input] == index && !keeping.contains(input) {
+                values[input] = nil
+            }
+        }
+        return values
+    }
+
+    private func apply(_ node: GraphNode, _ inputs: [Tensor]) throws -> Tensor {
+        switch node.operation {
+        case .convolution:
+            return try unitByName[node.name]!(inputs[0])
+        case .maxPool(let kernel, let stride, let padding):
+            return try Functional.maxPool2d(inputs[0], kernel: (kernel, kernel), stride: (stride, stride), padding: (padding, padding))
+        case .averagePool(let kernel, let stride, let padding):
+            return try Functional.avgPool2d(inputs[0], kernel: (kernel, kernel), stride: (stride, stride), padding: (padding, padding))
+        case .upsampleNearest(let scale):
+            return try Functional.upsampleNearest(inputs[0], scale: scale)
+        case .concatenate:
+            return try Tensor.cat(inputs, dim: 1)
+        case .add(let relu):
+            let sum = try inputs[0] + inputs[1]
+            return relu ? try sum.relu() : sum
+        case .channelSlice(let start, let count):
+            return try inputs[0].narrow(dim: 1, start: start, length: count)
+        case .channelShuffle(let groups):
+            let shape = inputs[0].shape
+            let (batch, channels, height, width) = (shape[0], shape[1], shape[2], shape[3])
+            return try inputs[0].view([batch, groups, channels / groups, height, width]).transpose(1, 2)
+                .contiguous().view([batch, channels, height, width])
+        case .detectionOutput:
+            return try Tensor.cat([inputs[0].sigmoid(), inputs[1], inputs[2].softmax(dim: 1)], dim: 1)
+        }
+    }
+}
