@@ -1,0 +1,139 @@
+import DetectionData
+import Torch
+
+/// How the head's four box values become a box, per grid cell (gx, gy) of a W x H grid, in
+/// coordinates normalised to [0, 1]:
+///
+///     centre x = (gx + 0.5 + tanh(tx)) / W      width  = sigmoid(tw)
+///     centre y = (gy + 0.5 + tanh(ty)) / H      height = sigmoid(th)
+///
+/// tanh lets a cell predict a centre up to one cell away, so the cells next to an object's
+/// centre can all predict it (FastestDet's cross-grid candidates); sigmoid sizes are
+/// relative to the image, so one scale of cells covers small and large people.
+public enum BoxCoding {
+    /// Grid cells responsible for an object: those whose centre lies less than one cell from
+    /// the object's centre in both directions (usually the 2 x 2 cells nearest it).
+    public static func candidateCells(for box: BoundingBox, inputSize: Double, gridSize: Int) -> [(x: Int, y: Int)] {
+        let cellSize = inputSize / Double(gridSize)
+        let centreX = (box.x0 + box.x1) / 2 / cellSize, centreY = (box.y0 + box.y1) / 2 / cellSize
+        var cells: [(x: Int, y: Int)] = []
+        let baseX = Int(centreX.rounded(.down)), baseY = Int(centreY.rounded(.down))
+        for y in (baseY - 1)...(baseY + 1) where y >= 0 && y < gridSize && abs(centreY - (Double(y) + 0.5)) < 1 {
+            for x in (baseX - 1)...(baseX + 1) where x >= 0 && x < gridSize && abs(centreX - (Double(x) + 0.5)) < 1 {
+                cells.append((x, y))
+            }
+        }
+        return cells
+    }
+}
+
+/// The loss terms of one batch, for logs and for the NaN guard.
+public struct DetectionLossTerms: Sendable {
+    public var total: Double
+    public var box: Double
+    public var objectness: Double
+    public var classification: Double
+    public var positiveCells: Int
+}
+
+/// FastestDet-style loss of the single-scale anchor-free head:
+/// - box: 1 - GIoU between decoded predictions and the objects, over the candidate cells;
+/// - objectness: IoU-aware, binary cross-entropy of every cell against the IoU its box
+///   reaches with the object it is responsible for (0 for cells responsible for none), so
+///   the objectness score ranks boxes by localisation quality;
+/// - class: cross-entropy over the candidate cells.
+/// A cell that is a candidate of several objects takes the smallest one.
+public struct DetectionLoss: Sendable {
+    public var boxWeight: Double
+    public var objectnessWeight: Double
+    public var classWeight: Double
+
+    public init(boxWeight: Double = 5, objectnessWeight: Double = 1, classWeight: Double = 1) {
+        self.boxWeight = boxWeight
+        self.objectnessWeight = objectnessWeight
+        self.classWeight = classWeight
+    }
+
+    /// - Parameters:
+    ///   - branches: the head's raw outputs for a batch.
+    ///   - targets: per image, its objects with boxes in input pixels (crowd boxes are ignored).
+    ///   - inputSize: the network's input side in pixels.
+    /// - Returns: the differentiable total and its terms.
+    public func callAsFunction(
+        _ branches: DetectorBranches, targets: [[ObjectAnnotation]], inputSize: Int
+    ) throws -> (loss: Tensor, terms: DetectionLossTerms) {
+        let shape = branches.objectness.shape
+        let (batch, height, width) = (shape[0], shape[2], shape[3])
+        precondition(targets.count == batch, "one target list per image")
+        let cellsPerImage = height * width
+
+        // Assign cells: flat index -> (normalised box, class), smallest object first wins.
+        var assigned: [Int: (box: BoundingBox, classIndex: Int, area: Double)] = [:]
+        for (image, objects) in targets.enumerated() {
+            for object in objects where !object.crowd && object.box.area > 0 {
+                for cell in BoxCoding.candidateCells(for: object.box, inputSize: Double(inputSize), gridSize: width) {
+                    let index = image * cellsPerImage + cell.y * width + cell.x
+                    if let existing = assigned[index], existing.area <= object.box.area { continue }
+                    let scale = Double(inputSize)
+                    let normalised = BoundingBox(x0: object.box.x0 / scale, y0: object.box.y0 / scale,
+                                                 x1: object.box.x1 / scale, y1: object.box.y1 / scale)
+                    assigned[index] = (normalised, object.classIndex, object.box.area)
+                }
+            }
+        }
+        let positives = assigned.keys.sorted()
+        let objectnessLogits = try branches.objectness.reshape([batch * cellsPerImage])
+
+        guard !positives.isEmpty else {
+            let objectness = try Functional.binaryCrossEntropyWithLogits(objectnessLogits, Tensor.zeros([batch * cellsPerImage]))
+            let total = try objectness * objectnessWeight
+            let value = try objectness.item()
+            return (total, DetectionLossTerms(total: value * objectnessWeight, box: 0, objectness: value, classification: 0, positiveCells: 0))
+        }
+
+        let index = try Tensor(positives.map { Int64($0) }, shape: [positives.count])
+        let boxValues = try branches.box.permute([0, 2, 3, 1]).reshape([batch * cellsPerImage, 4]).indexSelect(dim: 0, index: index)
+        let cellX = try Tensor(positives.map { Float($0 % cellsPerImage % width) + 0.5 }, shape: [positives.count])
+        let cellY = try Tensor(positives.map { Float($0 % cellsPerImage / width) + 0.5 }, shape: [positives.count])
+        func column(_ tensor: Tensor, _ k: Int) throws -> Tensor { try tensor.narrow(dim: 1, start: k, length: 1).reshape([positives.count]) }
+        let centreX = try (cellX + column(boxValues, 0).tanh()) / Double(width)
+        let centreY = try (cellY + column(boxValues, 1).tanh()) / Double(height)
+        let boxWidth = try column(boxValues, 2).sigmoid(), boxHeight = try column(boxValues, 3).sigmoid()
+        let predicted = try (x0: centreX - boxWidth / 2, y0: centreY - boxHeight / 2, x1: centreX + boxWidth / 2, y1: centreY + boxHeight / 2)
+
+        let truth = positives.map { assigned[$0]!.box }
+        let truthX0 = try Tensor(truth.map { Float($0.x0) }), truthY0 = try Tensor(truth.map { Float($0.y0) })
+        let truthX1 = try Tensor(truth.map { Float($0.x1) }), truthY1 = try Tensor(truth.map { Float($0.y1) })
+
+        // GIoU = IoU - (enclosing area - union) / enclosing area.
+        let interWidth = try (predicted.x1.minimum(truthX1) - predicted.x0.maximum(truthX0)).clamp(min: 0)
+        let interHeight = try (predicted.y1.minimum(truthY1) - predicted.y0.maximum(truthY0)).clamp(min: 0)
+        let intersection = try interWidth * interHeight
+        let union = try boxWidth * boxHeight + (truthX1 - truthX0) * (truthY1 - truthY0) - intersection
+        let iou = try intersection / (union + 1e-9)
+        let enclosing = try (predicted.x1.maximum(truthX1) - predicted.x0.minimum(truthX0))
+            * (predicted.y1.maximum(truthY1) - predicted.y0.minimum(truthY0))
+        let giou = try iou - (enclosing - union) / (enclosing + 1e-9)
+        let boxLoss = try (1.0 - giou).mean()
+
+        // IoU-aware objectness targets (no gradient flows into the target).
+        var objectnessTarget = [Float](repeating: 0, count: batch * cellsPerImage)
+        for (position, quality) in zip(positives, try iou.detach().floats()) {
+            objectnessTarget[position] = max(0, quality)
+        }
+        let objectnessLoss = try Functional.binaryCrossEntropyWithLogits(
+            objectnessLogits, Tensor(objectnessTarget, shape: [batch * cellsPerImage]))
+
+        let classCount = branches.classes.shape[1]
+        let classLogits = try branches.classes.permute([0, 2, 3, 1]).reshape([batch * cellsPerImage, classCount])
+            .indexSelect(dim: 0, index: index)
+        let classTargets = try Tensor(positives.map { Int64(assigned[$0]!.classIndex) }, shape: [positives.count])
+        let classLoss = try Functional.crossEntropy(classLogits, classTargets)
+
+        let total = try boxLoss * boxWeight + objectnessLoss * objectnessWeight + classLoss * classWeight
+        let terms = DetectionLossTerms(
+            total: try total.item(), box: try boxLoss.item(), objectness: try objectnessLoss.item(),
+            classification: try classLoss.item(), positiveCells: positives.count)
+        return (total, terms)
+    }
+}
