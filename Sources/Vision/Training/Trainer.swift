@@ -1,0 +1,257 @@
+import DetectionData
+import Foundation
+import Torch
+
+/// How a detector is trained. Defaults suit the FastestDet family at small scale.
+public struct TrainingConfiguration: Codable, Hashable, Sendable {
+    public enum Optimizer: String, Codable, Hashable, Sendable { case sgd, adamw }
+
+    public var epochs: Int
+    public var optimizer: Optimizer
+    /// Peak learning rate, reached at the end of warm-up.
+    public var learningRate: Double
+    /// SGD momentum (Nesterov) or AdamW's beta1.
+    public var momentum: Double
+    public var weightDecay: Double
+    /// Iterations of linear warm-up from 10 % of the peak learning rate.
+    public var warmupIterations: Int
+    /// The cosine schedule ends at this fraction of the peak learning rate.
+    public var finalLearningRateFraction: Double
+    /// Decay of the exponential moving average of the weights (nil: no EMA). Evaluation and
+    /// the saved model use the averaged weights, which are steadier than the last step's.
+    public var emaDecay: Double?
+    public var seed: UInt64
+
+    public init(
+        epochs: Int = 30, optimizer: Optimizer = .adamw, learningRate: Double = 0.004, momentum: Double = 0.9,
+        weightDecay: Double = 0.0005, warmupIterations: Int = 100, finalLearningRateFraction: Double = 0.05,
+        emaDecay: Double? = 0.998, seed: UInt64 = 0
+    ) {
+        self.epochs = epochs
+        self.optimizer = optimizer
+        self.learningRate = learningRate
+        self.momentum = momentum
+        self.weightDecay = weightDecay
+        self.warmupIterations = warmupIterations
+        self.finalLearningRateFraction = finalLearningRateFraction
+        self.emaDecay = emaDecay
+        self.seed = seed
+    }
+
+    /// Learning rate at a global iteration: linear warm-up, then cosine decay to the final fraction.
+    public func learningRate(iteration: Int, totalIterations: Int) -> Double {
+        if iteration < warmupIterations {
+            let progress = Double(iteration + 1) / Double(warmupIterations)
+            return learningRate * (0.1 + 0.9 * progress)
+        }
+        let span = max(1, totalIterations - warmupIterations)
+        let progress = min(1, Double(iteration - warmupIterations) / Double(span))
+        let cosine = 0.5 * (1 + cos(Double.pi * progress))
+        return learningRate * (finalLearningRateFraction + (1 - finalLearningRateFraction) * cosine)
+    }
+}
+
+/// What a training run reports as it goes.
+public struct TrainingProgress: Sendable {
+    public var epoch: Int
+    public var epochs: Int
+    public var iteration: Int
+    public var iterationsPerEpoch: Int
+    public var terms: DetectionLossTerms
+    public var learningRate: Double
+    public var elapsedSeconds: Double
+    /// Projected seconds left, from the mean time per iteration so far.
+    public var remainingSeconds: Double
+}
+
+public enum TrainingError: Error, CustomStringConvertible {
+    /// The loss became NaN or infinite; the weights were not updated with it.
+    case nonFiniteLoss(epoch: Int, iteration: Int, terms: DetectionLossTerms)
+    case checkpointMismatch(path: String, expected: String, found: String)
+    case emptyDataset
+
+    public var description: String {
+        switch self {
+        case .nonFiniteLoss(let epoch, let iteration, let terms):
+            "training stopped: the loss is not finite at epoch \(epoch + 1), iteration \(iteration + 1) "
+                + "(box \(terms.box), objectness \(terms.objectness), class \(terms.classification)); "
+                + "lower the learning rate or check the dataset's boxes. The last checkpoint is kept."
+        case .checkpointMismatch(let path, let expected, let found):
+            "checkpoint \(path) is for architecture \(found), not \(expected)"
+        case .emptyDataset:
+            "training needs at least one batch; the dataset is empty"
+        }
+    }
+}
+
+/// An exponential moving average of a detector's parameters and buffers, kept in a second
+/// detector of the same architecture, with YOLOv5's warm-up of the decay
+/// (decay · (1 − e^(−updates/2000))) so early averages are not dominated by the random start.
+final class WeightAverage {
+    let model: Detector
+    let decay: Double
+    private(set) var updates = 0
+
+    init(of source: Detector, decay: Double) throws {
+        model = try Detector(source.architecture)
+        self.decay = decay
+        try copy(from: source)
+        model.eval()
+    }
+
+    func copy(from source: Detector) throws {
+        for (average, current) in zip(model.namedState(), source.namedState()) {
+            try average.tensor.assign(current.tensor)
+        }
+    }
+
+    func update(from source: Detector) throws {
+        updates += 1
+        let weight = decay * (1 - Foundation.exp(-Double(updates) / 2000))
+        try Torch.withNoGrad {
+            for (average, current) in zip(model.namedState(), source.namedState()) {
+                if current.tensor.dtype.isFloatingPoint {
+                    try average.tensor.assign(average.tensor * weight + current.tensor.detach() * (1 - weight))
+                } else {
+                    try average.tensor.assign(current.tensor)
+                }
+            }
+        }
+    }
+}
+
+/// Trains a detector, one epoch after another, writing a checkpoint after each so that a
+/// stopped run resumes where it was (`resume: true`).
+public final class Trainer {
+    public let detector: Detector
+    public let configuration: TrainingConfiguration
+    public let loss: DetectionLoss
+    /// Where checkpoints go (nil: none). See `TrainingCheckpoint`.
+    public let checkpointDirectory: URL?
+    private let average: WeightAverage?
+
+    public init(detector: Detector, configuration: TrainingConfiguration, loss: DetectionLoss = DetectionLoss(),
+                checkpointDirectory: URL? = nil) throws {
+        self.detector = detector
+        self.configuration = configuration
+        self.loss = loss
+        self.checkpointDirectory = checkpointDirectory
+        average = try configuration.emaDecay.map { try WeightAverage(of: detector, decay: $0) }
+    }
+
+    /// The weights to evaluate and deploy: the moving average when enabled.
+    public var evaluationModel: Detector { average?.model ?? detector }
+
+    /// Runs the remaining epochs. Returns the loss terms of the last iteration of each epoch run.
+    @discardableResult
+    public func train(
+        data: any TrainingBatchProvider, resume: Bool = false, progress: (TrainingProgress) -> Void = { _ in }
+    ) throws -> [DetectionLossTerms] {
+        let perEpoch = data.batchesPerEpoch
+        guard perEpoch > 0 else { throw TrainingError.emptyDataset }
+        var firstEpoch = 0
+        if resume, let directory = checkpointDirectory, let checkpoint = try TrainingCheckpoint.load(from: directory) {
+            guard checkpoint.architecture == detector.architecture.description else {
+                throw TrainingError.checkpointMismatch(path: directory.path, expected: detector.architecture.description,
+                                                       found: checkpoint.architecture)
+            }
+            try detector.load(from: directory.appendingPathComponent(TrainingCheckpoint.modelFile))
+            if let average {
+                try average.model.load(from: directory.appendingPathComponent(TrainingCheckpoint.averageFile))
+            }
+            firstEpoch = checkpoint.completedEpochs
+        }
+        let parameters = detector.parameters()
+        let sgd = configuration.optimizer == .sgd ? try SGD(
+            parameters: parameters, learningRate: configuration.learningRate, momentum: configuration.momentum,
+            weightDecay: configuration.weightDecay, nesterov: true) : nil
+        let adamw = configuration.optimizer == .adamw ? try AdamW(
+            parameters: parameters, learningRate: configuration.learningRate, betas: (configuration.momentum, 0.999),
+            weightDecay: configuration.weightDecay) : nil
+
+        let totalIterations = configuration.epochs * perEpoch
+        let start = Date()
+        var iterationsRun = 0
+        var epochEnds: [DetectionLossTerms] = []
+        detector.train()
+        for epoch in firstEpoch..<configuration.epochs {
+            var last: DetectionLossTerms?
+            for index in 0..<perEpoch {
+                let iteration = epoch * perEpoch + index
+                let rate = configuration.learningRate(iteration: iteration, totalIterations: totalIterations)
+                sgd?.learningRate = rate
+                adamw?.learningRate = rate
+                let batch = try data.batch(epoch: epoch, index: index)
+                try detector.zeroGrad()
+                let inputSize = batch.images.shape[3]
+                let (total, terms) = try loss(detector.branches(batch.images), targets: batch.targets, inputSize: inputSize)
+                guard terms.total.isFinite else {
+                    throw TrainingError.nonFiniteLoss(epoch: epoch, iteration: index, terms: terms)
+                }
+                try total.backward()
+                try sgd?.step()
+                try adamw?.step()
+                try average?.update(from: detector)
+                iterationsRun += 1
+                last = terms
+                let elapsed = Date().timeIntervalSince(start)
+                let remaining = elapsed / Double(iterationsRun) * Double(totalIterations - iteration - 1)
+                progress(TrainingProgress(
+                    epoch: epoch, epochs: configuration.epochs, iteration: index, iterationsPerEpoch: perEpoch, terms: terms,
+                    learningRate: rate, elapsedSeconds: elapsed, remainingSeconds: remaining))
+            }
+            if let last { epochEnds.append(last) }
+            if let directory = checkpointDirectory {
+                try saveCheckpoint(to: directory, completedEpochs: epoch + 1, lastTerms: last)
+            }
+        }
+        return epochEnds
+    }
+
+    private func saveCheckpoint(to directory: URL, completedEpochs: Int, lastTerms: DetectionLossTerms?) throws {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        // Each file is written beside its final name and renamed over it (atomic on POSIX), so
+        // a run killed while saving leaves the previous checkpoint whole.
+        func save(_ model: Detector, as name: String) throws {
+            let temporary = directory.appendingPathComponent(name + ".partial")
+            try model.save(to: temporary)
+            guard rename(temporary.path, directory.appendingPathComponent(name).path) == 0 else {
+                throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: directory.appendingPathComponent(name).path])
+            }
+        }
+        try save(detector, as: TrainingCheckpoint.modelFile)
+        if let average { try save(average.model, as: TrainingCheckpoint.averageFile) }
+        // The JSON is written last: a checkpoint counts only once its weights are complete.
+        let checkpoint = TrainingCheckpoint(
+            architecture: detector.architecture.description, completedEpochs: completedEpochs,
+            configuration: configuration, lastLoss: lastTerms?.total)
+        try checkpoint.write(to: directory)
+    }
+}
+
+/// The state of a training run on disk: `model.tensors` (the trained weights),
+/// `model-ema.tensors` (their moving average, when enabled) and `checkpoint.json` (this value).
+/// Optimizer moments are not saved: a resumed run restarts momentum from zero, which costs a
+/// few iterations of warm-up at the learning rate the schedule has reached.
+public struct TrainingCheckpoint: Codable, Sendable {
+    public static let modelFile = "model.tensors"
+    public static let averageFile = "model-ema.tensors"
+    public static let stateFile = "checkpoint.json"
+
+    public var architecture: String
+    public var completedEpochs: Int
+    public var configuration: TrainingConfiguration
+    public var lastLoss: Double?
+
+    public static func load(from directory: URL) throws -> TrainingCheckpoint? {
+        let url = directory.appendingPathComponent(stateFile)
+        guard FileManager.default.fileExists(atPath: url.path) else { return nil }
+        return try JSONDecoder().decode(TrainingCheckpoint.self, from: Data(contentsOf: url))
+    }
+
+    func write(to directory: URL) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try encoder.encode(self).write(to: directory.appendingPathComponent(Self.stateFile), options: .atomic)
+    }
+}
