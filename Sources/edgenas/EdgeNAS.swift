@@ -6,6 +6,20 @@ struct EdgeNAS: AsyncParsableCommand {
         commandName: "edgenas",
         abstract: "Hardware-aware neural architecture search for detectors on edge devices.",
         version: "0.1.0",
-        subcommands: []
+        subcommands: [DoctorCommand.self, ArchitectureCommand.self]
     )
+
+    static func main() async {
+        PassiveThreads.ensure()
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
 }
