@@ -77,6 +77,10 @@ let package = Package(
         .testTarget(name: "TorchTests", dependencies: ["Torch", "Vision"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SearchTests", dependencies: ["Search"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "Search"]),
+        // Worker processes for the storage tests' concurrency checks and the storage benchmark.
+        .executableTarget(name: "edgenas-storage-worker", dependencies: [
+            "Storage", "Search", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], path: "Tests/StorageWorker"),
         .testTarget(name: "DetectionDataTests", dependencies: ["DetectionData"]),
         .testTarget(name: "EstimationTests", dependencies: ["Estimation"]),
     ],
