@@ -194,22 +194,22 @@ public final class PostgresStorage: ClosableStudyStorage {
     private static func migrate(_ connection: PostgresConnection, to migrations: [SchemaMigration], logger: Logger) async throws {
         let supported = migrations.last?.version ?? 0
         try await transaction(connection, logger: logger) { connection in
-            try await connection.query("SELECT pg_advisory_xact_lock(\(migrationLockKey))", logger: logger).collect()
-            try await connection.query(
+            try await connection.run("SELECT pg_advisory_xact_lock(\(migrationLockKey))", logger: logger)
+            try await connection.run(
                 "CREATE TABLE IF NOT EXISTS edgenas_schema_version (version BIGINT NOT NULL)", logger: logger
-            ).collect()
+            )
             let current = try await connection.query(
                 "SELECT COALESCE(MAX(version), 0) FROM edgenas_schema_version", logger: logger
-            ).decode(Int.self).collect().first ?? 0
+            ).decode(Int.self).elements().first ?? 0
             if current > supported { throw StudyStorageError.schemaTooNew(found: current, supported: supported) }
             for migration in migrations where migration.version > current {
                 for statement in migration.statements {
-                    try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger).collect()
+                    try await connection.run(PostgresQuery(unsafeSQL: statement), logger: logger)
                 }
-                try await connection.query("DELETE FROM edgenas_schema_version", logger: logger).collect()
-                try await connection.query(
+                try await connection.run("DELETE FROM edgenas_schema_version", logger: logger)
+                try await connection.run(
                     "INSERT INTO edgenas_schema_version (version) VALUES (\(migration.version))", logger: logger
-                ).collect()
+                )
             }
         }
     }
@@ -218,7 +218,7 @@ public final class PostgresStorage: ClosableStudyStorage {
     public func schemaVersion() async throws -> Int {
         try await withConnection("schema version") { connection, _ in
             try await connection.query("SELECT COALESCE(MAX(version), 0) FROM edgenas_schema_version", logger: self.logger)
-                .decode(Int.self).collect().first ?? 0
+                .decode(Int.self).elements().first ?? 0
         }
     }
 
@@ -232,13 +232,13 @@ public final class PostgresStorage: ClosableStudyStorage {
                 VALUES (\(name), \(StorageCodec.encode(directions)), \(unescaped: Self.serverNow))
                 ON CONFLICT (name) DO NOTHING RETURNING id, created_at
                 """, logger: self.logger
-            ).decode((Int, Double).self).collect()
+            ).decode((Int, Double).self).elements()
             guard let (id, createdAt) = rows.first else { throw StudyStorageError.studyAlreadyExists(name: name) }
             for (key, value) in attributes {
-                try await connection.query(
+                try await connection.run(
                     "INSERT INTO edgenas_study_attributes (study_id, key, value) VALUES (\(id), \(key), \(value))",
                     logger: self.logger
-                ).collect()
+                )
             }
             return StudyRecord(
                 id: id, name: name, directions: directions, attributes: attributes,
@@ -263,7 +263,7 @@ public final class PostgresStorage: ClosableStudyStorage {
         try await withConnection("deleteStudy") { connection, attempt in
             let deleted = try await connection.query(
                 "DELETE FROM edgenas_studies WHERE name = \(name) RETURNING id", logger: self.logger
-            ).decode(Int.self).collect()
+            ).decode(Int.self).elements()
             // On a retry the first attempt may have deleted it already, before its reply was lost.
             if deleted.isEmpty && attempt == 0 { throw StudyStorageError.studyNotFound(name: name) }
         }
@@ -278,7 +278,7 @@ public final class PostgresStorage: ClosableStudyStorage {
                 ON CONFLICT (study_id, key) DO UPDATE SET value = excluded.value
                 RETURNING study_id
                 """, logger: self.logger
-            ).decode(Int.self).collect()
+            ).decode(Int.self).elements()
             if rows.isEmpty { throw StudyStorageError.studyNotFound(name: "id \(studyID)") }
         }
     }
@@ -307,7 +307,7 @@ public final class PostgresStorage: ClosableStudyStorage {
                 Self.insertTrialQuery(
                     studyID: studyID, state: .waiting, parameters: StorageCodec.encode(parameters), retryCount: 0),
                 logger: self.logger
-            ).decode((Int, Int, Double?).self).collect()
+            ).decode((Int, Int, Double?).self).elements()
             guard let (id, number, _) = rows.first else { throw StudyStorageError.studyNotFound(name: "id \(studyID)") }
             return FrozenTrial(id: id, number: number, state: .waiting, parameters: parameters)
         }
@@ -320,21 +320,21 @@ public final class PostgresStorage: ClosableStudyStorage {
                 SELECT id FROM edgenas_trials WHERE study_id = \(studyID) AND state = 'waiting'
                 ORDER BY number LIMIT 1 FOR UPDATE SKIP LOCKED
                 """, logger: self.logger
-            ).decode(Int.self).collect()
+            ).decode(Int.self).elements()
             if let waitingID = waiting.first {
-                try await connection.query(
+                try await connection.run(
                     """
                     UPDATE edgenas_trials SET state = 'running', started_at = \(unescaped: Self.serverNow),
                         heartbeat_at = \(unescaped: Self.serverNow)
                     WHERE id = \(waitingID)
                     """, logger: self.logger
-                ).collect()
+                )
                 return try await self.loadTrials(connection, condition: "t.id = \(waitingID)")[0]
             }
             let rows = try await connection.query(
                 Self.insertTrialQuery(studyID: studyID, state: .running, parameters: "{}", retryCount: 0),
                 logger: self.logger
-            ).decode((Int, Int, Double?).self).collect()
+            ).decode((Int, Int, Double?).self).elements()
             guard let (id, number, startedAt) = rows.first else {
                 throw StudyStorageError.studyNotFound(name: "id \(studyID)")
             }
@@ -387,7 +387,7 @@ public final class PostgresStorage: ClosableStudyStorage {
                     constraint_values = \(constraintsText), completed_at = \(unescaped: Self.serverNow)
                 WHERE id = \(trialID) AND state IN ('waiting', 'running') RETURNING id
                 """, logger: self.logger
-            ).decode(Int.self).collect()
+            ).decode(Int.self).elements()
             guard updated.isEmpty else { return }
             let current = try await self.trialState(connection, trialID)
             // A retried attempt finding exactly what it was asked to write knows that the first
@@ -410,7 +410,7 @@ public final class PostgresStorage: ClosableStudyStorage {
         try await inTransaction("failStaleTrials") { connection, _ in
             let exists = try await connection.query(
                 "SELECT id FROM edgenas_studies WHERE id = \(studyID)", logger: self.logger
-            ).decode(Int.self).collect()
+            ).decode(Int.self).elements()
             if exists.isEmpty { throw StudyStorageError.studyNotFound(name: "id \(studyID)") }
             // SKIP LOCKED: a trial another worker is finishing right now is not stale.
             let stale = try await connection.query(
@@ -419,18 +419,18 @@ public final class PostgresStorage: ClosableStudyStorage {
                 WHERE study_id = \(studyID) AND state = 'running' AND heartbeat_at < \(unescaped: Self.serverNow) - \(timeout)
                 ORDER BY number FOR UPDATE SKIP LOCKED
                 """, logger: self.logger
-            ).decode((Int, String, Int).self).collect()
+            ).decode((Int, String, Int).self).elements()
             for (id, parameters, retryCount) in stale {
-                try await connection.query(
+                try await connection.run(
                     "UPDATE edgenas_trials SET state = 'failed', completed_at = \(unescaped: Self.serverNow) WHERE id = \(id)",
                     logger: self.logger
-                ).collect()
+                )
                 if retryCount < maxRetries {
-                    try await connection.query(
+                    try await connection.run(
                         Self.insertTrialQuery(
                             studyID: studyID, state: .waiting, parameters: parameters, retryCount: retryCount + 1),
                         logger: self.logger
-                    ).collect()
+                    )
                 }
             }
             return stale.map(\.0)
@@ -444,7 +444,7 @@ public final class PostgresStorage: ClosableStudyStorage {
                 connection in
                 let exists = try await connection.query(
                     "SELECT id FROM edgenas_studies WHERE id = \(studyID)", logger: self.logger
-                ).decode(Int.self).collect()
+                ).decode(Int.self).elements()
                 if exists.isEmpty { throw StudyStorageError.studyNotFound(name: "id \(studyID)") }
                 let trials = try await self.loadTrials(connection, condition: "t.study_id = \(studyID)")
                 guard let states else { return trials }
@@ -462,7 +462,7 @@ public final class PostgresStorage: ClosableStudyStorage {
     /// finished; otherwise reports which of the two it was.
     private func updateUnfinishedTrial(_ operation: String, trialID: Int, _ query: PostgresQuery) async throws {
         try await withConnection(operation) { connection, _ in
-            let updated = try await connection.query(query, logger: self.logger).decode(Int.self).collect()
+            let updated = try await connection.query(query, logger: self.logger).decode(Int.self).elements()
             guard updated.isEmpty else { return }
             throw StudyStorageError.trialAlreadyFinished(id: trialID, state: try await self.trialState(connection, trialID).state)
         }
@@ -472,7 +472,7 @@ public final class PostgresStorage: ClosableStudyStorage {
     private func trialState(_ connection: PostgresConnection, _ trialID: Int) async throws -> (state: TrialState, values: String?) {
         let rows = try await connection.query(
             "SELECT state, objective_values FROM edgenas_trials WHERE id = \(trialID)", logger: logger
-        ).decode((String, String?).self).collect()
+        ).decode((String, String?).self).elements()
         guard let (state, values) = rows.first else { throw StudyStorageError.trialNotFound(id: trialID) }
         return (try StorageCodec.state(state, trialID: trialID), values)
     }
@@ -483,12 +483,12 @@ public final class PostgresStorage: ClosableStudyStorage {
             SELECT id, name, directions, created_at FROM edgenas_studies
             WHERE \(name)::TEXT IS NULL OR name = \(name) ORDER BY id
             """, logger: logger
-        ).decode((Int, String, String, Double).self).collect()
+        ).decode((Int, String, String, Double).self).elements()
         var studies: [StudyRecord] = []
         for (id, name, directions, createdAt) in rows {
             let attributes = try await connection.query(
                 "SELECT key, value FROM edgenas_study_attributes WHERE study_id = \(id)", logger: logger
-            ).decode((String, String).self).collect()
+            ).decode((String, String).self).elements()
             studies.append(StudyRecord(
                 id: id, name: name,
                 directions: try StorageCodec.decode([StudyDirection].self, from: directions, table: "edgenas_studies", id: id),
@@ -508,7 +508,7 @@ public final class PostgresStorage: ClosableStudyStorage {
                    started_at, completed_at, heartbeat_at, retry_count
             FROM edgenas_trials t WHERE \(unescaped: condition) ORDER BY number
             """, logger: logger
-        ).decode((Int, Int, String, String, String?, String?, Double?, Double?, Double?, Int).self).collect()
+        ).decode((Int, Int, String, String, String?, String?, Double?, Double?, Double?, Int).self).elements()
         var trials = try rows.map { id, number, state, parameters, values, constraints, started, completed, heartbeat, retries in
             FrozenTrial(
                 id: id, number: number, state: try StorageCodec.state(state, trialID: id),
@@ -524,7 +524,7 @@ public final class PostgresStorage: ClosableStudyStorage {
             SELECT v.trial_id, v.step, v.value FROM edgenas_trial_intermediate_values v
             JOIN edgenas_trials t ON t.id = v.trial_id WHERE \(unescaped: condition)
             """, logger: logger
-        ).decode((Int, Int, Double).self).collect() {
+        ).decode((Int, Int, Double).self).elements() {
             if let position = index[trialID] { trials[position].intermediateValues[step] = value }
         }
         for (trialID, key, value) in try await connection.query(
@@ -532,7 +532,7 @@ public final class PostgresStorage: ClosableStudyStorage {
             SELECT a.trial_id, a.key, a.value FROM edgenas_trial_user_attributes a
             JOIN edgenas_trials t ON t.id = a.trial_id WHERE \(unescaped: condition)
             """, logger: logger
-        ).decode((Int, String, String).self).collect() {
+        ).decode((Int, String, String).self).elements() {
             if let position = index[trialID] { trials[position].userAttributes[key] = value }
         }
         return trials
@@ -582,15 +582,15 @@ public final class PostgresStorage: ClosableStudyStorage {
         _ connection: PostgresConnection, logger: Logger, begin: PostgresQuery = "BEGIN",
         _ body: (PostgresConnection) async throws -> Result
     ) async throws -> Result {
-        try await connection.query(begin, logger: logger).collect()
+        try await connection.run(begin, logger: logger)
         let result: Result
         do {
             result = try await body(connection)
         } catch {
-            _ = try? await connection.query("ROLLBACK", logger: logger).collect()
+            try? await connection.run("ROLLBACK", logger: logger)
             throw error
         }
-        try await connection.query("COMMIT", logger: logger).collect()
+        try await connection.run("COMMIT", logger: logger)
         return result
     }
 
@@ -635,18 +635,16 @@ public final class PostgresStorage: ClosableStudyStorage {
     }
 }
 
-extension PostgresRowSequence {
-    /// Drains the rows (also needed for statements without rows, so the connection is free).
-    @discardableResult
-    func collect() async throws -> [PostgresRow] {
-        var rows: [PostgresRow] = []
-        for try await row in self { rows.append(row) }
-        return rows
+extension PostgresConnection {
+    /// Runs a statement whose rows (if any) are not needed; draining them frees the connection.
+    func run(_ query: PostgresQuery, logger: Logger) async throws {
+        _ = try await self.query(query, logger: logger).collect()
     }
 }
 
 extension AsyncSequence where Self: Sendable {
-    func collect() async throws -> [Element] {
+    /// Every element of the sequence (decoded rows, here).
+    func elements() async throws -> [Element] {
         var elements: [Element] = []
         for try await element in self { elements.append(element) }
         return elements
