@@ -84,7 +84,13 @@ let package = Package(
         // MARK: tests
         .testTarget(name: "TorchTests", dependencies: ["Torch", "Vision"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SearchTests", dependencies: ["Search"]),
-        .testTarget(name: "StorageTests", dependencies: ["Storage", "Search"]),
+        .testTarget(name: "StorageTests", dependencies: [
+            "Storage", "Search", .product(name: "PostgresNIO", package: "postgres-nio"),
+        ]),
+        // Worker processes for the storage tests' concurrency checks and the storage benchmark.
+        .executableTarget(name: "edgenas-storage-worker", dependencies: [
+            "Storage", "Search", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], path: "Tests/StorageWorker"),
         .testTarget(name: "DetectionDataTests", dependencies: ["DetectionData"], resources: [.copy("Fixtures")]),
         .testTarget(name: "EstimationTests", dependencies: ["Estimation"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports"]),
