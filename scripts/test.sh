@@ -5,10 +5,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# libgomp reads this once at load: idle OpenMP workers must sleep, not spin, on shared cores.
+export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
+
 if [ -z "${EDGENAS_TEST_POSTGRES_URL:-}" ] && [ -x /usr/lib/postgresql/15/bin/pg_ctl ]; then
-    EDGENAS_TEST_POSTGRES_URL=$(scripts/postgres-test-server.sh start)
-    export EDGENAS_TEST_POSTGRES_URL
     trap 'scripts/postgres-test-server.sh stop' EXIT
+    eval "$(scripts/postgres-test-server.sh start)"
     echo "==> PostgreSQL test server at $EDGENAS_TEST_POSTGRES_URL"
 fi
 
