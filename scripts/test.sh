@@ -9,8 +9,11 @@ cd "$(dirname "$0")/.."
 export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
 
 if [ -z "${EDGENAS_TEST_POSTGRES_URL:-}" ] && [ -x /usr/lib/postgresql/15/bin/pg_ctl ]; then
+    # A cluster of this run's own (directory and port), so a developer's server is untouched.
+    export EDGENAS_PG_DIR="${TMPDIR:-/tmp}/edgenas-pg-test-$$" EDGENAS_PG_PORT="${EDGENAS_PG_PORT:-54339}"
+    exports=$(scripts/postgres-test-server.sh start)
     trap 'scripts/postgres-test-server.sh stop' EXIT
-    eval "$(scripts/postgres-test-server.sh start)"
+    eval "$exports"
     echo "==> PostgreSQL test server at $EDGENAS_TEST_POSTGRES_URL"
 fi
 
