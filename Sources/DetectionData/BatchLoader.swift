@@ -60,7 +60,8 @@ public final class BatchLoader: Sendable {
 
     /// Builds batch `index` of `epoch` (decoding its images in parallel).
     public func batch(epoch: Int, index: Int) throws(ImageCodecError) -> DetectionBatch {
-        try batch(epoch: epoch, index: index, order: order(epoch: epoch))
+        precondition((0..<batchesPerEpoch).contains(index), "batch index \(index) outside 0..<\(batchesPerEpoch)")
+        return try batch(epoch: epoch, index: index, order: order(epoch: epoch))
     }
 
     private func batch(epoch: Int, index: Int, order: [Int]) throws(ImageCodecError) -> DetectionBatch {

@@ -67,10 +67,13 @@ struct DataCommand: AsyncParsableCommand {
         var classes: String = "person"
         @Flag(help: "Stop at the first invalid file instead of skipping and counting it.")
         var strict = false
+        @Flag(help: "Decode every image completely (finds truncated files; slower than the default header check).")
+        var decode = false
 
         func run() async throws {
             let filter = classes == "all" ? nil : classes.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-            let options = DatasetOptions(classFilter: filter, policy: strict ? .strict : .skipInvalidImages)
+            let options = DatasetOptions(classFilter: filter, policy: strict ? .strict : .skipInvalidImages,
+                                         imageCheck: decode ? .fullDecode : .header)
             let dataset = try VOCDataset(root: URL(fileURLWithPath: voc), split: split, options: options)
             print("classes: \(dataset.classNames.joined(separator: ", "))")
             print(dataset.report.description)

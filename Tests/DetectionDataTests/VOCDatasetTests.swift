@@ -91,3 +91,19 @@ import Testing
         #expect(abs(COCOEvaluator.evaluate(half, classCount: 1).averagePrecision! - expectedCOCO) < 1e-9)
     }
 }
+
+@Suite struct ImageCheckTests {
+    @Test func fullDecodeFindsTruncatedImagesThatTheHeaderCheckMisses() throws {
+        let root = try makeTemporaryDirectory("voc-truncated")
+        defer { cleanUp(root) }
+        let jpeg = try ImageCodec.encodeJPEG(patternImage(width: 64, height: 64))
+        let xml = vocXML(width: 64, height: 64, objects: [("person", ["1", "1", "20", "30"])])
+        try writeVOCFixture(root: root, split: "val", entries: [("whole", xml, jpeg), ("truncated", xml, jpeg.prefix(jpeg.count * 2 / 3))])
+        #expect(try VOCDataset(root: root, split: "val").count == 2)
+        let decoded = try VOCDataset(root: root, split: "val", options: DatasetOptions(imageCheck: .fullDecode))
+        #expect(decoded.items.map(\.id) == ["whole"])
+        #expect(decoded.report.skippedByReason == ["unreadable image": 1])
+        // Existence only: the annotated size is trusted.
+        #expect(try VOCDataset(root: root, split: "val", options: DatasetOptions(imageCheck: .existence)).count == 2)
+    }
+}
