@@ -174,22 +174,32 @@ public struct LoadingReport: Hashable, Sendable, Codable, CustomStringConvertibl
     }
 }
 
+/// How thoroughly the readers check image files while loading annotations.
+public enum ImageCheck: String, Hashable, Sendable, Codable, CaseIterable {
+    /// Only that the file exists (fastest; size comes from the annotation).
+    case existence
+    /// Decode the header: catches non-image and corrupt-header files and size mismatches, cheaply.
+    case header
+    /// Decode every pixel: also catches truncated or damaged image data (slow on large datasets).
+    case fullDecode
+}
+
 /// Options shared by the dataset readers.
 public struct DatasetOptions: Hashable, Sendable, Codable {
     /// Class names to keep, in the order that defines `classIndex`; nil keeps every class.
     public var classFilter: [String]?
     public var policy: ValidationPolicy
-    /// Read every image header to check that the file decodes and matches the annotated size.
-    public var checkImageHeaders: Bool
+    /// How much of each image file is read while loading annotations.
+    public var imageCheck: ImageCheck
     /// Boxes that overshoot the border by up to this many pixels are clipped instead of rejected
     /// (rounding in converters commonly produces a pixel of overshoot).
     public var borderTolerance: Double
 
     public init(classFilter: [String]? = ["person"], policy: ValidationPolicy = .skipInvalidImages,
-                checkImageHeaders: Bool = true, borderTolerance: Double = 1) {
+                imageCheck: ImageCheck = .header, borderTolerance: Double = 1) {
         self.classFilter = classFilter
         self.policy = policy
-        self.checkImageHeaders = checkImageHeaders
+        self.imageCheck = imageCheck
         self.borderTolerance = borderTolerance
     }
 }
@@ -237,10 +247,17 @@ struct AnnotationValidator {
     /// Checks that the image exists and (optionally) that its header decodes; returns its size.
     func checkImage(_ url: URL) -> Result<(width: Int, height: Int)?, DatasetIssue> {
         guard FileManager.default.fileExists(atPath: url.path) else { return .failure(.missingImage(path: url.path)) }
-        guard options.checkImageHeaders else { return .success(nil) }
         do {
-            let header = try ImageCodec.header(contentsOf: url)
-            return .success((header.width, header.height))
+            switch options.imageCheck {
+            case .existence:
+                return .success(nil)
+            case .header:
+                let header = try ImageCodec.header(contentsOf: url)
+                return .success((header.width, header.height))
+            case .fullDecode:
+                let image = try ImageCodec.decode(contentsOf: url)
+                return .success((image.width, image.height))
+            }
         } catch {
             return .failure(.unreadableImage(path: url.path, reason: error.description))
         }

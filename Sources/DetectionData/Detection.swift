@@ -56,3 +56,10 @@ public struct EvaluationImage: Hashable, Sendable, Codable {
         self.detections = detections
     }
 }
+
+extension EvaluationImage {
+    /// Pairs a dataset item's annotations with detections in the same (source image) pixels.
+    public init(item: DetectionItem, detections: [Detection]) {
+        self.init(groundTruth: item.objects, detections: detections)
+    }
+}

@@ -52,7 +52,7 @@ public struct YOLODataset: DetectionDataset {
         -> Result<(item: DetectionItem, clipped: Int, excluded: Int), DatasetIssue> {
         // YOLO labels are normalised, so the image size is needed even when headers are not checked.
         var headerOptions = validator.options
-        headerOptions.checkImageHeaders = true
+        if headerOptions.imageCheck == .existence { headerOptions.imageCheck = .header }
         let size: (width: Int, height: Int)
         switch AnnotationValidator(options: headerOptions).checkImage(imageURL) {
         case let .success(found?): size = found

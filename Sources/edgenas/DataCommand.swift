@@ -7,7 +7,7 @@ struct DataCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "data",
         abstract: "Create synthetic person-detection data and validate detection datasets.",
-        subcommands: [Synth.self, Check.self]
+        subcommands: [Synth.self, Check.self, Bench.self]
     )
 
     struct Synth: AsyncParsableCommand {
@@ -67,14 +67,71 @@ struct DataCommand: AsyncParsableCommand {
         var classes: String = "person"
         @Flag(help: "Stop at the first invalid file instead of skipping and counting it.")
         var strict = false
+        @Flag(help: "Decode every image completely (finds truncated files; slower than the default header check).")
+        var decode = false
 
         func run() async throws {
             let filter = classes == "all" ? nil : classes.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-            let options = DatasetOptions(classFilter: filter, policy: strict ? .strict : .skipInvalidImages)
+            let options = DatasetOptions(classFilter: filter, policy: strict ? .strict : .skipInvalidImages,
+                                         imageCheck: decode ? .fullDecode : .header)
             let dataset = try VOCDataset(root: URL(fileURLWithPath: voc), split: split, options: options)
             print("classes: \(dataset.classNames.joined(separator: ", "))")
             print(dataset.report.description)
             for issue in dataset.report.skipped { print("  skipped: \(issue)") }
+        }
+    }
+
+    struct Bench: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Measure data-pipeline throughput on this machine: JPEG decoding, synthetic generation, batch loading.",
+            discussion: "Compare the decode figure with Benchmarks/data/decode_pillow.py run on the same images.")
+
+        @Option(help: "Pascal VOC dataset whose split images are decoded and loaded.")
+        var voc: String
+        @Option(help: "Split name.")
+        var split: String = "val"
+        @Option(help: "Passes over the split when timing decoding (the best pass is reported).")
+        var repeats: Int = 3
+        @Option(help: "Synthetic images to write.")
+        var synthImages: Int = 200
+        @Option(help: "Network input size for the loader.")
+        var inputSize: Int = 320
+        @Option(help: "Loader batch size.")
+        var batchSize: Int = 16
+
+        func run() async throws {
+            let dataset = try VOCDataset(root: URL(fileURLWithPath: voc), split: split)
+            var best = Double.infinity
+            var megapixels = 0.0
+            for _ in 0..<max(1, repeats) {
+                let start = Date()
+                megapixels = 0
+                for item in dataset.items {
+                    let image = try ImageCodec.decode(contentsOf: item.imageURL)
+                    megapixels += Double(image.width * image.height) / 1e6
+                }
+                best = min(best, Date().timeIntervalSince(start))
+            }
+            print(String(format: "decode (1 thread): %d images in %.3f s: %.1f images/s, %.1f Mpixel/s",
+                         dataset.count, best, Double(dataset.count) / best, megapixels / best))
+
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("edgenas-bench-\(UUID().uuidString)")
+            defer { try? FileManager.default.removeItem(at: directory) }
+            var start = Date()
+            try SyntheticDataWriter().write(to: directory, seed: 0, trainCount: synthImages, valCount: 0)
+            var seconds = Date().timeIntervalSince(start)
+            print(String(format: "synthetic write (all cores): %d images in %.3f s: %.1f images/s",
+                         synthImages, seconds, Double(synthImages) / seconds))
+
+            let loader = BatchLoader(dataset: dataset, batchSize: batchSize,
+                                     augmentation: AugmentationConfig(outputWidth: inputSize, outputHeight: inputSize),
+                                     shuffle: true, seed: 0)
+            start = Date()
+            var images = 0
+            for try await batch in loader.batches(epoch: 0) { images += batch.batchSize }
+            seconds = Date().timeIntervalSince(start)
+            print(String(format: "loader (decode + augment + NCHW, all cores): %d images in %.3f s: %.1f images/s",
+                         images, seconds, Double(images) / seconds))
         }
     }
 }

@@ -68,3 +68,42 @@ import Testing
         #expect(all.item(at: 0).objects.map(\.classIndex) == [1, 0])
     }
 }
+
+@Suite struct EndToEndMetricsTests {
+    @Test(.enabled(if: coco128PersonRoot != nil, "needs ../shared/data/coco128-person"))
+    func groundTruthAsDetectionsScoresPerfectlyOnCoco128() throws {
+        let val = try VOCDataset(root: coco128PersonRoot!, split: "val")
+        let images = val.items.map { item in
+            EvaluationImage(item: item, detections: item.objects.enumerated().map { index, object in
+                Detection(box: object.box, score: 1 - Double(index) * 0.001, classIndex: object.classIndex)
+            })
+        }
+        #expect(VOCEvaluator.evaluate(images, classCount: 1).meanAveragePrecision == 1)
+        let coco = COCOEvaluator.evaluate(images, classCount: 1)
+        #expect(abs(coco.averagePrecision! - 1) < 1e-12 && coco.averageRecall == 1)
+        // Dropping every second detection halves recall; COCO AP follows the 101-point rule.
+        let half = images.map { EvaluationImage(groundTruth: $0.groundTruth, detections: $0.detections.enumerated().filter { $0.offset % 2 == 0 }.map(\.element)) }
+        let kept = half.reduce(0) { $0 + $1.detections.count }
+        let recall = Double(kept) / 350
+        let voc = VOCEvaluator.evaluate(half, classCount: 1).meanAveragePrecision!
+        #expect(abs(voc - recall) < 1e-12)
+        let expectedCOCO = Double(COCOEvaluator.recallThresholds.filter { $0 <= recall }.count) / 101
+        #expect(abs(COCOEvaluator.evaluate(half, classCount: 1).averagePrecision! - expectedCOCO) < 1e-9)
+    }
+}
+
+@Suite struct ImageCheckTests {
+    @Test func fullDecodeFindsTruncatedImagesThatTheHeaderCheckMisses() throws {
+        let root = try makeTemporaryDirectory("voc-truncated")
+        defer { cleanUp(root) }
+        let jpeg = try ImageCodec.encodeJPEG(patternImage(width: 64, height: 64))
+        let xml = vocXML(width: 64, height: 64, objects: [("person", ["1", "1", "20", "30"])])
+        try writeVOCFixture(root: root, split: "val", entries: [("whole", xml, jpeg), ("truncated", xml, jpeg.prefix(jpeg.count * 2 / 3))])
+        #expect(try VOCDataset(root: root, split: "val").count == 2)
+        let decoded = try VOCDataset(root: root, split: "val", options: DatasetOptions(imageCheck: .fullDecode))
+        #expect(decoded.items.map(\.id) == ["whole"])
+        #expect(decoded.report.skippedByReason == ["unreadable image": 1])
+        // Existence only: the annotated size is trusted.
+        #expect(try VOCDataset(root: root, split: "val", options: DatasetOptions(imageCheck: .existence)).count == 2)
+    }
+}
