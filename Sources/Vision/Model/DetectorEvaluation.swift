@@ -1,0 +1,81 @@
+import DetectionData
+import Foundation
+import Torch
+
+/// Turns the detector's output into scored boxes and measures AP on a dataset.
+public enum DetectorEvaluation {
+    /// Detections of one image from its output [1 + 4 + classes, H, W] (flattened, channel
+    /// major), in network-input pixels. Score = objectness^0.6 x class probability^0.4, as
+    /// FastestDet's post-processing; cells below `scoreThreshold` are dropped before NMS.
+    public static func decode(
+        output: ArraySlice<Float>, classCount: Int, gridSize: Int, inputSize: Int,
+        scoreThreshold: Double = 0.001, nmsIoU: Double = 0.45, maxDetections: Int = 100
+    ) -> [Detection] {
+        let cells = gridSize * gridSize
+        let base = output.startIndex
+        func value(_ channel: Int, _ cell: Int) -> Double { Double(output[base + channel * cells + cell]) }
+        var detections: [Detection] = []
+        for cell in 0..<cells {
+            let objectness = value(0, cell)
+            var bestClass = 0, bestProbability = -1.0
+            for classIndex in 0..<classCount where value(5 + classIndex, cell) > bestProbability {
+                bestClass = classIndex
+                bestProbability = value(5 + classIndex, cell)
+            }
+            let score = pow(max(0, objectness), 0.6) * pow(max(0, bestProbability), 0.4)
+            guard score >= scoreThreshold else { continue }
+            let x = Double(cell % gridSize), y = Double(cell / gridSize)
+            let centreX = (x + 0.5 + tanh(value(1, cell))) / Double(gridSize)
+            let centreY = (y + 0.5 + tanh(value(2, cell))) / Double(gridSize)
+            let width = 1 / (1 + exp(-value(3, cell))), height = 1 / (1 + exp(-value(4, cell)))
+            let size = Double(inputSize)
+            let box = BoundingBox(x0: (centreX - width / 2) * size, y0: (centreY - height / 2) * size,
+                                  x1: (centreX + width / 2) * size, y1: (centreY + height / 2) * size)
+            detections.append(Detection(box: box.clipped(width: size, height: size), score: score, classIndex: bestClass))
+        }
+        return nonMaximumSuppression(detections, iouThreshold: nmsIoU, maxDetections: maxDetections)
+    }
+
+    /// AP of a detector on a dataset: Pascal VOC AP@0.5 (all-point) and COCO mAP@[.5:.95].
+    public struct Result: Codable, Hashable, Sendable {
+        public var averagePrecision50: Double
+        public var cocoAveragePrecision: Double
+        public var images: Int
+        public var detections: Int
+    }
+
+    /// Runs `detector` (in evaluation mode, no gradients) over every image of `dataset`,
+    /// letterboxed to the architecture's input size, and scores its detections in source-image
+    /// pixels.
+    public static func evaluate(_ detector: Detector, on dataset: any DetectionDataset, batchSize: Int = 8) throws -> Result {
+        let architecture = detector.architecture
+        let size = architecture.inputSizePixels
+        let loader = BatchLoader(dataset: dataset, batchSize: batchSize, augmentation: .evaluation(width: size, height: size),
+                                 shuffle: false, seed: 0)
+        let wasTraining = detector.isTraining
+        detector.eval()
+        defer { detector.train(wasTraining) }
+        var images: [EvaluationImage] = []
+        var detectionCount = 0
+        for index in 0..<loader.batchesPerEpoch {
+            let batch = try loader.batch(epoch: 0, index: index)
+            let input = try Tensor(batch.images, shape: [batch.batchSize, 3, size, size])
+            let output = try Torch.withNoGrad { try detector(input).floats() }
+            let perImage = output.count / batch.batchSize
+            for slot in 0..<batch.batchSize {
+                let detections = decode(
+                    output: output[(slot * perImage)..<((slot + 1) * perImage)], classCount: architecture.classCount,
+                    gridSize: architecture.gridSize, inputSize: size
+                ).map { detection in
+                    Detection(box: batch.transforms[slot].toSource(detection.box), score: detection.score, classIndex: detection.classIndex)
+                }
+                detectionCount += detections.count
+                images.append(EvaluationImage(item: dataset.item(at: batch.itemIndices[slot]), detections: detections))
+            }
+        }
+        let voc = VOCEvaluator.evaluate(images, classCount: architecture.classCount)
+        let coco = COCOEvaluator.evaluate(images, classCount: architecture.classCount)
+        return Result(averagePrecision50: voc.meanAveragePrecision ?? 0, cocoAveragePrecision: coco.averagePrecision ?? 0,
+                      images: images.count, detections: detectionCount)
+    }
+}

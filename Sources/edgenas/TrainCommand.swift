@@ -1,0 +1,171 @@
+import ArgumentParser
+import DetectionData
+import Foundation
+import Torch
+import Vision
+
+/// Options that name a Pascal VOC dataset and its splits (the synthetic generator writes this layout).
+struct DatasetOptionGroup: ParsableArguments {
+    @Option(help: "Dataset root in Pascal VOC layout (JPEGImages/, Annotations/, ImageSets/Main/).")
+    var data: String
+
+    @Option(help: "Training split (ImageSets/Main/<split>.txt).")
+    var trainSplit = "train"
+
+    @Option(help: "Validation split.")
+    var valSplit = "val"
+
+    @Option(help: "Classes to detect, comma separated.")
+    var classes = "person"
+
+    var classNames: [String] { classes.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+
+    func load(split: String) throws -> VOCDataset {
+        let dataset = try VOCDataset(root: URL(fileURLWithPath: data), split: split, options: DatasetOptions(classFilter: classNames))
+        if !dataset.report.skipped.isEmpty {
+            print("note: \(split): \(dataset.report)")
+        }
+        return dataset
+    }
+}
+
+/// Prints one updating line of training progress on a terminal (a line per epoch otherwise).
+struct ProgressLine {
+    private let isTerminal = isatty(STDOUT_FILENO) != 0
+
+    func show(_ progress: TrainingProgress) {
+        let done = progress.epoch * progress.iterationsPerEpoch + progress.iteration + 1
+        let total = progress.epochs * progress.iterationsPerEpoch
+        let width = 24, filled = width * done / max(1, total)
+        let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
+        let line = String(format: "epoch %d/%d [%@] loss %.3f (box %.3f obj %.3f cls %.3f) lr %.4f  %@ left",
+                          progress.epoch + 1, progress.epochs, bar, progress.terms.total, progress.terms.box,
+                          progress.terms.objectness, progress.terms.classification, progress.learningRate,
+                          formatDuration(progress.remainingSeconds))
+        if isTerminal {
+            print("\r" + line, terminator: progress.iteration + 1 == progress.iterationsPerEpoch ? "\n" : "")
+            fflush(nil)  // all streams: `stdout` itself is not concurrency-safe to name in Swift 6
+        } else if progress.iteration + 1 == progress.iterationsPerEpoch {
+            print(line)
+        }
+    }
+}
+
+func formatDuration(_ seconds: Double) -> String {
+    guard seconds.isFinite else { return "?" }
+    let total = Int(seconds.rounded())
+    return total >= 3600 ? String(format: "%dh%02dm", total / 3600, total % 3600 / 60)
+        : String(format: "%dm%02ds", total / 60, total % 60)
+}
+
+/// Trains one architecture on a dataset, evaluates AP@0.5 on the validation split and leaves
+/// a checkpoint directory that `edgenas eval` and `--resume` read.
+struct TrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train", abstract: "Train a detector architecture and report its AP@0.5.")
+
+    @OptionGroup var dataset: DatasetOptionGroup
+
+    @Option(help: "Architecture short name (see 'edgenas arch --help').")
+    var arch = DetectorArchitecture.baseline.description
+
+    @Option(help: "Epochs.")
+    var epochs = 30
+
+    @Option(help: "Images per batch.")
+    var batchSize = 16
+
+    @Option(help: "Optimizer: sgd or adamw.")
+    var optimizer = "adamw"
+
+    @Option(help: "Peak learning rate.")
+    var learningRate = 0.004
+
+    @Option(help: "Intra-op threads for libtorch.")
+    var threads = ProcessInfo.processInfo.activeProcessorCount
+
+    @Option(help: "Seed of weights, shuffling and augmentation.")
+    var seed: UInt64 = 0
+
+    @Option(help: "Checkpoint directory (weights, EMA weights, checkpoint.json, metrics.json).")
+    var output = "runs/train"
+
+    @Flag(help: "Continue from the checkpoint in --output.")
+    var resume = false
+
+    func run() throws {
+        guard let optimizerKind = TrainingConfiguration.Optimizer(rawValue: optimizer) else {
+            throw ValidationError("--optimizer must be sgd or adamw, not '\(optimizer)'")
+        }
+        var architecture = try DetectorArchitecture(shortName: arch)
+        architecture.classCount = dataset.classNames.count
+        Torch.setThreadCount(threads)
+        Torch.manualSeed(seed)
+
+        let train = try dataset.load(split: dataset.trainSplit)
+        let validation = try dataset.load(split: dataset.valSplit)
+        let size = architecture.inputSizePixels
+        let loader = BatchLoader(dataset: train, batchSize: batchSize, augmentation: AugmentationConfig(outputWidth: size, outputHeight: size),
+                                 shuffle: true, seed: seed, dropLast: train.count >= 2 * batchSize)
+        let configuration = TrainingConfiguration(
+            epochs: epochs, optimizer: optimizerKind, learningRate: learningRate,
+            warmupIterations: min(100, epochs * loader.batchesPerEpoch / 5), seed: seed)
+        let outputURL = URL(fileURLWithPath: output)
+        let trainer = try Trainer(detector: Detector(architecture), configuration: configuration, checkpointDirectory: outputURL)
+        print("training \(architecture) at \(size)px on \(train.count) images (\(loader.batchesPerEpoch) batches/epoch), "
+              + "validating on \(validation.count); \(threads) threads")
+        let started = Date()
+        let progress = ProgressLine()
+        try trainer.train(data: LoaderBatches(loader: loader), resume: resume) { progress.show($0) }
+        let trainingSeconds = Date().timeIntervalSince(started)
+        let result = try DetectorEvaluation.evaluate(trainer.evaluationModel, on: validation)
+        print(String(format: "AP@0.5 %.4f  mAP@[.5:.95] %.4f  on %d validation images  (trained in %@)",
+                     result.averagePrecision50, result.cocoAveragePrecision, result.images, formatDuration(trainingSeconds)))
+        try writeMetrics(result, architecture: architecture, seconds: trainingSeconds, to: outputURL)
+    }
+
+    private func writeMetrics(_ result: DetectorEvaluation.Result, architecture: DetectorArchitecture, seconds: Double, to directory: URL) throws {
+        struct Metrics: Encodable {
+            var architecture: String
+            var evaluation: DetectorEvaluation.Result
+            var trainingSeconds: Double
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        let url = directory.appendingPathComponent("metrics.json")
+        try encoder.encode(Metrics(architecture: architecture.description, evaluation: result, trainingSeconds: seconds)).write(to: url)
+        print("wrote \(url.path)")
+    }
+}
+
+/// Evaluates a trained checkpoint on a dataset split.
+struct EvalCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "eval", abstract: "Measure AP@0.5 and mAP of a trained checkpoint.")
+
+    @OptionGroup var dataset: DatasetOptionGroup
+
+    @Option(help: "Checkpoint directory written by 'edgenas train'.")
+    var checkpoint: String
+
+    @Option(help: "Split to evaluate.")
+    var split = "val"
+
+    @Flag(help: "Evaluate the last training step's weights instead of their moving average.")
+    var raw = false
+
+    func run() throws {
+        let directory = URL(fileURLWithPath: checkpoint)
+        guard let state = try TrainingCheckpoint.load(from: directory) else {
+            throw ValidationError("\(checkpoint) has no \(TrainingCheckpoint.stateFile); pass a directory written by 'edgenas train'")
+        }
+        var architecture = try DetectorArchitecture(shortName: state.architecture)
+        architecture.classCount = dataset.classNames.count
+        let detector = try Detector(architecture)
+        let weights = raw || state.configuration.emaDecay == nil ? TrainingCheckpoint.modelFile : TrainingCheckpoint.averageFile
+        try detector.load(from: directory.appendingPathComponent(weights))
+        let result = try DetectorEvaluation.evaluate(detector, on: try dataset.load(split: split))
+        print(String(format: "%@ on %@/%@: AP@0.5 %.4f  mAP@[.5:.95] %.4f  (%d images, %d detections)",
+                     architecture.description, dataset.data, split, result.averagePrecision50, result.cocoAveragePrecision,
+                     result.images, result.detections))
+    }
+}
