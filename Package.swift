@@ -65,6 +65,7 @@ let package = Package(
 
         // MARK: performance estimation
         .target(name: "Estimation", dependencies: []),
+        .executableTarget(name: "edgenas-bench-estimation", dependencies: ["Estimation"], path: "Benchmarks/estimation/Sources"),
 
         // MARK: command-line tool
         .executableTarget(name: "edgenas", dependencies: [
