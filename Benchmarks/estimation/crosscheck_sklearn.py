@@ -57,6 +57,10 @@ def main():
     br1 = BayesianRidge().fit(onehot[:20], y_onehot[:20])
     out["bayesian_ridge_onehot"] = {"predictions": br1.predict(onehot[20:]).tolist()}
 
+    # Wide design (8 rows, 12 columns): fewer samples than features.
+    out["bayesian_ridge_wide"] = {"predictions": BayesianRidge().fit(onehot[:8], y_onehot[:8]).predict(onehot[20:]).tolist()}
+    out["ols_wide"] = {"predictions": LinearRegression().fit(onehot[:8], y_onehot[:8]).predict(onehot[20:]).tolist()}
+
     out["ols"] = {"predictions": LinearRegression().fit(xtr, ytr).predict(xte).tolist()}
     out["ols_onehot"] = {"predictions": LinearRegression().fit(onehot[:20], y_onehot[:20]).predict(onehot[20:]).tolist()}
 

@@ -44,6 +44,9 @@ struct PredictorCrosscheckTests {
         var model = BayesianRidge()
         try model.fit(features: Array(x.prefix(20)), targets: Array(y.prefix(20)))
         expectClose(try model.predict(Array(x.dropFirst(20))), reference("bayesian_ridge_onehot"), tolerance: 1e-8, "one-hot")
+        var wide = BayesianRidge()
+        try wide.fit(features: Array(x.prefix(8)), targets: Array(y.prefix(8)))
+        expectClose(try wide.predict(Array(x.dropFirst(20))), reference("bayesian_ridge_wide"), tolerance: 1e-8, "8 rows x 12 columns")
     }
 
     @Test("OLS, full rank and rank deficient (minimum-norm solution)")
@@ -54,6 +57,8 @@ struct PredictorCrosscheckTests {
         let x = matrix(fixture["onehot_x"]), y = doubles(fixture["onehot_y"])
         try model.fit(features: Array(x.prefix(20)), targets: Array(y.prefix(20)))
         expectClose(try model.predict(Array(x.dropFirst(20))), reference("ols_onehot"), tolerance: 1e-8, "one-hot")
+        try model.fit(features: Array(x.prefix(8)), targets: Array(y.prefix(8)))
+        expectClose(try model.predict(Array(x.dropFirst(20))), reference("ols_wide"), tolerance: 1e-8, "8 rows x 12 columns")
     }
 
     @Test("GP with fixed hyper-parameters, RBF and Matern 5/2", arguments: [GaussianProcessKernel.rbf, .matern52])
