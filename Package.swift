@@ -70,6 +70,7 @@ let package = Package(
 
         // MARK: performance estimation
         .target(name: "Estimation", dependencies: []),
+        .executableTarget(name: "edgenas-bench-estimation", dependencies: ["Estimation"], path: "Benchmarks/estimation/Sources"),
 
         // MARK: reports (SVG, HTML, CSV; knows nothing of torch or search)
         .target(name: "Reports"),

@@ -14,6 +14,7 @@ public struct OrdinaryLeastSquares: PerformancePredictor, Codable, Hashable {
     public var relativeCutoff: Double
     public private(set) var coefficients: [Double] = []
     public private(set) var intercept: Double = 0
+    private var isFitted = false
 
     public init(relativeCutoff: Double = 1e-12) {
         self.relativeCutoff = relativeCutoff
@@ -28,10 +29,11 @@ public struct OrdinaryLeastSquares: PerformancePredictor, Codable, Hashable {
         let xty = centered.x.transposeTimes(centered.y)
         coefficients = width == 0 ? [] : eigen.apply(xty) { $0 > cutoff ? 1 / $0 : 0 }
         intercept = centered.interceptFor(coefficients)
+        isFitted = true
     }
 
     public func predict(_ features: [[Double]]) throws -> [Double] {
-        guard !coefficients.isEmpty || intercept != 0 else { throw PredictorError.notFitted(model: name) }
+        guard isFitted else { throw PredictorError.notFitted(model: name) }
         try PredictorInput.checkRows(name, features, width: coefficients.count)
         return features.map { row in zip(row, coefficients).reduce(intercept) { $0 + $1.0 * $1.1 } }
     }

@@ -78,7 +78,9 @@ public enum RankStatistics {
         let total = n * (n - 1) / 2
         if xTies == total || yTies == total { return .nan }
         let concordantMinusDiscordant = Double(total - xTies - yTies + jointTies - 2 * discordant)
-        return concordantMinusDiscordant / (Double(total - xTies).squareRoot() * Double(total - yTies).squareRoot())
+        // Same operation order as scipy, so results agree to the last bit where possible.
+        let tau = concordantMinusDiscordant / Double(total - xTies).squareRoot() / Double(total - yTies).squareRoot()
+        return min(1, max(-1, tau))
     }
 
     /// Stable merge sort of values[lo..<hi] returning the number of strict inversions.
