@@ -1,0 +1,72 @@
+// Training-step time of the ShuffleNetV2 0.5x backbone through EdgeNAS's Torch layer.
+// Peer: Benchmarks/torch/bench_torch.py does the same in PyTorch; Benchmarks/torch/run.sh runs both.
+//
+// Usage: edgenas-bench-torch [--batch 16] [--size 320] [--threads 2] [--warmup 2] [--steps 5]
+// Prints one line per measured step and a final "median_ms=<value>" line.
+import Foundation
+import Torch
+import Vision
+
+struct Options {
+    var batch = 16
+    var size = 320
+    var threads = 2
+    var warmup = 2
+    var steps = 5
+
+    init(arguments: [String]) throws {
+        var iterator = arguments.makeIterator()
+        while let flag = iterator.next() {
+            guard let text = iterator.next(), let value = Int(text), value >= 0 else {
+                throw TorchError(message: "option \(flag) needs a non-negative integer value")
+            }
+            switch flag {
+            case "--batch": batch = value
+            case "--size": size = value
+            case "--threads": threads = value
+            case "--warmup": warmup = value
+            case "--steps": steps = value
+            default: throw TorchError(message: "unknown option \(flag)")
+            }
+        }
+    }
+}
+
+func run() throws {
+    let options = try Options(arguments: Array(CommandLine.arguments.dropFirst()))
+    Torch.setThreadCount(options.threads)
+    Torch.manualSeed(0)
+    let backbone = try ShuffleNetV2Backbone()
+    backbone.train()
+    let optimizer = try SGD(parameters: backbone.parameters(), learningRate: 0.01, momentum: 0.9, weightDecay: 1e-4)
+    let images = try Tensor.normal([options.batch, 3, options.size, options.size])
+
+    // The "trivial loss": mean activation of each of the three feature maps, summed.
+    func step() throws {
+        try optimizer.zeroGrad()
+        let features = try backbone.features(images)
+        let loss = try features.stride8.mean() + features.stride16.mean() + features.stride32.mean()
+        try loss.backward()
+        try optimizer.step()
+    }
+
+    for _ in 0..<options.warmup { try step() }
+    var times: [Double] = []
+    for index in 0..<options.steps {
+        let start = DispatchTime.now().uptimeNanoseconds
+        try step()
+        let milliseconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
+        times.append(milliseconds)
+        print("step \(index) ms=\(String(format: "%.1f", milliseconds))")
+    }
+    let sorted = times.sorted()
+    let median = sorted.isEmpty ? 0 : sorted[sorted.count / 2]
+    print("threads=\(Torch.threadCount) omp_wait_policy=\(Torch.ompWaitPolicy ?? "unset") median_ms=\(String(format: "%.1f", median))")
+}
+
+do {
+    try run()
+} catch {
+    FileHandle.standardError.write(Data("edgenas-bench-torch: \(error)\n".utf8))
+    exit(1)
+}
