@@ -44,11 +44,11 @@ class InvertedResidual(nn.Module):
         if stride > 1:
             self.branch1 = nn.Sequential(
                 depthwise(inp, stride), nn.BatchNorm2d(inp),
-                nn.Conv2d(inp, half, 1, bias=False), nn.BatchNorm2d(half), nn.ReLU())
+                nn.Conv2d(inp, half, 1, bias=False), nn.BatchNorm2d(half), nn.ReLU(inplace=True))
         self.branch2 = nn.Sequential(
-            nn.Conv2d(inp if stride > 1 else half, half, 1, bias=False), nn.BatchNorm2d(half), nn.ReLU(),
+            nn.Conv2d(inp if stride > 1 else half, half, 1, bias=False), nn.BatchNorm2d(half), nn.ReLU(inplace=True),
             depthwise(half, stride), nn.BatchNorm2d(half),
-            nn.Conv2d(half, half, 1, bias=False), nn.BatchNorm2d(half), nn.ReLU())
+            nn.Conv2d(half, half, 1, bias=False), nn.BatchNorm2d(half), nn.ReLU(inplace=True))
 
     def forward(self, x):
         if self.stride == 1:

@@ -213,11 +213,13 @@ public final class Linear: Module {
     }
 }
 
-/// ReLU as a module (so it takes an index in a Sequential, as in PyTorch).
+/// ReLU as a module (so it takes an index in a Sequential, as in PyTorch). `inPlace` overwrites
+/// its input like torch.nn.ReLU(inplace=True), saving one activation-sized allocation.
 public final class ReLU: Module {
+    public let inPlace: Bool
     public var isTraining = true
-    public init() {}
-    public func forward(_ input: Tensor) throws -> Tensor { try input.relu() }
+    public init(inPlace: Bool = false) { self.inPlace = inPlace }
+    public func forward(_ input: Tensor) throws -> Tensor { inPlace ? try input.reluInPlace() : try input.relu() }
 }
 
 /// Max pooling as a module.

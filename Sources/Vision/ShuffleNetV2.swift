@@ -51,7 +51,7 @@ public final class ShuffleNetV2Unit: Module {
                 try BatchNorm2d(features: inputChannels),
                 try Conv2d(inChannels: inputChannels, outChannels: branchChannels, kernelSize: 1, bias: false),
                 try BatchNorm2d(features: branchChannels),
-                ReLU(),
+                ReLU(inPlace: true),
             ])
         } else {
             branch1 = nil
@@ -59,13 +59,13 @@ public final class ShuffleNetV2Unit: Module {
         branch2 = Sequential([
             try Conv2d(inChannels: stride == 2 ? inputChannels : branchChannels, outChannels: branchChannels, kernelSize: 1, bias: false),
             try BatchNorm2d(features: branchChannels),
-            ReLU(),
+            ReLU(inPlace: true),
             try Conv2d(inChannels: branchChannels, outChannels: branchChannels, kernelSize: 3, stride: stride, padding: 1,
                        groups: branchChannels, bias: false),
             try BatchNorm2d(features: branchChannels),
             try Conv2d(inChannels: branchChannels, outChannels: branchChannels, kernelSize: 1, bias: false),
             try BatchNorm2d(features: branchChannels),
-            ReLU(),
+            ReLU(inPlace: true),
         ])
     }
 
@@ -74,14 +74,19 @@ public final class ShuffleNetV2Unit: Module {
     }
 
     public func forward(_ input: Tensor) throws -> Tensor {
-        let output: Tensor
         if let branch1 {
-            output = try Tensor.cat([branch1(input), branch2(input)], dim: 1)
-        } else {
-            let halves = try input.chunk(2, dim: 1)
-            output = try Tensor.cat([halves[0], branch2(halves[1])], dim: 1)
+            return try interleaveChannels(branch1(input), branch2(input))
         }
-        return try channelShuffle(output, groups: 2)
+        let halves = try input.chunk(2, dim: 1)
+        return try interleaveChannels(halves[0], branch2(halves[1]))
+    }
+
+    /// channelShuffle(cat([first, second], dim 1), groups 2) in one copy instead of two:
+    /// output channel 2k is first[k] and 2k + 1 is second[k], which is exactly what stacking
+    /// along a new axis after the channels and merging the two axes produces.
+    private func interleaveChannels(_ first: Tensor, _ second: Tensor) throws -> Tensor {
+        let shape = first.shape
+        return try Tensor.stack([first, second], dim: 2).view([shape[0], 2 * shape[1], shape[2], shape[3]])
     }
 }
 
@@ -118,7 +123,7 @@ public final class ShuffleNetV2Backbone: Module {
         conv1 = Sequential([
             try Conv2d(inChannels: inputChannels, outChannels: channels[0], kernelSize: 3, stride: 2, padding: 1, bias: false),
             try BatchNorm2d(features: channels[0]),
-            ReLU(),
+            ReLU(inPlace: true),
         ])
         maxpool = MaxPool2d(kernelSize: 3, stride: 2, padding: 1)
         var stages: [Sequential] = []

@@ -90,6 +90,8 @@ typedef enum {
     CTORCH_UNARY_EXP, CTORCH_UNARY_LOG, CTORCH_UNARY_ABS, CTORCH_UNARY_SQRT, CTORCH_UNARY_SIGN,
     CTORCH_UNARY_CONTIGUOUS, CTORCH_UNARY_CLONE, CTORCH_UNARY_DETACH, CTORCH_UNARY_FLOOR,
     CTORCH_UNARY_LOGICAL_NOT,
+    /// In place: overwrites the operand and returns a new handle to the same tensor.
+    CTORCH_UNARY_RELU_INPLACE,
 } ctorch_unary_op;
 ctorch_tensor ctorch_unary(ctorch_unary_op op, ctorch_tensor a);
 
