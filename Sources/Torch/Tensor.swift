@@ -45,9 +45,11 @@ public final class Tensor {
     public var elementCount: Int { Int(ctorch_numel(handle)) }
 
     public var dtype: DType {
-        // Every ScalarType the shim can produce for this API is listed in DType; an unknown
-        // code would mean a libtorch newer than the header, reported as float32's sibling.
-        DType(rawValue: ctorch_dtype(handle)) ?? .float32
+        let code = ctorch_dtype(handle)
+        // DType lists every c10::ScalarType of libtorch 1.13; another code means a libtorch whose
+        // types this build was not written for.
+        guard let dtype = DType(rawValue: code) else { preconditionFailure("unsupported libtorch scalar type \(code)") }
+        return dtype
     }
 
     // MARK: creation from Swift arrays

@@ -101,6 +101,29 @@ import Testing
         #expect(try Functional.upsampleNearest(small, scale: 2).floats() == [1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4])
     }
 
+    @Test func pointwiseConvolutionMatchesLinearOverPixels() throws {
+        Torch.manualSeed(3)
+        let input = try Tensor.normal([2, 5, 3, 4])
+        let weight = try Tensor.normal([7, 5, 1, 1])
+        let bias = try Tensor.normal([7])
+        let convolved = try Functional.conv2d(input, weight: weight, bias: bias)
+        // The same map as a fully connected layer applied to every pixel's channel vector (NHWC).
+        let perPixel = try Functional.linear(input.permute([0, 2, 3, 1]), weight: weight.view([7, 5]), bias: bias)
+            .permute([0, 3, 1, 2])
+        #expect(convolved.shape == [2, 7, 3, 4])
+        let difference = try (convolved - perPixel).abs().max().item()
+        #expect(difference < 1e-5)
+        // A channel slice (as ShuffleNet's split produces) goes through the same path.
+        let slice = try Tensor.normal([2, 10, 3, 4]).narrow(dim: 1, start: 5, length: 5)
+        #expect(try Functional.conv2d(slice, weight: weight).shape == [2, 7, 3, 4])
+    }
+
+    @Test func reluInPlaceOverwritesItsInput() throws {
+        let values = try Tensor([-1, 2, -3] as [Float])
+        try values.reluInPlace()
+        #expect(try values.floats() == [0, 2, 0])
+    }
+
     @Test func lossesMatchClosedForms() throws {
         let input = try Tensor([0.5, 2.0] as [Float])
         let target = try Tensor([0.0, 0.0] as [Float])

@@ -80,6 +80,7 @@ func run() throws {
         + " median_cpu_ms=\(String(format: "%.1f", median(cpuTimes))) median_ms=\(String(format: "%.1f", median(times)))")
 }
 
+Torch.relaunchWithPassiveOpenMPIfNeeded()
 do {
     try run()
 } catch {
