@@ -53,8 +53,8 @@ public enum Functional {
         // reshape (not view): a channel slice of a larger tensor (ShuffleNet's split) still
         // flattens its pixels without copying, and anything else is copied as needed.
         let pixels = try input.reshape([batch, inputShape[1], height * width])
-        var output = try weight.view([outChannels, weightShape[1]]).matmul(pixels)
-        if let bias { output = try output + bias.view([outChannels, 1]) }
+        var output = try weight.reshape([outChannels, weightShape[1]]).matmul(pixels)
+        if let bias { output = try output + bias.reshape([outChannels, 1]) }
         return try output.view([batch, outChannels, height, width])
     }
 
