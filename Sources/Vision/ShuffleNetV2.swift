@@ -30,7 +30,8 @@ public final class ShuffleNetV2Unit: Module {
     public let branch2: Sequential
     public var isTraining = true
 
-    public init(inputChannels: Int, outputChannels: Int, stride: Int) throws {
+    /// Weights are drawn from `generator` (nil: libtorch's default generator).
+    public init(inputChannels: Int, outputChannels: Int, stride: Int, generator: Generator? = nil) throws {
         guard stride == 1 || stride == 2 else {
             throw TorchError(message: "ShuffleNetV2Unit: stride must be 1 or 2, got \(stride)")
         }
@@ -47,9 +48,9 @@ public final class ShuffleNetV2Unit: Module {
         if stride == 2 {
             branch1 = Sequential([
                 try Conv2d(inChannels: inputChannels, outChannels: inputChannels, kernelSize: 3, stride: stride, padding: 1,
-                           groups: inputChannels, bias: false),
+                           groups: inputChannels, bias: false, generator: generator),
                 try BatchNorm2d(features: inputChannels),
-                try Conv2d(inChannels: inputChannels, outChannels: branchChannels, kernelSize: 1, bias: false),
+                try Conv2d(inChannels: inputChannels, outChannels: branchChannels, kernelSize: 1, bias: false, generator: generator),
                 try BatchNorm2d(features: branchChannels),
                 ReLU(inPlace: true),
             ])
@@ -57,13 +58,13 @@ public final class ShuffleNetV2Unit: Module {
             branch1 = nil
         }
         branch2 = Sequential([
-            try Conv2d(inChannels: stride == 2 ? inputChannels : branchChannels, outChannels: branchChannels, kernelSize: 1, bias: false),
+            try Conv2d(inChannels: stride == 2 ? inputChannels : branchChannels, outChannels: branchChannels, kernelSize: 1, bias: false, generator: generator),
             try BatchNorm2d(features: branchChannels),
             ReLU(inPlace: true),
             try Conv2d(inChannels: branchChannels, outChannels: branchChannels, kernelSize: 3, stride: stride, padding: 1,
-                       groups: branchChannels, bias: false),
+                       groups: branchChannels, bias: false, generator: generator),
             try BatchNorm2d(features: branchChannels),
-            try Conv2d(inChannels: branchChannels, outChannels: branchChannels, kernelSize: 1, bias: false),
+            try Conv2d(inChannels: branchChannels, outChannels: branchChannels, kernelSize: 1, bias: false, generator: generator),
             try BatchNorm2d(features: branchChannels),
             ReLU(inPlace: true),
         ])
@@ -114,14 +115,18 @@ public final class ShuffleNetV2Backbone: Module {
     public static let widthHalfChannels = [24, 48, 96, 192]
     public static let defaultStageRepeats = [4, 8, 4]
 
-    public init(stageRepeats: [Int] = defaultStageRepeats, channels: [Int] = widthHalfChannels, inputChannels: Int = 3) throws {
+    /// Weights are drawn from `generator` (nil: libtorch's default generator).
+    public init(
+        stageRepeats: [Int] = defaultStageRepeats, channels: [Int] = widthHalfChannels, inputChannels: Int = 3,
+        generator: Generator? = nil
+    ) throws {
         guard stageRepeats.count == 3, channels.count == 4, stageRepeats.allSatisfy({ $0 >= 1 }) else {
             throw TorchError(message: "ShuffleNetV2Backbone: needs 3 stage repeats >= 1 and 4 channel counts, got \(stageRepeats), \(channels)")
         }
         self.stageRepeats = stageRepeats
         self.channels = channels
         conv1 = Sequential([
-            try Conv2d(inChannels: inputChannels, outChannels: channels[0], kernelSize: 3, stride: 2, padding: 1, bias: false),
+            try Conv2d(inChannels: inputChannels, outChannels: channels[0], kernelSize: 3, stride: 2, padding: 1, bias: false, generator: generator),
             try BatchNorm2d(features: channels[0]),
             ReLU(inPlace: true),
         ])
@@ -129,9 +134,9 @@ public final class ShuffleNetV2Backbone: Module {
         var stages: [Sequential] = []
         var inputWidth = channels[0]
         for (repeats, width) in zip(stageRepeats, channels.dropFirst()) {
-            var units: [any Module] = [try ShuffleNetV2Unit(inputChannels: inputWidth, outputChannels: width, stride: 2)]
+            var units: [any Module] = [try ShuffleNetV2Unit(inputChannels: inputWidth, outputChannels: width, stride: 2, generator: generator)]
             for _ in 1..<repeats {
-                units.append(try ShuffleNetV2Unit(inputChannels: width, outputChannels: width, stride: 1))
+                units.append(try ShuffleNetV2Unit(inputChannels: width, outputChannels: width, stride: 1, generator: generator))
             }
             stages.append(Sequential(units))
             inputWidth = width

@@ -38,7 +38,8 @@ private struct ParityCase: Decodable {
 
     /// A unit holding the fixture's initial weights and running statistics.
     func makeUnit() throws -> ShuffleNetV2Unit {
-        let unit = try ShuffleNetV2Unit(inputChannels: inputChannels, outputChannels: outputChannels, stride: stride)
+        let unit = try ShuffleNetV2Unit(
+            inputChannels: inputChannels, outputChannels: outputChannels, stride: stride, generator: Generator(seed: 0))
         let entries = try initialState.map { name, flat in
             (name: name, tensor: name.hasSuffix("num_batches_tracked") ? try flat.tensor().to(.int64) : try flat.tensor())
         }
@@ -138,9 +139,9 @@ private func expectClose(_ actual: Tensor, _ expected: FlatTensor, _ what: Strin
 
 @Suite struct ShuffleNetBackboneTests {
     @Test func backboneReturnsStride8To32FeatureMaps() throws {
-        Torch.manualSeed(0)
-        let backbone = try ShuffleNetV2Backbone()
-        let features = try backbone.features(Tensor.normal([2, 3, 64, 96]))
+        let generator = try Generator(seed: 0)
+        let backbone = try ShuffleNetV2Backbone(generator: generator)
+        let features = try backbone.features(Tensor.normal([2, 3, 64, 96], generator: generator))
         #expect(features.stride8.shape == [2, 48, 8, 12])
         #expect(features.stride16.shape == [2, 96, 4, 6])
         #expect(features.stride32.shape == [2, 192, 2, 3])
@@ -165,15 +166,14 @@ private func expectClose(_ actual: Tensor, _ expected: FlatTensor, _ what: Strin
 
 @Suite struct ModuleStateTests {
     @Test func saveAndLoadRoundTrip() throws {
-        Torch.manualSeed(1)
-        let original = try ShuffleNetV2Unit(inputChannels: 8, outputChannels: 16, stride: 2)
-        _ = try original(Tensor.normal([2, 8, 8, 8]))  // moves the running statistics off their defaults
+        let generator = try Generator(seed: 1)
+        let original = try ShuffleNetV2Unit(inputChannels: 8, outputChannels: 16, stride: 2, generator: generator)
+        _ = try original(Tensor.normal([2, 8, 8, 8], generator: generator))  // moves the running statistics off their defaults
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("edgenas-state-\(UUID().uuidString).edgt")
         defer { try? FileManager.default.removeItem(at: url) }
         try original.save(to: url)
 
-        Torch.manualSeed(2)
-        let restored = try ShuffleNetV2Unit(inputChannels: 8, outputChannels: 16, stride: 2)
+        let restored = try ShuffleNetV2Unit(inputChannels: 8, outputChannels: 16, stride: 2, generator: Generator(seed: 2))
         try restored.load(from: url)
         for (saved, loaded) in zip(original.namedState(), restored.namedState()) {
             #expect(saved.name == loaded.name)
@@ -182,7 +182,7 @@ private func expectClose(_ actual: Tensor, _ expected: FlatTensor, _ what: Strin
         }
         #expect(try restored.batchNormCounter() == 1)
 
-        let mismatched = try ShuffleNetV2Unit(inputChannels: 8, outputChannels: 32, stride: 2)
+        let mismatched = try ShuffleNetV2Unit(inputChannels: 8, outputChannels: 32, stride: 2, generator: generator)
         #expect(throws: ModuleStateError.self) { try mismatched.load(from: url) }
     }
 

@@ -102,10 +102,10 @@ import Testing
     }
 
     @Test func pointwiseConvolutionMatchesLinearOverPixels() throws {
-        Torch.manualSeed(3)
-        let input = try Tensor.normal([2, 5, 3, 4])
-        let weight = try Tensor.normal([7, 5, 1, 1])
-        let bias = try Tensor.normal([7])
+        let generator = try Generator(seed: 3)
+        let input = try Tensor.normal([2, 5, 3, 4], generator: generator)
+        let weight = try Tensor.normal([7, 5, 1, 1], generator: generator)
+        let bias = try Tensor.normal([7], generator: generator)
         let convolved = try Functional.conv2d(input, weight: weight, bias: bias)
         // The same map as a fully connected layer applied to every pixel's channel vector (NHWC).
         let perPixel = try Functional.linear(input.permute([0, 2, 3, 1]), weight: weight.view([7, 5]), bias: bias)
@@ -114,7 +114,7 @@ import Testing
         let difference = try (convolved - perPixel).abs().max().item()
         #expect(difference < 1e-5)
         // A channel slice (as ShuffleNet's split produces) goes through the same path.
-        let slice = try Tensor.normal([2, 10, 3, 4]).narrow(dim: 1, start: 5, length: 5)
+        let slice = try Tensor.normal([2, 10, 3, 4], generator: generator).narrow(dim: 1, start: 5, length: 5)
         #expect(try Functional.conv2d(slice, weight: weight).shape == [2, 7, 3, 4])
     }
 
@@ -142,15 +142,16 @@ import Testing
         #expect(Swift.abs(try Functional.nllLoss(logits.logSoftmax(dim: 1), classIndex).item() - (logSumExp - 3)) < 1e-6)
     }
 
-    @Test func seededRandomInitialisationIsReproducible() throws {
-        Torch.manualSeed(42)
-        let first = try Tensor.normal([100]).floats()
-        Torch.manualSeed(42)
-        let second = try Tensor.normal([100]).floats()
+    @Test func seededGeneratorsAreReproducibleAndIndependent() throws {
+        let first = try Tensor.normal([100], generator: Generator(seed: 42)).floats()
+        let second = try Tensor.normal([100], generator: Generator(seed: 42)).floats()
+        let other = try Tensor.normal([100], generator: Generator(seed: 43)).floats()
         #expect(first == second)
-        let uniform = try Tensor.uniform([1000], low: -2, high: 3).floats()
+        #expect(first != other)
+        let generator = try Generator(seed: 7)
+        let uniform = try Tensor.uniform([1000], low: -2, high: 3, generator: generator).floats()
         #expect(uniform.allSatisfy { $0 >= -2 && $0 < 3 })
-        let kaiming = try Tensor.kaimingNormal([64, 32, 3, 3]).floats()
+        let kaiming = try Tensor.kaimingNormal([64, 32, 3, 3], generator: generator).floats()
         let variance = kaiming.map { Double($0 * $0) }.reduce(0, +) / Double(kaiming.count)
         #expect(Swift.abs(variance - 2.0 / 288) < 0.1 * 2.0 / 288)
     }
@@ -190,9 +191,10 @@ import Testing
     }
 
     @Test func memoryStaysBoundedOverManyTrainingIterations() throws {
-        let layer = try Linear(inFeatures: 64, outFeatures: 32)
+        let generator = try Generator(seed: 5)
+        let layer = try Linear(inFeatures: 64, outFeatures: 32, generator: generator)
         func iteration() throws {
-            let input = try Tensor.normal([16, 64])
+            let input = try Tensor.normal([16, 64], generator: generator)
             let loss = try layer(input).relu().mean()
             try loss.backward()
             try layer.zeroGrad()

@@ -48,11 +48,11 @@ func processCPUMilliseconds() -> Double {
 func run() throws {
     let options = try Options(arguments: Array(CommandLine.arguments.dropFirst()))
     Torch.setThreadCount(options.threads)
-    Torch.manualSeed(0)
-    let backbone = try ShuffleNetV2Backbone()
+    let generator = try Generator(seed: 0)
+    let backbone = try ShuffleNetV2Backbone(generator: generator)
     backbone.train()
     let optimizer = try SGD(parameters: backbone.parameters(), learningRate: 0.01, momentum: 0.9, weightDecay: 1e-4)
-    let images = try Tensor.normal([options.batch, 3, options.size, options.size])
+    let images = try Tensor.normal([options.batch, 3, options.size, options.size], generator: generator)
 
     // The "trivial loss": mean activation of each of the three feature maps, summed.
     func step() throws {
