@@ -11,6 +11,8 @@
 // - dtype codes are c10::ScalarType values (CTORCH_DTYPE_*), including the quantized ones,
 //   so quantized tensors travel through the same handle type.
 // - Reductions use CTORCH_REDUCTION_* (the values of at::Reduction).
+// - Handles passed in must be valid (not NULL, not freed) unless a parameter says it may be
+//   NULL; the metadata accessors (ctorch_dim, ctorch_shape, ...) do not check.
 #ifndef CTORCH_H
 #define CTORCH_H
 
