@@ -1,6 +1,7 @@
 // Library facts, errors, tensor lifetime and data transfer, factories, autograd.
 #include "internal.h"
 
+#include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
 #include <c10/core/GradMode.h>
 #include <torch/version.h>
@@ -28,7 +29,16 @@ const char *thread_string(std::string value) {
 
 using namespace ctorch;
 
+struct ctorch_generator_s {
+    at::Generator generator;
+};
+
 namespace {
+c10::optional<at::Generator> optional_generator(ctorch_generator handle) {
+    if (handle == nullptr) return c10::nullopt;
+    return handle->generator;
+}
+
 at::TensorOptions options_for(int32_t dtype) { return at::TensorOptions().dtype(at::ScalarType(dtype)); }
 } // namespace
 
@@ -72,6 +82,17 @@ const char *ctorch_supported_quantized_engines(void) {
 }
 
 void ctorch_manual_seed(uint64_t seed) { at::manual_seed(seed); }
+
+ctorch_generator ctorch_generator_create(uint64_t seed) {
+    try {
+        return new ctorch_generator_s{at::detail::createCPUGenerator(seed)};
+    } catch (const std::exception &error) {
+        set_last_error(error.what());
+        return nullptr;
+    }
+}
+
+void ctorch_generator_free(ctorch_generator generator) { delete generator; }
 
 // MARK: lifetime, metadata, data transfer
 
@@ -141,12 +162,12 @@ ctorch_tensor ctorch_arange(double start, double end, double step, int32_t dtype
     return guarded_tensor([&] { return at::arange(start, end, step, options_for(dtype)); });
 }
 
-ctorch_tensor ctorch_randn(const int64_t *shape, int64_t ndim, int32_t dtype) {
-    return guarded_tensor([&] { return at::randn(dims(shape, ndim), options_for(dtype)); });
+ctorch_tensor ctorch_randn(const int64_t *shape, int64_t ndim, int32_t dtype, ctorch_generator generator) {
+    return guarded_tensor([&] { return at::randn(dims(shape, ndim), optional_generator(generator), options_for(dtype)); });
 }
 
-ctorch_tensor ctorch_rand(const int64_t *shape, int64_t ndim, int32_t dtype) {
-    return guarded_tensor([&] { return at::rand(dims(shape, ndim), options_for(dtype)); });
+ctorch_tensor ctorch_rand(const int64_t *shape, int64_t ndim, int32_t dtype, ctorch_generator generator) {
+    return guarded_tensor([&] { return at::rand(dims(shape, ndim), optional_generator(generator), options_for(dtype)); });
 }
 
 // MARK: autograd

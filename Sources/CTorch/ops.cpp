@@ -28,6 +28,10 @@ at::Tensor apply_unary(ctorch_unary_op op, const at::Tensor &a) {
     case CTORCH_UNARY_DETACH: return a.detach();
     case CTORCH_UNARY_FLOOR: return a.floor();
     case CTORCH_UNARY_LOGICAL_NOT: return a.logical_not();
+    case CTORCH_UNARY_RELU_INPLACE: {
+        at::Tensor target = a;  // a shallow handle copy; relu_ writes through to the shared storage
+        return target.relu_();
+    }
     }
     throw std::invalid_argument("ctorch_unary: unknown operation " + std::to_string(int(op)));
 }

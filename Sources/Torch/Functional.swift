@@ -23,13 +23,39 @@ public enum Functional {
 
     /// 2-D convolution of an NCHW input with an (out, in/groups, kH, kW) weight.
     /// `groups == in channels == out channels` gives a depthwise convolution.
+    ///
+    /// A pointwise (1×1, stride 1, no padding, one group) convolution runs as a batched matrix
+    /// product W·X over the flattened pixels. Same mathematics; on CPU it is 2–3× faster for the
+    /// small channel counts of edge detectors, because libtorch's oneDNN convolution converts
+    /// NCHW activations to its blocked layout and back on every call, forward and backward.
     public static func conv2d(
         _ input: Tensor, weight: Tensor, bias: Tensor? = nil,
         stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1), groups: Int = 1
     ) throws -> Tensor {
-        try withPairs(stride, padding, dilation) {
+        let weightShape = weight.shape
+        if weightShape.count == 4, weightShape[2] == 1, weightShape[3] == 1, groups == 1,
+           stride == (1, 1), padding == (0, 0), dilation == (1, 1) {
+            let inputShape = input.shape
+            if inputShape.count == 4, inputShape[1] == weightShape[1] {
+                return try pointwiseConv2d(input, inputShape: inputShape, weight: weight, weightShape: weightShape, bias: bias)
+            }
+        }
+        return try withPairs(stride, padding, dilation) {
             ctorch_conv2d(input.handle, weight.handle, bias?.handle, $0, $1, $2, Int64(groups))
         }
+    }
+
+    private static func pointwiseConv2d(
+        _ input: Tensor, inputShape: [Int], weight: Tensor, weightShape: [Int], bias: Tensor?
+    ) throws -> Tensor {
+        let (batch, height, width) = (inputShape[0], inputShape[2], inputShape[3])
+        let outChannels = weightShape[0]
+        // reshape (not view): a channel slice of a larger tensor (ShuffleNet's split) still
+        // flattens its pixels without copying, and anything else is copied as needed.
+        let pixels = try input.reshape([batch, inputShape[1], height * width])
+        var output = try weight.reshape([outChannels, weightShape[1]]).matmul(pixels)
+        if let bias { output = try output + bias.reshape([outChannels, 1]) }
+        return try output.view([batch, outChannels, height, width])
     }
 
     /// x Wᵀ + b.

@@ -115,7 +115,8 @@ public enum ModuleStateError: Error, Equatable, CustomStringConvertible {
 // MARK: layers
 
 /// 2-D convolution layer (torch.nn.Conv2d); weights initialised like PyTorch's defaults
-/// (kaiming-uniform with a = sqrt(5), bias uniform in ±1/sqrt(fan_in)) from the seeded default generator.
+/// (kaiming-uniform with a = sqrt(5), bias uniform in ±1/sqrt(fan_in)) from `generator`
+/// (nil: libtorch's default generator).
 public final class Conv2d: Module {
     public let weight: Parameter
     public let bias: Parameter?
@@ -127,16 +128,17 @@ public final class Conv2d: Module {
 
     public init(
         inChannels: Int, outChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0,
-        dilation: Int = 1, groups: Int = 1, bias: Bool = true
+        dilation: Int = 1, groups: Int = 1, bias: Bool = true, generator: Generator? = nil
     ) throws {
         guard groups > 0, inChannels % groups == 0, outChannels % groups == 0 else {
             throw TorchError(message: "Conv2d: channels \(inChannels)->\(outChannels) not divisible by groups \(groups)")
         }
         let shape = [outChannels, inChannels / groups, kernelSize, kernelSize]
-        weight = Parameter("weight", try Tensor.kaimingUniform(shape).requiresGrad(true))
+        weight = Parameter("weight", try Tensor.kaimingUniform(shape, generator: generator).requiresGrad(true))
         if bias {
             let bound = 1 / Double(shape.dropFirst().reduce(1, *)).squareRoot()
-            self.bias = Parameter("bias", try Tensor.uniform([outChannels], low: -bound, high: bound).requiresGrad(true))
+            self.bias = Parameter(
+                "bias", try Tensor.uniform([outChannels], low: -bound, high: bound, generator: generator).requiresGrad(true))
         } else {
             self.bias = nil
         }
@@ -190,17 +192,19 @@ public final class BatchNorm2d: Module {
     }
 }
 
-/// Fully connected layer (torch.nn.Linear), PyTorch's default initialisation.
+/// Fully connected layer (torch.nn.Linear), PyTorch's default initialisation from `generator`
+/// (nil: libtorch's default generator).
 public final class Linear: Module {
     public let weight: Parameter
     public let bias: Parameter?
     public var isTraining = true
 
-    public init(inFeatures: Int, outFeatures: Int, bias: Bool = true) throws {
-        weight = Parameter("weight", try Tensor.kaimingUniform([outFeatures, inFeatures]).requiresGrad(true))
+    public init(inFeatures: Int, outFeatures: Int, bias: Bool = true, generator: Generator? = nil) throws {
+        weight = Parameter("weight", try Tensor.kaimingUniform([outFeatures, inFeatures], generator: generator).requiresGrad(true))
         if bias {
             let bound = 1 / Double(max(inFeatures, 1)).squareRoot()
-            self.bias = Parameter("bias", try Tensor.uniform([outFeatures], low: -bound, high: bound).requiresGrad(true))
+            self.bias = Parameter(
+                "bias", try Tensor.uniform([outFeatures], low: -bound, high: bound, generator: generator).requiresGrad(true))
         } else {
             self.bias = nil
         }
@@ -213,11 +217,13 @@ public final class Linear: Module {
     }
 }
 
-/// ReLU as a module (so it takes an index in a Sequential, as in PyTorch).
+/// ReLU as a module (so it takes an index in a Sequential, as in PyTorch). `inPlace` overwrites
+/// its input like torch.nn.ReLU(inplace=True), saving one activation-sized allocation.
 public final class ReLU: Module {
+    public let inPlace: Bool
     public var isTraining = true
-    public init() {}
-    public func forward(_ input: Tensor) throws -> Tensor { try input.relu() }
+    public init(inPlace: Bool = false) { self.inPlace = inPlace }
+    public func forward(_ input: Tensor) throws -> Tensor { inPlace ? try input.reluInPlace() : try input.relu() }
 }
 
 /// Max pooling as a module.

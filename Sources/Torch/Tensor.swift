@@ -45,9 +45,11 @@ public final class Tensor {
     public var elementCount: Int { Int(ctorch_numel(handle)) }
 
     public var dtype: DType {
-        // Every ScalarType the shim can produce for this API is listed in DType; an unknown
-        // code would mean a libtorch newer than the header, reported as float32's sibling.
-        DType(rawValue: ctorch_dtype(handle)) ?? .float32
+        let code = ctorch_dtype(handle)
+        // DType lists every c10::ScalarType of libtorch 1.13; another code means a libtorch whose
+        // types this build was not written for.
+        guard let dtype = DType(rawValue: code) else { preconditionFailure("unsupported libtorch scalar type \(code)") }
+        return dtype
     }
 
     // MARK: creation from Swift arrays
@@ -158,37 +160,55 @@ extension Tensor {
         try wrap(ctorch_arange(start, end, step, dtype.rawValue))
     }
 
-    /// Normal samples N(mean, std²) from libtorch's default generator (see `Torch.manualSeed`).
-    public static func normal(_ shape: [Int], mean: Double = 0, std: Double = 1, dtype: DType = .float32) throws -> Tensor {
-        let standard = try withShape(shape) { ctorch_randn($0, $1, dtype.rawValue) }
+    /// Normal samples N(mean, std²) from `generator`, or from libtorch's process-wide default
+    /// generator (see `Torch.manualSeed`) when nil.
+    public static func normal(
+        _ shape: [Int], mean: Double = 0, std: Double = 1, dtype: DType = .float32, generator: Generator? = nil
+    ) throws -> Tensor {
+        let standard = try withShape(shape) { ctorch_randn($0, $1, dtype.rawValue, generator?.handle) }
         return try standard * std + mean
     }
 
-    /// Uniform samples in [low, high) from libtorch's default generator.
-    public static func uniform(_ shape: [Int], low: Double = 0, high: Double = 1, dtype: DType = .float32) throws -> Tensor {
-        let unit = try withShape(shape) { ctorch_rand($0, $1, dtype.rawValue) }
+    /// Uniform samples in [low, high) from `generator` (nil: the default generator).
+    public static func uniform(
+        _ shape: [Int], low: Double = 0, high: Double = 1, dtype: DType = .float32, generator: Generator? = nil
+    ) throws -> Tensor {
+        let unit = try withShape(shape) { ctorch_rand($0, $1, dtype.rawValue, generator?.handle) }
         return try unit * (high - low) + low
     }
 
     /// Kaiming-He normal initialisation for a ReLU network, fan-in mode, like
     /// torch.nn.init.kaiming_normal_(w, mode="fan_in", nonlinearity="relu"):
     /// std = sqrt(2 / fan_in), fan_in = shape[1] * product(shape[2...]).
-    public static func kaimingNormal(_ shape: [Int], dtype: DType = .float32) throws -> Tensor {
+    public static func kaimingNormal(_ shape: [Int], dtype: DType = .float32, generator: Generator? = nil) throws -> Tensor {
         guard shape.count >= 2 else {
             throw TorchError(message: "kaiming initialisation needs at least 2 dimensions, got shape \(shape)")
         }
         let fanIn = shape.dropFirst().reduce(1, *)
-        return try normal(shape, std: (2.0 / Double(Swift.max(fanIn, 1))).squareRoot(), dtype: dtype)
+        return try normal(shape, std: (2.0 / Double(Swift.max(fanIn, 1))).squareRoot(), dtype: dtype, generator: generator)
     }
 
     /// Kaiming-He uniform initialisation with a = sqrt(5), the default of torch.nn.Conv2d and
     /// torch.nn.Linear weights: bound = 1 / sqrt(fan_in).
-    public static func kaimingUniform(_ shape: [Int], dtype: DType = .float32) throws -> Tensor {
+    public static func kaimingUniform(_ shape: [Int], dtype: DType = .float32, generator: Generator? = nil) throws -> Tensor {
         guard shape.count >= 2 else {
             throw TorchError(message: "kaiming initialisation needs at least 2 dimensions, got shape \(shape)")
         }
         let fanIn = shape.dropFirst().reduce(1, *)
         let bound = 1.0 / Double(Swift.max(fanIn, 1)).squareRoot()
-        return try uniform(shape, low: -bound, high: bound, dtype: dtype)
+        return try uniform(shape, low: -bound, high: bound, dtype: dtype, generator: generator)
     }
+}
+
+/// A seeded CPU random generator of its own, so results do not depend on what else in the
+/// process draws from libtorch's global default generator (e.g. tests running in parallel).
+public final class Generator {
+    let handle: ctorch_generator
+
+    public init(seed: UInt64) throws {
+        guard let handle = ctorch_generator_create(seed) else { throw TorchError.last() }
+        self.handle = handle
+    }
+
+    deinit { ctorch_generator_free(handle) }
 }

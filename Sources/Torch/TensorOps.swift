@@ -41,6 +41,10 @@ extension Tensor {
     // MARK: element-wise functions
 
     public func relu() throws -> Tensor { try unary(CTORCH_UNARY_RELU) }
+    /// ReLU written into this tensor's memory (saves an allocation; autograd allows it where the
+    /// input is not needed for a gradient, e.g. after batch norm or convolution). Returns `self`'s tensor.
+    @discardableResult
+    public func reluInPlace() throws -> Tensor { try unary(CTORCH_UNARY_RELU_INPLACE) }
     public func sigmoid() throws -> Tensor { try unary(CTORCH_UNARY_SIGMOID) }
     public func tanh() throws -> Tensor { try unary(CTORCH_UNARY_TANH) }
     public func exp() throws -> Tensor { try unary(CTORCH_UNARY_EXP) }

@@ -7,8 +7,9 @@ import CTorch
 /// libgomp reads OMP_WAIT_POLICY once, in its load-time constructor, which runs before any
 /// code of ours; an idle OpenMP worker then spins for a while before sleeping. On small
 /// shared machines (2 cores, several processes) spinning workers steal the cores other
-/// processes need, so start EdgeNAS with `OMP_WAIT_POLICY=PASSIVE` in the environment
-/// (the `edgenas` launcher and the benchmark scripts do). `Torch.ompWaitPolicy` reports it.
+/// processes need. Because a setenv from Swift comes too late for libgomp, an executable calls
+/// `Torch.relaunchWithPassiveOpenMPIfNeeded()` first thing in main (or the environment sets
+/// `OMP_WAIT_POLICY=PASSIVE` before start, as Benchmarks/torch/run.sh does).
 public enum Torch {
     /// Sets the number of threads libtorch uses for intra-op parallelism (at least 1).
     public static func setThreadCount(_ count: Int) {
@@ -33,6 +34,18 @@ public enum Torch {
         let previous = ctorch_set_grad_enabled(false)
         defer { _ = ctorch_set_grad_enabled(previous) }
         return try body()
+    }
+
+    /// Re-executes the current program with OMP_WAIT_POLICY=PASSIVE when the variable is unset,
+    /// so libgomp (configured at load time) lets idle workers sleep instead of spinning.
+    /// Call it at the very start of main, before any work or threads: on success it does not
+    /// return (the process image is replaced, same arguments and pid); when /proc/self/exe
+    /// cannot be executed it returns and the process continues with libgomp's default policy.
+    /// An explicit OMP_WAIT_POLICY in the environment (ACTIVE or PASSIVE) is respected.
+    public static func relaunchWithPassiveOpenMPIfNeeded() {
+        guard ProcessInfo.processInfo.environment["OMP_WAIT_POLICY"] == nil else { return }
+        setenv("OMP_WAIT_POLICY", "PASSIVE", 1)
+        execv("/proc/self/exe", CommandLine.unsafeArgv)
     }
 
     /// OMP_WAIT_POLICY as this process's environment has it (nil when unset), see above.

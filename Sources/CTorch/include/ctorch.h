@@ -11,6 +11,8 @@
 // - dtype codes are c10::ScalarType values (CTORCH_DTYPE_*), including the quantized ones,
 //   so quantized tensors travel through the same handle type.
 // - Reductions use CTORCH_REDUCTION_* (the values of at::Reduction).
+// - Handles passed in must be valid (not NULL, not freed) unless a parameter says it may be
+//   NULL; the metadata accessors (ctorch_dim, ctorch_shape, ...) do not check.
 #ifndef CTORCH_H
 #define CTORCH_H
 
@@ -23,6 +25,8 @@ extern "C" {
 #endif
 
 typedef struct ctorch_tensor_s *ctorch_tensor;
+/// A seeded CPU random generator (independent of libtorch's global default generator).
+typedef struct ctorch_generator_s *ctorch_generator;
 
 /// libtorch's version string, e.g. "1.13.1".
 const char *ctorch_version(void);
@@ -57,6 +61,9 @@ const char *ctorch_parallel_info(void);
 /// Comma-separated names of the quantized engines this libtorch supports (e.g. "fbgemm,qnnpack").
 const char *ctorch_supported_quantized_engines(void);
 void ctorch_manual_seed(uint64_t seed);
+/// A new CPU generator seeded with `seed`; release it with ctorch_generator_free.
+ctorch_generator ctorch_generator_create(uint64_t seed);
+void ctorch_generator_free(ctorch_generator generator);
 
 // MARK: lifetime, metadata, data transfer
 void ctorch_tensor_free(ctorch_tensor t);
@@ -79,10 +86,11 @@ ctorch_tensor ctorch_zeros(const int64_t *shape, int64_t ndim, int32_t dtype);
 ctorch_tensor ctorch_ones(const int64_t *shape, int64_t ndim, int32_t dtype);
 ctorch_tensor ctorch_full(const int64_t *shape, int64_t ndim, double value, int32_t dtype);
 ctorch_tensor ctorch_arange(double start, double end, double step, int32_t dtype);
-/// Standard normal samples from libtorch's default generator (seed it with ctorch_manual_seed).
-ctorch_tensor ctorch_randn(const int64_t *shape, int64_t ndim, int32_t dtype);
-/// Uniform samples in [0, 1) from libtorch's default generator.
-ctorch_tensor ctorch_rand(const int64_t *shape, int64_t ndim, int32_t dtype);
+/// Standard normal samples from `generator`, or from libtorch's default generator when it is NULL
+/// (seed that one with ctorch_manual_seed).
+ctorch_tensor ctorch_randn(const int64_t *shape, int64_t ndim, int32_t dtype, ctorch_generator generator);
+/// Uniform samples in [0, 1) from `generator` (NULL: the default generator).
+ctorch_tensor ctorch_rand(const int64_t *shape, int64_t ndim, int32_t dtype, ctorch_generator generator);
 
 // MARK: element-wise
 typedef enum {
@@ -90,6 +98,8 @@ typedef enum {
     CTORCH_UNARY_EXP, CTORCH_UNARY_LOG, CTORCH_UNARY_ABS, CTORCH_UNARY_SQRT, CTORCH_UNARY_SIGN,
     CTORCH_UNARY_CONTIGUOUS, CTORCH_UNARY_CLONE, CTORCH_UNARY_DETACH, CTORCH_UNARY_FLOOR,
     CTORCH_UNARY_LOGICAL_NOT,
+    /// In place: overwrites the operand and returns a new handle to the same tensor.
+    CTORCH_UNARY_RELU_INPLACE,
 } ctorch_unary_op;
 ctorch_tensor ctorch_unary(ctorch_unary_op op, ctorch_tensor a);
 
