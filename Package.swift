@@ -73,6 +73,9 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
 
+        // MARK: benchmarks
+        .executableTarget(name: "edgenas-bench-search", dependencies: ["Search"], path: "Benchmarks/search/Sources"),
+
         // MARK: tests
         .testTarget(name: "TorchTests", dependencies: ["Torch", "Vision"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SearchTests", dependencies: ["Search"]),

@@ -47,6 +47,27 @@ public enum Pareto {
         return ranks
     }
 
+    /// The first fronts (rank 0, 1, ...) until they hold at least `minimumCount` points,
+    /// without ranking the rest: O(N x front size) per front instead of O(N^2) overall.
+    public static func leadingFronts(_ points: [[Double]], minimumCount: Int) -> [[Int]] {
+        // In lexicographic order a point can only be dominated by points before it, and a
+        // point dominated by anything is dominated by a front member (transitivity), so one
+        // scan against the front found so far extracts the front.
+        var remaining = points.indices.sorted { a, b in points[a].lexicographicallyPrecedes(points[b]) }
+        var fronts: [[Int]] = []
+        var taken = 0
+        while taken < minimumCount, !remaining.isEmpty {
+            var front: [Int] = [], rest: [Int] = []
+            for i in remaining {
+                if front.contains(where: { dominates(points[$0], points[i]) }) { rest.append(i) } else { front.append(i) }
+            }
+            fronts.append(front)
+            taken += front.count
+            remaining = rest
+        }
+        return fronts
+    }
+
     /// Indices of the non-dominated points (duplicates of a front point are all kept).
     public static func nonDominatedIndices(_ points: [[Double]]) -> [Int] {
         points.indices.filter { i in !points.indices.contains { j in j != i && dominates(points[j], points[i]) } }

@@ -144,17 +144,13 @@ public struct TPESampler: Sampler {
     /// greedy hypervolume contribution (Optuna's HSSP approximation).
     static func selectMultiObjective(_ losses: [[Double]], count: Int) -> [Int] {
         guard count > 0 else { return [] }
-        let ranks = Pareto.nonDominatedRanks(losses)
         var chosen: [Int] = []
-        var rank = 0
-        while chosen.count < count {
-            let front = losses.indices.filter { ranks[$0] == rank }
+        for front in Pareto.leadingFronts(losses, minimumCount: count) where chosen.count < count {
             if chosen.count + front.count <= count {
                 chosen += front
             } else {
                 chosen += greedyHypervolumeSubset(front.map { losses[$0] }, count: count - chosen.count).map { front[$0] }
             }
-            rank += 1
         }
         return chosen
     }
@@ -209,7 +205,9 @@ struct ParzenEstimator {
     enum Component {
         /// Kernel centres and widths in the internal space [low, high]; `step` set when
         /// values lie on a grid (mass of the cell around the value, not a density).
-        case numeric(mus: [Double], sigmas: [Double], low: Double, high: Double, step: Double?, distribution: Distribution)
+        /// `logNormalisers[k]` = log of kernel k's mass inside [low, high] (plus log sigma for
+        /// continuous ones), computed once since every candidate needs it.
+        case numeric(mus: [Double], sigmas: [Double], logNormalisers: [Double], low: Double, high: Double, step: Double?, distribution: Distribution)
         /// logProbabilities[kernel][choice].
         case categorical(logProbabilities: [[Double]], choices: [ParameterValue])
     }
@@ -248,7 +246,11 @@ struct ParzenEstimator {
                 // Optuna's "magic clip": no kernel narrower than the range over min(100, kernels).
                 let minSigma = (high - low) / min(100, 1 + Double(kernelCount))
                 sigmas = sigmas.map { min(max($0, minSigma), high - low) }
-                return .numeric(mus: mus + [0.5 * (low + high)], sigmas: sigmas + [high - low], low: low, high: high, step: step, distribution: parameter.distribution)
+                let allMus = mus + [0.5 * (low + high)], allSigmas = sigmas + [high - low]
+                let logNormalisers = zip(allMus, allSigmas).map { mu, sigma in
+                    Gaussian.logMass((low - mu) / sigma, (high - mu) / sigma) + (step == nil ? Foundation.log(sigma) : 0)
+                }
+                return .numeric(mus: allMus, sigmas: allSigmas, logNormalisers: logNormalisers, low: low, high: high, step: step, distribution: parameter.distribution)
             }
         }
     }
@@ -317,7 +319,7 @@ struct ParzenEstimator {
         }
         return components.map { component in
             switch component {
-            case .numeric(let mus, let sigmas, let low, let high, _, let distribution):
+            case .numeric(let mus, let sigmas, _, let low, let high, _, let distribution):
                 let x = Gaussian.sampleTruncated(mu: mus[kernel], sigma: sigmas[kernel], low: low, high: high, using: &rng)
                 return ParzenEstimator.toInternal(distribution, ParzenEstimator.fromInternal(distribution, x))
             case .categorical(let logProbabilities, _):
@@ -335,7 +337,7 @@ struct ParzenEstimator {
     func values(x: [Double]) -> [ParameterValue] {
         zip(components, x).map { component, value in
             switch component {
-            case .numeric(_, _, _, _, _, let distribution): return ParzenEstimator.fromInternal(distribution, value)
+            case .numeric(_, _, _, _, _, _, let distribution): return ParzenEstimator.fromInternal(distribution, value)
             case .categorical(_, let choices): return choices[Int(value)]
             }
         }
@@ -346,18 +348,21 @@ struct ParzenEstimator {
         var perKernel = logWeights
         for (component, value) in zip(components, x) {
             switch component {
-            case .numeric(let mus, let sigmas, let low, let high, let step, _):
-                for k in perKernel.indices {
-                    let mu = mus[k], sigma = sigmas[k]
-                    let normaliser = Gaussian.logMass((low - mu) / sigma, (high - mu) / sigma)
-                    if let step {
-                        let cellLow: Double = max(value - 0.5 * step, low)
-                        let cellHigh: Double = min(value + 0.5 * step, high)
-                        let a = (cellLow - mu) / sigma
-                        let b = (cellHigh - mu) / sigma
-                        perKernel[k] += Gaussian.logMass(a, b) - normaliser
-                    } else {
-                        perKernel[k] += Gaussian.logPDF((value - mu) / sigma) - Foundation.log(sigma) - normaliser
+            case .numeric(let mus, let sigmas, let logNormalisers, let low, let high, let step, _):
+                if let step {
+                    let cellLow: Double = max(value - 0.5 * step, low)
+                    let cellHigh: Double = min(value + 0.5 * step, high)
+                    for k in perKernel.indices {
+                        let a = (cellLow - mus[k]) / sigmas[k]
+                        let b = (cellHigh - mus[k]) / sigmas[k]
+                        perKernel[k] += Gaussian.logMass(a, b) - logNormalisers[k]
+                    }
+                } else {
+                    perKernel.withUnsafeMutableBufferPointer { out in
+                        for k in out.indices {
+                            let z = (value - mus[k]) / sigmas[k]
+                            out[k] += -0.5 * z * z - Gaussian.logSqrt2Pi - logNormalisers[k]
+                        }
                     }
                 }
             case .categorical(let logProbabilities, _):
