@@ -78,10 +78,9 @@ public struct NSGAIISampler: Sampler {
             .sorted { violation($0) != violation($1) ? violation($0) < violation($1) : $0.number < $1.number }
         var parents: [FrozenTrial] = [], ranks: [Int] = [], crowding: [Double] = []
         let losses = feasible.map { lossVector($0.values!, directions) }
-        let allRanks = Pareto.nonDominatedRanks(losses)
+        // Only the fronts that fill the population are needed, not every trial's rank.
         var rank = 0
-        while parents.count < populationSize, rank <= (allRanks.max() ?? -1) {
-            let front = feasible.indices.filter { allRanks[$0] == rank }
+        for front in Pareto.leadingFronts(losses, minimumCount: populationSize) where parents.count < populationSize {
             let distances = Pareto.crowdingDistances(front.map { losses[$0] })
             // Most isolated first; ties by trial number so every worker agrees.
             let order = front.indices.sorted { distances[$0] != distances[$1] ? distances[$0] > distances[$1] : feasible[front[$0]].number < feasible[front[$1]].number }
