@@ -297,21 +297,30 @@ struct GaussianProcess {
 }
 
 /// Lower Cholesky factor of a symmetric matrix (row-major), nil if not positive definite.
+/// The O(n^3) loops below run over contiguous rows through unsafe buffers: the GP refits
+/// its hyperparameters with one factorisation per optimiser step, so these dominate.
 func choleskyFactor(_ a: [Double], n: Int) -> [Double]? {
     var l = [Double](repeating: 0, count: n * n)
-    for i in 0..<n {
-        for j in 0...i {
-            var s = a[i * n + j]
-            for k in 0..<j { s -= l[i * n + k] * l[j * n + k] }
-            if i == j {
-                guard s > 0 else { return nil }
-                l[i * n + i] = s.squareRoot()
-            } else {
-                l[i * n + j] = s / l[j * n + j]
+    let ok = l.withUnsafeMutableBufferPointer { l -> Bool in
+        a.withUnsafeBufferPointer { a -> Bool in
+            for i in 0..<n {
+                let rowI = i * n
+                for j in 0...i {
+                    let rowJ = j * n
+                    var s = a[rowI + j]
+                    for k in 0..<j { s -= l[rowI + k] * l[rowJ + k] }
+                    if i == j {
+                        guard s > 0 else { return false }
+                        l[rowI + i] = s.squareRoot()
+                    } else {
+                        l[rowI + j] = s / l[rowJ + j]
+                    }
+                }
             }
+            return true
         }
     }
-    return l
+    return ok ? l : nil
 }
 
 /// Solves (L L^T) x = b.
@@ -330,24 +339,41 @@ func choleskySolve(_ l: [Double], _ b: [Double], n: Int) -> [Double] {
     return z
 }
 
-/// (L L^T)^-1, from the inverse of L.
+/// (L L^T)^-1 = L^-T L^-1, from the inverse of L, both built row by row.
 func choleskyInverse(_ l: [Double], n: Int) -> [Double] {
     var inverseL = [Double](repeating: 0, count: n * n)
-    for i in 0..<n {
-        inverseL[i * n + i] = 1 / l[i * n + i]
-        for j in 0..<i {
-            var s = 0.0
-            for k in j..<i { s -= l[i * n + k] * inverseL[k * n + j] }
-            inverseL[i * n + j] = s / l[i * n + i]
-        }
-    }
     var result = [Double](repeating: 0, count: n * n)
-    for i in 0..<n {
-        for j in 0...i {
-            var s = 0.0
-            for k in i..<n { s += inverseL[k * n + i] * inverseL[k * n + j] }
-            result[i * n + j] = s
-            result[j * n + i] = s
+    var accumulator = [Double](repeating: 0, count: n)
+    l.withUnsafeBufferPointer { l in
+        inverseL.withUnsafeMutableBufferPointer { inv in
+            accumulator.withUnsafeMutableBufferPointer { acc in
+                // Row i of L^-1: inv[i][j] = -(sum_k L[i][k] inv[k][j]) / L[i][i] for j < i.
+                for i in 0..<n {
+                    for j in 0..<i { acc[j] = 0 }
+                    for k in 0..<i {
+                        let a = l[i * n + k]
+                        if a == 0 { continue }
+                        let rowK = k * n
+                        for j in 0...k { acc[j] += a * inv[rowK + j] }
+                    }
+                    let diagonal = l[i * n + i]
+                    for j in 0..<i { inv[i * n + j] = -acc[j] / diagonal }
+                    inv[i * n + i] = 1 / diagonal
+                }
+            }
+            result.withUnsafeMutableBufferPointer { out in
+                // out[i][j] = sum_k inv[k][i] inv[k][j] (k >= max(i, j)); lower half, then mirror.
+                for k in 0..<n {
+                    let rowK = k * n
+                    for i in 0...k {
+                        let a = inv[rowK + i]
+                        if a == 0 { continue }
+                        let rowI = i * n
+                        for j in 0...i { out[rowI + j] += a * inv[rowK + j] }
+                    }
+                }
+                for i in 0..<n { for j in 0..<i { out[j * n + i] = out[i * n + j] } }
+            }
         }
     }
     return result

@@ -54,6 +54,26 @@ import Testing
         #expect(gp.predict(x[3]).variance < 0.05 * gp.signalVariance)
     }
 
+    @Test func choleskyInverseInvertsAKernelMatrix() throws {
+        var rng = SplitMix64(seed: 5)
+        let n = 9
+        let x = (0..<n).map { _ in [rng.nextUnit(), rng.nextUnit()] }
+        var k = [Double](repeating: 0, count: n * n)
+        for i in 0..<n { for j in 0..<n {
+            k[i * n + j] = GaussianProcess.matern52(x[i], x[j], lengthScales: [0.3, 0.5], signal: 1.3) + (i == j ? 0.01 : 0)
+        } }
+        let l = try #require(choleskyFactor(k, n: n))
+        let inverse = choleskyInverse(l, n: n)
+        for i in 0..<n { for j in 0..<n {
+            let product = (0..<n).reduce(0.0) { $0 + k[i * n + $1] * inverse[$1 * n + j] }
+            #expect(abs(product - (i == j ? 1 : 0)) < 1e-8)
+        } }
+        let b = (0..<n).map { Double($0) - 3 }
+        let solved = choleskySolve(l, b, n: n)
+        for i in 0..<n { #expect(abs((0..<n).reduce(0.0) { $0 + k[i * n + $1] * solved[$1] } - b[i]) < 1e-8) }
+        #expect(choleskyFactor([1, 2, 2, 1], n: 2) == nil)
+    }
+
     @Test func logExpectedImprovementMatchesClosedForm() {
         for (best, mean, sd) in [(0.0, 0.0, 1.0), (1.0, 0.2, 0.5), (-1.0, 2.0, 0.3)] {
             let z = (best - mean) / sd
