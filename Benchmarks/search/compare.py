@@ -22,12 +22,14 @@ def main():
     optuna = sys.argv[2] if len(sys.argv) > 2 else "Benchmarks/search/results-optuna.jsonl"
     rows = load(edgenas) + load(optuna)
     quality = defaultdict(list)
-    overhead = {}
+    overhead, cpu = {}, {}
     for r in rows:
         if "hv_ratio" in r:
             quality[(r["problem"], r["trials"], r["framework"], r["sampler"])].append(r["hv_ratio"])
         else:
             overhead[(r["framework"], r["sampler"], r["trials"])] = r["ms_per_trial"]
+            if "cpu_ms_per_trial" in r:
+                cpu[(r["framework"], r["sampler"], r["trials"])] = r["cpu_ms_per_trial"]
     columns = sorted({(k[2], k[3]) for k in quality})
     for trials in sorted({k[1] for k in quality}):
         problems = sorted({k[0] for k in quality if k[1] == trials})
@@ -55,13 +57,15 @@ def main():
             print(f"| {p} | " + " | ".join(cells) + f" | {verdict} |")
         if total:
             print(f"\nEdgeNAS best >= Optuna best on {wins}/{total} problems ({100 * wins / total:.0f}%).")
-    if overhead:
-        print("\n### Sampler overhead per trial (ms, ask + tell with N finished trials)\n")
-        sizes = sorted({k[2] for k in overhead})
+    for title, table in (("wall", overhead), ("CPU", cpu)):
+        if not table:
+            continue
+        print(f"\n### Sampler overhead per trial ({title} ms, ask + tell with N finished trials)\n")
+        sizes = sorted({k[2] for k in table})
         print("| framework | sampler | " + " | ".join(f"N={n}" for n in sizes) + " |")
         print("|---" * (len(sizes) + 2) + "|")
-        for f, s in sorted({(k[0], k[1]) for k in overhead}):
-            cells = [f"{overhead[(f, s, n)]:.2f}" if (f, s, n) in overhead else "—" for n in sizes]
+        for f, s in sorted({(k[0], k[1]) for k in table}):
+            cells = [f"{table[(f, s, n)]:.2f}" if (f, s, n) in table else "—" for n in sizes]
             print(f"| {f} | {s} | " + " | ".join(cells) + " |")
 
 
