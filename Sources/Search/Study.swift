@@ -28,6 +28,8 @@ public enum StudyError: Error, Equatable, Sendable, CustomStringConvertible {
     case noDirections
     case directionsMismatch(study: String, stored: [StudyDirection], requested: [StudyDirection])
     case invalidEnqueuedParameters(SearchSpaceError)
+    /// `tell(_:state:)` takes `.pruned` or `.failed`; complete trials need their values.
+    case notAFailureState(TrialState)
 
     public var description: String {
         switch self {
@@ -37,6 +39,7 @@ public enum StudyError: Error, Equatable, Sendable, CustomStringConvertible {
         case .directionsMismatch(let s, let stored, let requested):
             "study '\(s)' was created with directions \(stored.map(\.rawValue)), not \(requested.map(\.rawValue))"
         case .invalidEnqueuedParameters(let error): "enqueued parameters are invalid: \(error)"
+        case .notAFailureState(let state): "a trial can be told '\(state.rawValue)' only with its values; expected pruned or failed"
         }
     }
 }
@@ -172,7 +175,7 @@ public final class Study: Sendable {
     /// Finishes a trial as pruned or failed. A pruned trial keeps its last intermediate
     /// value as its value for single-objective studies (as Optuna does).
     public func tell(_ trial: TrialHandle, state: TrialState) async throws {
-        precondition(state == .pruned || state == .failed, "tell(state:) is for pruned or failed trials")
+        guard state == .pruned || state == .failed else { throw StudyError.notAFailureState(state) }
         var values: [Double]? = nil
         if state == .pruned, directions.count == 1,
            let current = try await storage.trials(studyID: studyID, states: [.running]).first(where: { $0.id == trial.id }),

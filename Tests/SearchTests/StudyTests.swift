@@ -40,6 +40,7 @@ enum Objectives {
         let second = try await study.ask()
         #expect(second["x"] == .double(0) && second["y"] != nil)
         await #expect(throws: StudyError.wrongValueCount(trial: 1, expected: 1, got: 2)) { try await study.tell(second, [1, 2]) }
+        await #expect(throws: StudyError.notAFailureState(.complete)) { try await study.tell(second, state: .complete) }
         try await study.tell(second, [4])
         let best = try await study.bestTrial()
         #expect(best?.number == 0 && best?.values == [0])
