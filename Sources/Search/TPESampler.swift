@@ -64,10 +64,18 @@ public struct TPESampler: Sampler {
             }
         }
         for parameter in space.parameters where space.isActive(parameter, in: result) && result[parameter.name] == nil {
-            let b = below.enumerated().filter { $0.element.parameters[parameter.name] != nil }
-            let a = above.filter { $0.parameters[parameter.name] != nil }
-            let l = ParzenEstimator(parameters: [parameter], observations: b.map(\.element), weights: b.map { belowWeights[$0.offset] }, priorWeight: priorWeight)
-            let g = ParzenEstimator(parameters: [parameter], observations: a, weights: Self.defaultWeights(a.count), priorWeight: priorWeight)
+            // Only conditional parameters can be missing from a trial; copying the trial
+            // lists for the others would dominate the sampler's cost on long studies.
+            let l: ParzenEstimator, g: ParzenEstimator
+            if parameter.condition == nil {
+                l = ParzenEstimator(parameters: [parameter], observations: below, weights: belowWeights, priorWeight: priorWeight)
+                g = ParzenEstimator(parameters: [parameter], observations: above, weights: Self.defaultWeights(above.count), priorWeight: priorWeight)
+            } else {
+                let b = below.enumerated().filter { $0.element.parameters[parameter.name] != nil }
+                let a = above.filter { $0.parameters[parameter.name] != nil }
+                l = ParzenEstimator(parameters: [parameter], observations: b.map(\.element), weights: b.map { belowWeights[$0.offset] }, priorWeight: priorWeight)
+                g = ParzenEstimator(parameters: [parameter], observations: a, weights: Self.defaultWeights(a.count), priorWeight: priorWeight)
+            }
             result[parameter.name] = bestCandidate(l: l, g: g, rng: &rng)[0]
         }
         return space.activeAssignment(result)

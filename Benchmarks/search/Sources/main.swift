@@ -120,7 +120,7 @@ func overhead(problem: Problem, sampler: any Sampler, history: Int, repeats: Int
 func main() async throws {
     let options = try Options(Array(CommandLine.arguments.dropFirst()))
     var problems: [Problem] = []
-    for name in options.problems {
+    for name in options.problems where !options.skipQuality {
         if name.hasPrefix("nb201-") {
             problems.append(try NB201.problem(device: String(name.dropFirst(6)), dataDirectory: options.nb201))
         } else {
@@ -168,4 +168,9 @@ func main() async throws {
     }
 }
 
-try await main()
+do {
+    try await main()
+} catch {
+    FileHandle.standardError.write(Data("edgenas-bench-search: \(error)\n".utf8))
+    exit(1)
+}
