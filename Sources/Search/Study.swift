@@ -241,6 +241,13 @@ public final class Study: Sendable {
         } catch is TrialPruned {
             try await tell(trial, state: .pruned)
         } catch let error as StudyError {
+            // A non-finite value already failed the trial in `tell`; a wrong value count
+            // left it running, so fail it here rather than leave it to the heartbeat check.
+            if case .wrongValueCount = error {
+                try await storage.setUserAttribute(trialID: trial.id, key: "error", value: "\(error)")
+                try await storage.finishTrial(trialID: trial.id, state: .failed, values: nil, constraints: nil)
+            }
+            logger.warning("trial \(trial.number) failed: \(error)")
             if !catchErrors { throw error }
         } catch {
             try await storage.setUserAttribute(trialID: trial.id, key: "error", value: "\(error)")

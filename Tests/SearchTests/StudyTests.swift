@@ -75,6 +75,18 @@ enum Objectives {
         #expect(pruned[0].values == [2])
     }
 
+    @Test func badObjectiveResultsFailTheTrial() async throws {
+        let space = try Objectives.floats(["x"])
+        let study = try await Study(name: "s", space: space, directions: [.minimize], storage: InMemoryStorage(), sampler: RandomSampler(), seed: 1)
+        try await study.optimize(nTrials: 2, catchErrors: true) { trial in trial.number == 0 ? [1, 2] : [.nan] }
+        let trials = try await study.trials()
+        #expect(trials.map(\.state) == [.failed, .failed])
+        #expect(trials.allSatisfy { $0.userAttributes["error"] != nil })
+        await #expect(throws: StudyError.wrongValueCount(trial: 2, expected: 1, got: 0)) {
+            try await study.optimize(nTrials: 1) { _ in [] }
+        }
+    }
+
     @Test func gridExhaustsTheSpaceOnceEvenWithWorkers() async throws {
         let space = try SearchSpaceTests.conditionalSpace()
         let study = try await Study(name: "g", space: space, directions: [.minimize], storage: InMemoryStorage(), sampler: GridSampler(), seed: 5)
