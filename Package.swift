@@ -84,6 +84,7 @@ let package = Package(
 
         // MARK: benchmarks
         .executableTarget(name: "edgenas-bench-torch", dependencies: ["Torch", "Vision"], path: "Benchmarks/torch/Sources/edgenas-bench-torch"),
+        .executableTarget(name: "edgenas-bench-search", dependencies: ["Search"], path: "Benchmarks/search/Sources"),
 
         // MARK: tests
         .testTarget(name: "TorchTests", dependencies: ["Torch", "Vision"], resources: [.copy("Fixtures")]),

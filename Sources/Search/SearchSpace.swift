@@ -295,6 +295,9 @@ public struct SearchSpace: Hashable, Sendable {
             return try YAMLDecoder().decode(SearchSpace.self, from: yaml)
         } catch let error as SearchSpaceError {
             throw error
+        } catch DecodingError.dataCorrupted(let context) where context.underlyingError is SearchSpaceError {
+            // Yams wraps errors thrown while decoding; ours already name the key path.
+            throw context.underlyingError as! SearchSpaceError
         } catch {
             throw .invalidField(path: "(document)", expected: "a YAML mapping with a 'parameters' mapping", found: describeFailure(error))
         }

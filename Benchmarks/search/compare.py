@@ -1,0 +1,73 @@
+#!/usr/bin/env python3
+"""Summarises results-edgenas.jsonl and results-optuna.jsonl as Markdown tables.
+
+    python3 Benchmarks/search/compare.py [EDGENAS_JSONL] [OPTUNA_JSONL]
+"""
+import json
+import statistics
+import sys
+from collections import defaultdict
+
+
+def load(path):
+    try:
+        with open(path) as f:
+            return [json.loads(line) for line in f if line.strip()]
+    except FileNotFoundError:
+        return []
+
+
+def main():
+    edgenas = sys.argv[1] if len(sys.argv) > 1 else "Benchmarks/search/results-edgenas.jsonl"
+    optuna = sys.argv[2] if len(sys.argv) > 2 else "Benchmarks/search/results-optuna.jsonl"
+    rows = load(edgenas) + load(optuna)
+    quality = defaultdict(list)
+    overhead, cpu = {}, {}
+    for r in rows:
+        if "hv_ratio" in r:
+            quality[(r["problem"], r["trials"], r["framework"], r["sampler"])].append(r["hv_ratio"])
+        else:
+            overhead[(r["framework"], r["sampler"], r["trials"])] = r["ms_per_trial"]
+            if "cpu_ms_per_trial" in r:
+                cpu[(r["framework"], r["sampler"], r["trials"])] = r["cpu_ms_per_trial"]
+    columns = sorted({(k[2], k[3]) for k in quality})
+    for trials in sorted({k[1] for k in quality}):
+        problems = sorted({k[0] for k in quality if k[1] == trials})
+        print(f"\n### Normalised hypervolume at {trials} trials (mean ± std over seeds)\n")
+        print("| problem | " + " | ".join(f"{f} {s}" for f, s in columns) + " | EdgeNAS best >= Optuna best |")
+        print("|---" * (len(columns) + 2) + "|")
+        wins = total = 0
+        for p in problems:
+            cells, best = [], {"edgenas": -1.0, "optuna": -1.0}
+            for f, s in columns:
+                values = quality.get((p, trials, f, s), [])
+                if not values:
+                    cells.append("—")
+                    continue
+                mean = statistics.mean(values)
+                std = statistics.pstdev(values)
+                best[f] = max(best[f], mean)
+                cells.append(f"{mean:.3f} ± {std:.3f} (n={len(values)})")
+            verdict = "—"
+            if best["edgenas"] >= 0 and best["optuna"] >= 0:
+                total += 1
+                win = best["edgenas"] >= best["optuna"]
+                wins += win
+                verdict = "yes" if win else "no"
+            print(f"| {p} | " + " | ".join(cells) + f" | {verdict} |")
+        if total:
+            print(f"\nEdgeNAS best >= Optuna best on {wins}/{total} problems ({100 * wins / total:.0f}%).")
+    for title, table in (("wall", overhead), ("CPU", cpu)):
+        if not table:
+            continue
+        print(f"\n### Sampler overhead per trial ({title} ms, ask + tell with N finished trials)\n")
+        sizes = sorted({k[2] for k in table})
+        print("| framework | sampler | " + " | ".join(f"N={n}" for n in sizes) + " |")
+        print("|---" * (len(sizes) + 2) + "|")
+        for f, s in sorted({(k[0], k[1]) for k in table}):
+            cells = [f"{table[(f, s, n)]:.2f}" if (f, s, n) in table else "—" for n in sizes]
+            print(f"| {f} | {s} | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()

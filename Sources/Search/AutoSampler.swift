@@ -1,0 +1,71 @@
+import Foundation
+import Logging
+
+/// Picks a sampling strategy from the space's cardinality, the trial budget, the number of
+/// objectives and how many trials are done, and says why.
+///
+/// - A finite space the budget covers: grid search (every point once).
+/// - The first `startupTrials` trials: Sobol points (random above 21 parameters), which
+///   cover the space evenly for the models that follow.
+/// - Then, one objective: GP-based optimisation for small numeric spaces and budgets (the
+///   GP is sample-efficient but its cost grows as trials^3), multivariate TPE otherwise.
+/// - Several objectives: NSGA-II for large budgets (its generations need many trials),
+///   MOTPE otherwise.
+public struct AutoSampler: Sampler {
+    /// The planned number of trials; nil when unknown (no grid then).
+    public var budget: Int?
+    public var startupTrials: Int
+    private let logger: Logger
+
+    public init(budget: Int?, startupTrials: Int = 10, logger: Logger = Logger(label: "edgenas.search.auto")) {
+        self.budget = budget
+        self.startupTrials = startupTrials
+        self.logger = logger
+    }
+
+    public var name: String { "auto" }
+
+    /// A choice and the reason for it, in words.
+    public struct Decision: Sendable {
+        public var sampler: any Sampler
+        public var reason: String
+    }
+
+    public func decide(space: SearchSpace, objectives: Int, finishedTrials: Int) -> Decision {
+        let dimensions = space.parameters.count
+        if case .finite(let points) = space.cardinality, let budget, budget >= points {
+            return Decision(sampler: GridSampler(), reason: "the budget of \(budget) trials covers all \(points) points of the space: grid search")
+        }
+        let size = space.cardinality == .infinite ? "an infinite space" : "a space of \(space.cardinality) points"
+        if finishedTrials < startupTrials {
+            if dimensions <= SobolSampler.maxDimensions {
+                return Decision(sampler: SobolSampler(), reason: "\(size): Sobol points for the first \(startupTrials) trials, to cover it evenly before modelling")
+            }
+            return Decision(sampler: RandomSampler(), reason: "\(size) with \(dimensions) parameters: random points for the first \(startupTrials) trials")
+        }
+        let numeric = space.parameters.allSatisfy { if case .categorical = $0.distribution { false } else { true } }
+        if objectives == 1 {
+            if numeric && dimensions <= 10 && (budget ?? .max) <= 200 && !space.isConditional {
+                return Decision(sampler: GPSampler(startupTrials: startupTrials),
+                                reason: "one objective, \(dimensions) numeric parameters and at most \(budget ?? 0) trials: Gaussian-process optimisation (most sample-efficient at this size)")
+            }
+            return Decision(sampler: TPESampler(multivariate: true, startupTrials: startupTrials),
+                            reason: "one objective in \(size) (\(dimensions) parameters\(numeric ? "" : ", some categorical")): multivariate TPE")
+        }
+        if let budget, budget >= 1000 {
+            return Decision(sampler: NSGAIISampler(), reason: "\(objectives) objectives and \(budget) trials, enough for NSGA-II generations of 50")
+        }
+        return Decision(sampler: TPESampler(multivariate: true, startupTrials: startupTrials),
+                        reason: "\(objectives) objectives and \(budget.map(String.init) ?? "an open") budget: multi-objective TPE (MOTPE)")
+    }
+
+    public func sample(space: SearchSpace, context: SamplingContext) throws -> [String: ParameterValue] {
+        let finished = context.trials.filter { $0.state == .complete || $0.state == .pruned }.count
+        let decision = decide(space: space, objectives: context.directions.count, finishedTrials: finished)
+        // Log when the strategy changes, not on every trial.
+        if finished == 0 || decide(space: space, objectives: context.directions.count, finishedTrials: finished - 1).sampler.name != decision.sampler.name {
+            logger.info("trial \(context.trialNumber): \(decision.sampler.name), because \(decision.reason)")
+        }
+        return try decision.sampler.sample(space: space, context: context)
+    }
+}

@@ -1,0 +1,101 @@
+import Foundation
+import Testing
+@testable import Search
+
+@Suite struct SamplerUnitTests {
+    @Test func sobolPointsAreStratified() {
+        // Each coordinate of the first 64 points hits each 1/64 bin once, in every dimension.
+        let points = (0..<64).map { SobolSampler.point(UInt32($0), dimensions: SobolSampler.maxDimensions) }
+        for d in 0..<SobolSampler.maxDimensions {
+            let bins = Set(points.map { $0[d] >> 26 })
+            #expect(bins.count == 64, "dimension \(d)")
+        }
+        // The first two dimensions form a (0, m, 2)-net: 16 points, one per 4x4 cell.
+        let cells = Set(points.prefix(16).map { [$0[0] >> 30, $0[1] >> 30] })
+        #expect(cells.count == 16)
+        // Known start of the sequence: (0.5, 0.5), (0.75, 0.25), (0.25, 0.75).
+        let unit = points.prefix(4).map { p in p.prefix(2).map { Double($0) / 4_294_967_296.0 } }
+        #expect(unit == [[0, 0], [0.5, 0.5], [0.75, 0.25], [0.25, 0.75]])
+    }
+
+    @Test func leadingFrontsMatchRanks() {
+        var rng = SplitMix64(seed: 3)
+        for m in 2...4 {
+            let points = (0..<80).map { _ in (0..<m).map { _ in Double(rng.next() % 8) } }
+            let ranks = Pareto.nonDominatedRanks(points)
+            let fronts = Pareto.leadingFronts(points, minimumCount: 30)
+            for (rank, front) in fronts.enumerated() {
+                #expect(Set(front) == Set(points.indices.filter { ranks[$0] == rank }))
+            }
+            #expect(fronts.map(\.count).reduce(0, +) >= 30)
+        }
+    }
+
+    @Test func tpeGammaAndWeightsFollowOptuna() {
+        #expect(TPESampler.gamma(10) == 1 && TPESampler.gamma(11) == 2 && TPESampler.gamma(1000) == 25)
+        #expect(TPESampler.defaultWeights(3) == [1, 1, 1])
+        let weights = TPESampler.defaultWeights(30)
+        // 5 ramp weights from 1/30 to 1, then 25 ones.
+        #expect(abs(weights[0] - 1.0 / 30) < 1e-12 && weights[4] == 1 && weights.suffix(25).allSatisfy { $0 == 1 })
+    }
+
+    @Test func gaussianProcessInterpolatesASmoothFunction() {
+        let x = (0..<12).map { [Double($0) / 11] }
+        let y = x.map { sin(6 * $0[0]) }
+        let gp = GaussianProcess.fit(x: x, y: y, iterations: 80)
+        // Between training points the standardised posterior mean tracks the function.
+        let mean = y.reduce(0, +) / 12
+        let sd = (y.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / 12).squareRoot()
+        for t in [0.13, 0.5, 0.77] {
+            let predicted = gp.predict([t]).mean * sd + mean
+            #expect(abs(predicted - sin(6 * t)) < 0.1, "at \(t): \(predicted) vs \(sin(6 * t))")
+        }
+        // Far less uncertain at a training point than the prior.
+        #expect(gp.predict(x[3]).variance < 0.05 * gp.signalVariance)
+    }
+
+    @Test func choleskyInverseInvertsAKernelMatrix() throws {
+        var rng = SplitMix64(seed: 5)
+        let n = 9
+        let x = (0..<n).map { _ in [rng.nextUnit(), rng.nextUnit()] }
+        var k = [Double](repeating: 0, count: n * n)
+        for i in 0..<n { for j in 0..<n {
+            k[i * n + j] = GaussianProcess.matern52(x[i], x[j], lengthScales: [0.3, 0.5], signal: 1.3) + (i == j ? 0.01 : 0)
+        } }
+        let l = try #require(choleskyFactor(k, n: n))
+        let inverse = choleskyInverse(l, n: n)
+        for i in 0..<n { for j in 0..<n {
+            let product = (0..<n).reduce(0.0) { $0 + k[i * n + $1] * inverse[$1 * n + j] }
+            #expect(abs(product - (i == j ? 1 : 0)) < 1e-8)
+        } }
+        let b = (0..<n).map { Double($0) - 3 }
+        let solved = choleskySolve(l, b, n: n)
+        for i in 0..<n { #expect(abs((0..<n).reduce(0.0) { $0 + k[i * n + $1] * solved[$1] } - b[i]) < 1e-8) }
+        #expect(choleskyFactor([1, 2, 2, 1], n: 2) == nil)
+    }
+
+    @Test func logExpectedImprovementMatchesClosedForm() {
+        for (best, mean, sd) in [(0.0, 0.0, 1.0), (1.0, 0.2, 0.5), (-1.0, 2.0, 0.3)] {
+            let z = (best - mean) / sd
+            let pdf = exp(-z * z / 2) / (2 * Double.pi).squareRoot()
+            let expected = sd * (pdf + z * Gaussian.cdf(z))
+            #expect(abs(exp(logExpectedImprovement(best: best, mean: mean, sd: sd)) - expected) < 1e-9 * max(1, expected))
+        }
+        // Far tail: finite and decreasing instead of log(0).
+        let a = logExpectedImprovement(best: 0, mean: 20, sd: 1), b = logExpectedImprovement(best: 0, mean: 30, sd: 1)
+        #expect(a.isFinite && b.isFinite && b < a)
+    }
+
+    @Test func autoSamplerExplainsItsChoice() throws {
+        let finite = try SearchSpaceTests.conditionalSpace()
+        let grid = AutoSampler(budget: 20).decide(space: finite, objectives: 1, finishedTrials: 0)
+        #expect(grid.sampler.name == "grid" && grid.reason.contains("12 points"))
+        let floats = try SearchSpace(["x": .float(low: 0, high: 1), "y": .float(low: 0, high: 1)])
+        let auto = AutoSampler(budget: 100)
+        #expect(auto.decide(space: floats, objectives: 1, finishedTrials: 0).sampler.name == "sobol-scrambled")
+        #expect(auto.decide(space: floats, objectives: 1, finishedTrials: 20).sampler.name == "gp")
+        #expect(auto.decide(space: floats, objectives: 2, finishedTrials: 20).sampler.name == "tpe-multivariate")
+        #expect(AutoSampler(budget: 5000).decide(space: floats, objectives: 2, finishedTrials: 20).sampler.name == "nsga2")
+        #expect(AutoSampler(budget: 5000).decide(space: floats, objectives: 1, finishedTrials: 20).sampler.name == "tpe-multivariate")
+    }
+}

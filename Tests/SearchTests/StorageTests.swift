@@ -1,0 +1,9 @@
+import Foundation
+import Testing
+@testable import Search
+
+@Suite struct InMemoryStorageTests {
+    @Test func conformsToTheStorageContract() async throws {
+        try await StorageConformance.run { InMemoryStorage() }
+    }
+}
