@@ -69,16 +69,21 @@ enum WorkerProcesses {
         return found
     }
 
-    /// A started worker; `finished()` waits for its exit without blocking a thread.
+    /// A started process; `finished()` waits for its exit without blocking a thread (a
+    /// blocking `waitUntilExit` would hold one of the few threads of the test's executor).
     final class Worker: @unchecked Sendable {
         let process = Process()
         private let errorPipe = Pipe()
         private let exited: AsyncStream<Int32>
         private let continuation: AsyncStream<Int32>.Continuation
 
-        init(arguments: [String]) throws {
+        convenience init(arguments: [String]) throws {
+            try self.init(executable: WorkerProcesses.executable(), arguments: arguments)
+        }
+
+        init(executable: URL, arguments: [String]) throws {
             (exited, continuation) = AsyncStream.makeStream(of: Int32.self)
-            process.executableURL = try WorkerProcesses.executable()
+            process.executableURL = executable
             process.arguments = arguments
             process.standardOutput = FileHandle.nullDevice
             process.standardError = errorPipe

@@ -106,12 +106,10 @@ struct PostgresWorkerProcessTests {
             try await storage.trials(studyID: study.id, states: [.complete]).count >= 40
         }
         try #require(halfway, "the workers did not get going")
-        let restart = Process()
-        restart.executableURL = URL(fileURLWithPath: "/bin/sh")
-        restart.arguments = ["-c", try #require(TestEngines.postgresRestartCommand)]
-        try restart.run()
-        restart.waitUntilExit()
-        #expect(restart.terminationStatus == 0)
+        let restart = try WorkerProcesses.Worker(
+            executable: URL(fileURLWithPath: "/bin/sh"), arguments: ["-c", try #require(TestEngines.postgresRestartCommand)])
+        let restarted = await restart.finished()
+        #expect(restarted.status == 0, "restart failed: \(restarted.errors)")
 
         for worker in workers {
             let result = await worker.finished()
