@@ -12,14 +12,14 @@
 # `start` prints EDGENAS_TEST_POSTGRES_URL (the tests' database) and
 # EDGENAS_TEST_POSTGRES_RESTART (the command the restart test runs).
 #
-# Settings (environment): EDGENAS_PG_DIR (cluster directory, default /tmp/edgenas-pg-test),
+# Settings (environment): EDGENAS_PG_DIR (cluster directory, default /tmp/edgenas-storage-postgres-PORT),
 # EDGENAS_PG_PORT (default 54329), EDGENAS_PG_BIN (default /usr/lib/postgresql/15/bin),
 # EDGENAS_PG_USER (the OS account the server runs as when this script runs as root; the
 # server refuses to run as root; default postgres).
 set -euo pipefail
 
-dir="${EDGENAS_PG_DIR:-/tmp/edgenas-pg-test}"
 port="${EDGENAS_PG_PORT:-54329}"
+dir="${EDGENAS_PG_DIR:-/tmp/edgenas-storage-postgres-$port}"
 bin="${EDGENAS_PG_BIN:-/usr/lib/postgresql/15/bin}"
 os_user="${EDGENAS_PG_USER:-postgres}"
 database=edgenas_test
@@ -64,7 +64,7 @@ CONF
     pg_ctl_run start || { cat "$dir/server.log" >&2; exit 1; }
     as_server_user env PGPASSWORD="$password" "$bin/createdb" -h 127.0.0.1 -p "$port" -U "$db_user" "$database"
     echo "export EDGENAS_TEST_POSTGRES_URL='$(url)'"
-    echo "export EDGENAS_TEST_POSTGRES_RESTART='$script restart'"
+    echo "export EDGENAS_TEST_POSTGRES_RESTART='EDGENAS_PG_PORT=$port EDGENAS_PG_DIR=$dir $script restart'"
     ;;
 restart)
     pg_ctl_run restart -m fast

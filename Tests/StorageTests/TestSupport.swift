@@ -69,19 +69,29 @@ enum WorkerProcesses {
         return found
     }
 
-    /// A started worker; `finished()` waits for its exit without blocking a thread.
+    /// A started process; `finished()` waits for its exit without blocking a thread (a
+    /// blocking `waitUntilExit` would hold one of the few threads of the test's executor).
     final class Worker: @unchecked Sendable {
         let process = Process()
-        private let errorPipe = Pipe()
+        /// Stderr goes to a file, not a pipe: a pipe's write end inherited by a long-lived
+        /// grandchild (a PostgreSQL server restarted by the restart test) would never reach
+        /// end-of-file.
+        private let errorLog = FileManager.default.temporaryDirectory
+            .appendingPathComponent("edgenas-worker-\(UUID().uuidString).log")
         private let exited: AsyncStream<Int32>
         private let continuation: AsyncStream<Int32>.Continuation
 
-        init(arguments: [String]) throws {
+        convenience init(arguments: [String]) throws {
+            try self.init(executable: WorkerProcesses.executable(), arguments: arguments)
+        }
+
+        init(executable: URL, arguments: [String]) throws {
             (exited, continuation) = AsyncStream.makeStream(of: Int32.self)
-            process.executableURL = try WorkerProcesses.executable()
+            process.executableURL = executable
             process.arguments = arguments
             process.standardOutput = FileHandle.nullDevice
-            process.standardError = errorPipe
+            FileManager.default.createFile(atPath: errorLog.path, contents: nil)
+            process.standardError = try FileHandle(forWritingTo: errorLog)
             let continuation = continuation
             process.terminationHandler = { process in
                 continuation.yield(process.terminationStatus)
@@ -94,7 +104,8 @@ enum WorkerProcesses {
         func finished() async -> (status: Int32, errors: String) {
             var status: Int32 = -1
             for await value in exited { status = value }
-            let errors = String(decoding: errorPipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            let errors = (try? String(contentsOf: errorLog, encoding: .utf8)) ?? ""
+            try? FileManager.default.removeItem(at: errorLog)
             return (status, errors)
         }
 

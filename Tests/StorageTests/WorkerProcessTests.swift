@@ -91,7 +91,9 @@ struct PostgresWorkerProcessTests {
 
     /// The server restarts (dropping every connection) while 4 workers run: each reconnects
     /// and finishes its trials.
-    @Test(.enabled(if: TestEngines.postgresRestartCommand != nil, TestEngines.restartSkipMessage))
+    @Test(
+        .enabled(if: TestEngines.postgresRestartCommand != nil, TestEngines.restartSkipMessage),
+        .timeLimit(.minutes(2)))
     func workersSurviveAServerRestart() async throws {
         let url = try #require(TestEngines.postgresURL)
         let storage = try await TestEngines.postgres()
@@ -106,12 +108,14 @@ struct PostgresWorkerProcessTests {
             try await storage.trials(studyID: study.id, states: [.complete]).count >= 40
         }
         try #require(halfway, "the workers did not get going")
-        let restart = Process()
-        restart.executableURL = URL(fileURLWithPath: "/bin/sh")
-        restart.arguments = ["-c", try #require(TestEngines.postgresRestartCommand)]
-        try restart.run()
-        restart.waitUntilExit()
-        #expect(restart.terminationStatus == 0)
+        // The restarted server would inherit (and hold open forever) a pipe given as the
+        // command's output, so the command writes to a file instead.
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("edgenas-restart-\(UUID().uuidString).log")
+        let command = try #require(TestEngines.postgresRestartCommand)
+        let restart = try WorkerProcesses.Worker(
+            executable: URL(fileURLWithPath: "/bin/sh"), arguments: ["-c", "(\(command)) </dev/null >'\(log.path)' 2>&1 || { cat '\(log.path)' >&2; exit 1; }"])
+        let restarted = await restart.finished()
+        #expect(restarted.status == 0, "restart failed: \(restarted.errors)")
 
         for worker in workers {
             let result = await worker.finished()
