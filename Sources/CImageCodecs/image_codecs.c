@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include <jpeglib.h>
+#include <jerror.h>
 #include <png.h>
 
 static void copy_message(char *error, size_t capacity, const char *message) {
@@ -30,11 +31,15 @@ static void trap_error_exit(j_common_ptr info) {
     longjmp(manager->jump, 1);
 }
 
-// Warnings (for example "premature end of data") would otherwise go to stderr and leave grey
-// pixels in the image; they are recorded so that decoding can report the file as corrupt.
+// libjpeg reports missing image data only as a warning (on stderr) and fills the rest of the
+// image with grey. Those data-loss warnings are recorded so that decoding fails; benign warnings
+// such as "extraneous bytes before marker", common in real datasets, are ignored because the
+// pixels are intact.
 static void trap_emit_message(j_common_ptr info, int level) {
     trapping_error_mgr *manager = (trapping_error_mgr *)info->err;
     if (level >= 0) return;  // trace messages
+    const int code = info->err->msg_code;
+    if (code != JWRN_JPEG_EOF && code != JWRN_HIT_MARKER && code != JWRN_MUST_RESYNC) return;
     if (manager->warnings == 0) (*info->err->format_message)(info, manager->first_warning);
     manager->warnings += 1;
 }

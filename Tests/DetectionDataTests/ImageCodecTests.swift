@@ -69,6 +69,16 @@ import Testing
         #expect(throws: ImageCodecError.self) { try ImageCodec.decode(contentsOf: missing) }
     }
 
+    @Test func benignJPEGWarningsDoNotRejectTheImage() throws {
+        let jpeg = try ImageCodec.encodeJPEG(patternImage(width: 32, height: 32), quality: 90)
+        // Junk between two header segments, before the start-of-scan marker: libjpeg warns
+        // "Corrupt JPEG data: 3 extraneous bytes before marker 0xda", but every pixel is intact.
+        let bytes = [UInt8](jpeg)
+        let startOfScan = try #require((0..<(bytes.count - 1)).first { bytes[$0] == 0xFF && bytes[$0 + 1] == 0xDA })
+        let padded = Data(bytes[..<startOfScan] + [0x12, 0x34, 0x56] + bytes[startOfScan...])
+        #expect(try ImageCodec.decode(padded) == ImageCodec.decode(jpeg))
+    }
+
     @Test(.enabled(if: coco128PersonRoot != nil, "needs ../shared/data/coco128-person"))
     func decodesEveryCoco128Image() throws {
         let directory = coco128PersonRoot!.appendingPathComponent("JPEGImages")
