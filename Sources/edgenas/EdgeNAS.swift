@@ -1,4 +1,5 @@
 import ArgumentParser
+import Torch
 
 @main
 struct EdgeNAS: AsyncParsableCommand {
@@ -10,7 +11,7 @@ struct EdgeNAS: AsyncParsableCommand {
     )
 
     static func main() async {
-        PassiveThreads.ensure()
+        Torch.relaunchWithPassiveOpenMPIfNeeded()
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? AsyncParsableCommand {
