@@ -106,7 +106,11 @@ public final class BatchLoader: Sendable {
     /// Stops at the first image that fails to decode, with its error.
     public func batches(epoch: Int) -> BatchStream {
         let (stream, continuation) = AsyncThrowingStream<DetectionBatch, any Error>.makeStream(bufferingPolicy: .unbounded)
-        let slotsFree = DispatchSemaphore(value: prefetch)
+        // Created at 0 and signalled up to `prefetch`: libdispatch traps when a semaphore is
+        // freed while its count is below the value it was created with, which a finished
+        // epoch's producer (waiting on a slot) would otherwise leave behind.
+        let slotsFree = DispatchSemaphore(value: 0)
+        for _ in 0..<prefetch { slotsFree.signal() }
         let state = ProducerState()
         continuation.onTermination = { _ in
             state.cancel()
