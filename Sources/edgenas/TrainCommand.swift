@@ -44,10 +44,12 @@ struct ProgressLine {
                           formatDuration(progress.remainingSeconds))
         if isTerminal {
             print("\r" + line, terminator: progress.iteration + 1 == progress.iterationsPerEpoch ? "\n" : "")
-            fflush(nil)  // all streams: `stdout` itself is not concurrency-safe to name in Swift 6
         } else if progress.iteration + 1 == progress.iterationsPerEpoch {
             print(line)
         }
+        // Flush every stream (naming `stdout` is not concurrency-safe in Swift 6): a log file
+        // or pipe is block-buffered and would otherwise show progress only at the end.
+        fflush(nil)
     }
 }
 
@@ -114,6 +116,7 @@ struct TrainCommand: ParsableCommand {
         let trainer = try Trainer(detector: Detector(architecture), configuration: configuration, checkpointDirectory: outputURL)
         print("training \(architecture) at \(size)px on \(train.count) images (\(loader.batchesPerEpoch) batches/epoch), "
               + "validating on \(validation.count); \(threads) threads")
+        fflush(nil)
         let started = Date()
         let progress = ProgressLine()
         try trainer.train(data: LoaderBatches(loader: loader), resume: resume) { progress.show($0) }
