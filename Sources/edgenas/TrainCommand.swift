@@ -81,7 +81,7 @@ struct TrainCommand: ParsableCommand {
     var optimizer = "adamw"
 
     @Option(help: "Peak learning rate.")
-    var learningRate = 0.004
+    var learningRate = 0.01
 
     @Option(help: "Intra-op threads for libtorch.")
     var threads = ProcessInfo.processInfo.activeProcessorCount

@@ -23,7 +23,7 @@ public struct TrainingConfiguration: Codable, Hashable, Sendable {
     public var seed: UInt64
 
     public init(
-        epochs: Int = 30, optimizer: Optimizer = .adamw, learningRate: Double = 0.004, momentum: Double = 0.9,
+        epochs: Int = 30, optimizer: Optimizer = .adamw, learningRate: Double = 0.01, momentum: Double = 0.9,
         weightDecay: Double = 0.0005, warmupIterations: Int = 100, finalLearningRateFraction: Double = 0.05,
         emaDecay: Double? = 0.998, seed: UInt64 = 0
     ) {
