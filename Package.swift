@@ -75,9 +75,12 @@ let package = Package(
         // MARK: reports (SVG, HTML, CSV; knows nothing of torch or search)
         .target(name: "Reports"),
 
+        // MARK: hardware (latency backends, per-layer profiles, INT8 quantization)
+        .target(name: "Hardware", dependencies: ["CTorch", "Torch", "Vision", "Reports"]),
+
         // MARK: command-line tool
         .executableTarget(name: "edgenas", dependencies: [
-            "Torch", "Search", "Storage", "DetectionData", "Vision", "Estimation", "Reports",
+            "Torch", "Search", "Storage", "DetectionData", "Vision", "Estimation", "Reports", "Hardware",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -100,6 +103,7 @@ let package = Package(
         .testTarget(name: "EstimationTests", dependencies: ["Estimation"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports"]),
         .testTarget(name: "VisionTests", dependencies: ["Vision"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "HardwareTests", dependencies: ["Hardware", "Vision", "Torch"]),
     ],
     cxxLanguageStandard: .cxx17
 )

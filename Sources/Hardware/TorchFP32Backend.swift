@@ -1,0 +1,64 @@
+import Foundation
+import Torch
+import Vision
+
+/// Latency of the eager libtorch FP32 detector (`Detector.forward`) at batch 1, evaluation
+/// mode, autograd off, as a user of the trained model runs it. Weights are random unless a
+/// file is given: latency does not depend on their values.
+public struct TorchFP32Backend: LatencyBackend {
+    public var policy: MeasurementPolicy
+    /// Intra-op threads; 1 by default because edge boards are measured one core at a time and
+    /// one thread is the least disturbed by other processes.
+    public var threads: Int
+    /// Seed of the random weights and the random input image.
+    public var seed: UInt64
+    /// Weights saved by `Module.save(to:)` (e.g. a training checkpoint's model file), or nil.
+    public var weights: URL?
+
+    public init(policy: MeasurementPolicy = .endToEnd, threads: Int = 1, seed: UInt64 = 0, weights: URL? = nil) {
+        self.policy = policy
+        self.threads = threads
+        self.seed = seed
+        self.weights = weights
+    }
+
+    public var name: String { "torch-fp32" }
+
+    public func measure(architecture: DetectorArchitecture) throws -> LatencyMeasurement {
+        try policy.validate()
+        return try withThreadCount(threads) {
+            let detector = try makeDetector(architecture, seed: seed, weights: weights)
+            let image = try randomImage(architecture, seed: seed)
+            let samples = try Torch.withNoGrad {
+                try LatencyHarness.run(policy: policy) { _ = try detector(image) }
+            }
+            return try LatencyMeasurement(backend: name, architecture: architecture.description, threads: threads,
+                                          warmupRuns: policy.warmupRuns, samples: samples)
+        }
+    }
+}
+
+/// Runs `body` with libtorch's intra-op thread count set to `threads`, restoring it afterwards.
+func withThreadCount<Result>(_ threads: Int, _ body: () throws -> Result) throws -> Result {
+    guard threads >= 1 else { throw HardwareError.invalidSetting("threads", value: String(threads), expected: "at least 1") }
+    let previous = Torch.threadCount
+    Torch.setThreadCount(threads)
+    defer { Torch.setThreadCount(previous) }
+    return try body()
+}
+
+/// The detector of `architecture` in evaluation mode with seeded random weights, or with the
+/// weights in `weights`.
+func makeDetector(_ architecture: DetectorArchitecture, seed: UInt64, weights: URL?) throws -> Detector {
+    Torch.manualSeed(seed)
+    let detector = try Detector(architecture)
+    if let weights { try detector.load(from: weights) }
+    detector.eval()
+    return detector
+}
+
+/// A [1, 3, S, S] image of uniform values in [0, 1) (the range of the data pipeline's images).
+func randomImage(_ architecture: DetectorArchitecture, seed: UInt64) throws -> Tensor {
+    let side = architecture.inputSizePixels
+    return try Tensor.uniform([1, 3, side, side], generator: Generator(seed: seed ^ 0x1A7E_1C7))
+}
