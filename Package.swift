@@ -75,9 +75,14 @@ let package = Package(
         // MARK: reports (SVG, HTML, CSV; knows nothing of torch or search)
         .target(name: "Reports"),
 
+        // MARK: workflow (studies run by workers, objectives)
+        .target(name: "Workflow", dependencies: [
+            "Search", .product(name: "Logging", package: "swift-log"),
+        ]),
+
         // MARK: command-line tool
         .executableTarget(name: "edgenas", dependencies: [
-            "Torch", "Search", "Storage", "DetectionData", "Vision", "Estimation", "Reports",
+            "Torch", "Search", "Storage", "DetectionData", "Vision", "Estimation", "Reports", "Workflow",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -99,6 +104,7 @@ let package = Package(
         .testTarget(name: "DetectionDataTests", dependencies: ["DetectionData"], resources: [.copy("Fixtures")]),
         .testTarget(name: "EstimationTests", dependencies: ["Estimation"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports"]),
+        .testTarget(name: "WorkflowTests", dependencies: ["Workflow", "Storage", "Search"]),
         .testTarget(name: "VisionTests", dependencies: ["Vision"], resources: [.copy("Fixtures")]),
     ],
     cxxLanguageStandard: .cxx17
