@@ -78,9 +78,14 @@ let package = Package(
         // MARK: hardware (latency backends, per-layer profiles, INT8 quantization)
         .target(name: "Hardware", dependencies: ["CTorch", "Torch", "Vision", "Reports"]),
 
+        // MARK: workflow (studies run by workers, objectives)
+        .target(name: "Workflow", dependencies: [
+            "Search", .product(name: "Logging", package: "swift-log"),
+        ]),
+
         // MARK: command-line tool
         .executableTarget(name: "edgenas", dependencies: [
-            "Torch", "Search", "Storage", "DetectionData", "Vision", "Estimation", "Reports", "Hardware",
+            "Torch", "Search", "Storage", "DetectionData", "Vision", "Estimation", "Reports", "Workflow", "Hardware",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -102,6 +107,7 @@ let package = Package(
         .testTarget(name: "DetectionDataTests", dependencies: ["DetectionData"], resources: [.copy("Fixtures")]),
         .testTarget(name: "EstimationTests", dependencies: ["Estimation"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports"]),
+        .testTarget(name: "WorkflowTests", dependencies: ["Workflow", "Storage", "Search"]),
         .testTarget(name: "VisionTests", dependencies: ["Vision"], resources: [.copy("Fixtures")]),
         .testTarget(name: "HardwareTests", dependencies: ["Hardware", "Vision", "Torch"]),
     ],
