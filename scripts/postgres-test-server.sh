@@ -38,7 +38,18 @@ as_server_user() {
 
 url() { echo "postgresql://$db_user:$password@127.0.0.1:$port/$database?sslmode=disable"; }
 
-pg_ctl_run() { as_server_user "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 "$@" >/dev/null; }
+# The server outlives this script, so it must not inherit the caller's descriptors: a caller
+# that watches a pipe or socket for its child's exit (Foundation's Process does) would wait
+# for the server too. The subshell closes every descriptor above stderr before pg_ctl runs.
+pg_ctl_run() {
+    (
+        for fd in /proc/$BASHPID/fd/*; do
+            fd=${fd##*/}
+            if [ "$fd" -gt 2 ]; then eval "exec $fd>&-" 2>/dev/null || true; fi
+        done
+        as_server_user "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 "$@" >/dev/null
+    )
+}
 
 case "${1:-}" in
 start)

@@ -14,9 +14,6 @@ if [ -z "${EDGENAS_TEST_POSTGRES_URL:-}" ] && [ -x /usr/lib/postgresql/15/bin/pg
     exports=$(scripts/postgres-test-server.sh start)
     trap 'scripts/postgres-test-server.sh stop' EXIT
     eval "$exports"
-    # The server-restart test hangs after the restart in its process handling (the workers do
-    # reconnect and finish); it stays off until that is fixed, see docs/distributed.md.
-    unset EDGENAS_TEST_POSTGRES_RESTART
     echo "==> PostgreSQL test server at $EDGENAS_TEST_POSTGRES_URL"
 fi
 
