@@ -12,6 +12,7 @@ export OMP_WAIT_POLICY=PASSIVE
 swift build -c release --product edgenas-storage-worker >/dev/null
 worker=.build/release/edgenas-storage-worker
 work=$(mktemp -d)
+chmod 755 "$work"   # the PostgreSQL server runs as another OS user and must reach its directory
 export EDGENAS_PG_DIR="$work/pg" EDGENAS_PG_PORT=${EDGENAS_PG_PORT:-54349}
 exports=$(scripts/postgres-test-server.sh start)
 trap 'scripts/postgres-test-server.sh stop >/dev/null; rm -rf "$work"' EXIT
