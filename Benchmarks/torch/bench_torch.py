@@ -1,8 +1,8 @@
 #!/usr/bin/python3
-"""PyTorch peer of edgenas-bench-torch: ShuffleNetV2 0.5x backbone training step (same model,
-loss, optimizer and options). Run through Benchmarks/torch/run.sh.
+"""PyTorch peer of edgenas-bench-torch: training step of the ShuffleNetV2 0.5x backbone or of the
+whole FastestDet baseline (same model, loss, optimizer and options). Run through Benchmarks/torch/run.sh.
 
-Usage: /usr/bin/python3 Benchmarks/torch/bench_torch.py [--batch 16] [--size 320] [--threads 2] [--warmup 2] [--steps 5]
+Usage: /usr/bin/python3 Benchmarks/torch/bench_torch.py [--model backbone|detector] [--batch 16] [--size 320] [--threads 2] [--warmup 2] [--steps 5]
 """
 import argparse
 import os
@@ -14,6 +14,7 @@ from torch import nn
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
 from torch_reference import InvertedResidual  # noqa: E402  (the same unit the parity tests use)
+from reference.fastestdet_counts import FastestDet  # noqa: E402  (the detector DetectorGraph is checked against)
 
 
 class Backbone(nn.Module):
@@ -41,19 +42,24 @@ def median(values):
 
 def main():
     parser = argparse.ArgumentParser()
+    parser.add_argument("--model", choices=["backbone", "detector"], default="backbone")
     for name, default in [("batch", 16), ("size", 320), ("threads", 2), ("warmup", 2), ("steps", 5)]:
         parser.add_argument(f"--{name}", type=int, default=default)
     options = parser.parse_args()
     torch.set_num_threads(options.threads)
     torch.manual_seed(0)
-    model = Backbone().train()
+    model = (Backbone() if options.model == "backbone" else FastestDet()).train()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
     images = torch.randn(options.batch, 3, options.size, options.size)
 
     def step():
         optimizer.zero_grad()
-        s8, s16, s32 = model(images)
-        (s8.mean() + s16.mean() + s32.mean()).backward()
+        if options.model == "backbone":
+            s8, s16, s32 = model(images)
+            loss = s8.mean() + s16.mean() + s32.mean()
+        else:
+            loss = model(images).mean()
+        loss.backward()
         optimizer.step()
 
     for _ in range(options.warmup):
@@ -65,7 +71,7 @@ def main():
         times.append((time.perf_counter() - start) * 1000)
         cpu_times.append((time.process_time() - cpu_start) * 1000)
         print(f"step {index} ms={times[-1]:.1f} cpu_ms={cpu_times[-1]:.1f}")
-    print(f"threads={torch.get_num_threads()} omp_wait_policy={os.environ.get('OMP_WAIT_POLICY', 'unset')} "
+    print(f"model={options.model} threads={torch.get_num_threads()} omp_wait_policy={os.environ.get('OMP_WAIT_POLICY', 'unset')} "
           f"median_cpu_ms={median(cpu_times):.1f} median_ms={median(times):.1f}")
 
 

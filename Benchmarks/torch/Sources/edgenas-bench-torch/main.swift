@@ -1,7 +1,8 @@
-// Training-step time of the ShuffleNetV2 0.5x backbone through EdgeNAS's Torch layer.
+// Training-step time through EdgeNAS's Torch layer, of the ShuffleNetV2 0.5x backbone
+// (`--model backbone`) or of the whole baseline detector (`--model detector`).
 // Peer: Benchmarks/torch/bench_torch.py does the same in PyTorch; Benchmarks/torch/run.sh runs both.
 //
-// Usage: edgenas-bench-torch [--batch 16] [--size 320] [--threads 2] [--warmup 2] [--steps 5]
+// Usage: edgenas-bench-torch [--model backbone|detector] [--batch 16] [--size 320] [--threads 2] [--warmup 2] [--steps 5]
 // Prints one line per measured step and a final line with "median_cpu_ms=<value> median_ms=<value>"
 // (process CPU time and wall time per step).
 import Foundation
@@ -9,6 +10,8 @@ import Torch
 import Vision
 
 struct Options {
+    enum Model: String { case backbone, detector }
+    var model = Model.backbone
     var batch = 16
     var size = 320
     var threads = 2
@@ -18,6 +21,13 @@ struct Options {
     init(arguments: [String]) throws {
         var iterator = arguments.makeIterator()
         while let flag = iterator.next() {
+            if flag == "--model" {
+                guard let text = iterator.next(), let model = Model(rawValue: text) else {
+                    throw TorchError(message: "option --model needs backbone or detector")
+                }
+                self.model = model
+                continue
+            }
             guard let text = iterator.next(), let value = Int(text), value >= 0 else {
                 throw TorchError(message: "option \(flag) needs a non-negative integer value")
             }
@@ -49,17 +59,32 @@ func run() throws {
     let options = try Options(arguments: Array(CommandLine.arguments.dropFirst()))
     Torch.setThreadCount(options.threads)
     let generator = try Generator(seed: 0)
-    let backbone = try ShuffleNetV2Backbone(generator: generator)
-    backbone.train()
-    let optimizer = try SGD(parameters: backbone.parameters(), learningRate: 0.01, momentum: 0.9, weightDecay: 1e-4)
     let images = try Tensor.normal([options.batch, 3, options.size, options.size], generator: generator)
+    // Both models train with a trivial loss (the mean of what they output, as the Python peer
+    // does), so the figure is the network's forward + backward + update, not a loss port.
+    let module: any Module
+    let loss: () throws -> Tensor
+    switch options.model {
+    case .backbone:
+        let backbone = try ShuffleNetV2Backbone(generator: generator)
+        backbone.train()
+        module = backbone
+        loss = {
+            let features = try backbone.features(images)
+            return try features.stride8.mean() + features.stride16.mean() + features.stride32.mean()
+        }
+    case .detector:
+        var architecture = DetectorArchitecture.baseline
+        architecture.inputWidthPixels = options.size
+        let detector = try Detector(architecture)
+        module = detector
+        loss = { try detector.forward(images).mean() }
+    }
+    let optimizer = try SGD(parameters: module.parameters(), learningRate: 0.01, momentum: 0.9, weightDecay: 1e-4)
 
-    // The "trivial loss": mean activation of each of the three feature maps, summed.
     func step() throws {
         try optimizer.zeroGrad()
-        let features = try backbone.features(images)
-        let loss = try features.stride8.mean() + features.stride16.mean() + features.stride32.mean()
-        try loss.backward()
+        try loss().backward()
         try optimizer.step()
     }
 
@@ -76,7 +101,7 @@ func run() throws {
         cpuTimes.append(cpuMilliseconds)
         print("step \(index) ms=\(String(format: "%.1f", milliseconds)) cpu_ms=\(String(format: "%.1f", cpuMilliseconds))")
     }
-    print("threads=\(Torch.threadCount) omp_wait_policy=\(Torch.ompWaitPolicy ?? "unset")"
+    print("model=\(options.model.rawValue) threads=\(Torch.threadCount) omp_wait_policy=\(Torch.ompWaitPolicy ?? "unset")"
         + " median_cpu_ms=\(String(format: "%.1f", median(cpuTimes))) median_ms=\(String(format: "%.1f", median(times)))")
 }
 
