@@ -46,7 +46,11 @@ let package = Package(
         .target(name: "Torch", dependencies: ["CTorch"]),
 
         // MARK: search core (no torch, no storage engine)
+        // MARK: the one seeded random generator (no dependencies)
+        .target(name: "Randomness"),
+
         .target(name: "Search", dependencies: [
+            "Randomness",
             .product(name: "Yams", package: "Yams"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -65,12 +69,12 @@ let package = Package(
             name: "CImageCodecs", dependencies: ["CJPEG", "CPNG"],
             linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16")]
         ),
-        .target(name: "DetectionData", dependencies: ["CImageCodecs"]),
+        .target(name: "DetectionData", dependencies: ["CImageCodecs", "Randomness"]),
         .target(name: "Vision", dependencies: ["Torch", "DetectionData"]),
 
         // MARK: performance estimation
-        .target(name: "Estimation", dependencies: []),
-        .executableTarget(name: "edgenas-bench-estimation", dependencies: ["Estimation"], path: "Benchmarks/estimation/Sources"),
+        .target(name: "Estimation", dependencies: ["Randomness"]),
+        .executableTarget(name: "edgenas-bench-estimation", dependencies: ["Estimation", "Randomness"], path: "Benchmarks/estimation/Sources"),
 
         // MARK: reports (SVG, HTML, CSV; knows nothing of torch or search)
         .target(name: "Reports"),
@@ -92,20 +96,20 @@ let package = Package(
 
         // MARK: benchmarks
         .executableTarget(name: "edgenas-bench-torch", dependencies: ["Torch", "Vision"], path: "Benchmarks/torch/Sources/edgenas-bench-torch"),
-        .executableTarget(name: "edgenas-bench-search", dependencies: ["Search"], path: "Benchmarks/search/Sources"),
+        .executableTarget(name: "edgenas-bench-search", dependencies: ["Search", "Randomness"], path: "Benchmarks/search/Sources"),
 
         // MARK: tests
         .testTarget(name: "TorchTests", dependencies: ["Torch", "Vision"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "SearchTests", dependencies: ["Search"]),
+        .testTarget(name: "SearchTests", dependencies: ["Search", "Randomness"]),
         .testTarget(name: "StorageTests", dependencies: [
             "Storage", "Search", .product(name: "PostgresNIO", package: "postgres-nio"),
         ]),
         // Worker processes for the storage tests' concurrency checks and the storage benchmark.
         .executableTarget(name: "edgenas-storage-worker", dependencies: [
-            "Storage", "Search", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "Storage", "Search", "Randomness", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Tests/StorageWorker"),
-        .testTarget(name: "DetectionDataTests", dependencies: ["DetectionData"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "EstimationTests", dependencies: ["Estimation"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "DetectionDataTests", dependencies: ["DetectionData", "Randomness"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "EstimationTests", dependencies: ["Estimation", "Randomness"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports"]),
         .testTarget(name: "WorkflowTests", dependencies: ["Workflow", "Storage", "Search"]),
         .testTarget(name: "VisionTests", dependencies: ["Vision"], resources: [.copy("Fixtures")]),

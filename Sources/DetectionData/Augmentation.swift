@@ -1,4 +1,5 @@
 import Foundation
+import Randomness
 
 /// The similarity transform (uniform scale, then shift) from source-image pixels to the pixels of
 /// a resized/padded network input. Detections are mapped back with `toSource`.

@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import Randomness
 
 /// A batch ready for a detector: images as Float32 NCHW in [0, 1] plus per-image boxes.
 public struct DetectionBatch: Sendable {

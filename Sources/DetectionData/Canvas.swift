@@ -1,5 +1,6 @@
 /// Rasterisation primitives on an RGB `Image`, used by the synthetic generator. Shapes are drawn
 /// without anti-aliasing so that the set of touched pixels (and so a figure's box) is exact.
+import Randomness
 struct Canvas {
     var image: Image
     /// Bounds of the pixels painted since the last `resetExtent`, as [minX, minY, maxX, maxY].

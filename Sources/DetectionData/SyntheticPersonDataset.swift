@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import Randomness
 
 /// Settings of the synthetic person generator. The defaults make a task that a tiny detector can
 /// learn to AP@0.5 >= 0.8 in minutes on a laptop CPU: 320x320 images, 1-4 figures 40-200 px tall.

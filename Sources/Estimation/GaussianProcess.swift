@@ -1,6 +1,7 @@
 // Gaussian process regression with a stationary kernel, as scikit-learn's GaussianProcessRegressor
 // with kernel ConstantKernel(signalVariance) * k(lengthScale) + WhiteKernel(noiseVariance).
 import Foundation
+import Randomness
 
 /// Covariance function of the GP.
 public enum GaussianProcessKernel: String, Codable, Sendable, Hashable, CaseIterable {
@@ -121,7 +122,7 @@ public struct GaussianProcessRegressor: PerformancePredictor, Codable, Hashable 
                 return -(self.logLikelihood(features, y, h)?.0 ?? -.infinity)
             }
             var starts = [[log(initial.lengthScale), log(initial.signalVariance), log(max(initial.noiseVariance, 1e-5))]]
-            var rng = EstimationRandomGenerator(seed: seed)
+            var rng = SplitMix64(seed: seed)
             for _ in 0..<max(0, restarts) {
                 // Random starts over a plausible range rather than the full bounds, where the
                 // likelihood is flat and the simplex stalls.

@@ -1,5 +1,6 @@
 // k-nearest neighbours, epsilon-support vector regression and a small multilayer perceptron.
 import Foundation
+import Randomness
 
 /// k-nearest-neighbour regression: mean target of the k closest training rows (Euclidean);
 /// equal distances are broken by training order, so results are deterministic.
@@ -212,7 +213,7 @@ public struct MultilayerPerceptron: PerformancePredictor, Codable, Hashable {
         let sd = (targets.reduce(0) { $0 + ($1 - targetMean) * ($1 - targetMean) } / Double(targets.count)).squareRoot()
         targetScale = sd > 0 ? sd : 1
         let y = targets.map { ($0 - targetMean) / targetScale }
-        var rng = EstimationRandomGenerator(seed: seed)
+        var rng = SplitMix64(seed: seed)
         let sizes = [width] + hiddenLayers + [1]
         weights = []; biases = []
         for l in 0..<(sizes.count - 1) {

@@ -4,6 +4,7 @@
 // scipy.stats.spearmanr exactly, including how ties are treated, so figures here can be compared
 // with published NAS predictor studies, which almost all report the scipy values.
 import Foundation
+import Randomness
 
 /// Errors raised by the rank statistics on malformed input.
 public enum RankStatisticsError: Error, Equatable, Sendable, CustomStringConvertible {
@@ -200,7 +201,7 @@ extension RankStatistics {
             throw RankStatisticsError.invalidBootstrap(field: "confidenceLevel", value: confidenceLevel, expected: "in (0, 1)")
         }
         let estimate = try statistic.evaluate(x, y)
-        var rng = EstimationRandomGenerator(seed: seed)
+        var rng = SplitMix64(seed: seed)
         let n = x.count
         var values: [Double] = []
         values.reserveCapacity(resamples)

@@ -1,6 +1,7 @@
 // Tree ensembles: random forest (CART, variance reduction) and second-order gradient-boosted trees
 // in the style of XGBoost's exact greedy algorithm.
 import Foundation
+import Randomness
 
 /// A binary regression tree stored as flat arrays; rows go left when x[feature] < threshold.
 public struct RegressionTree: Codable, Sendable, Hashable {
@@ -93,7 +94,7 @@ public struct RandomForestRegressor: PerformancePredictor, Codable, Hashable {
         guard minSamplesLeaf >= 1, minSamplesSplit >= 2 else {
             throw PredictorError.invalidHyperparameter(model: name, name: "minSamplesLeaf/minSamplesSplit", value: Double(min(minSamplesLeaf, minSamplesSplit)), expected: "leaf >= 1 and split >= 2")
         }
-        var rng = EstimationRandomGenerator(seed: seed)
+        var rng = SplitMix64(seed: seed)
         let n = features.count
         let tried = max(1, Int((maxFeaturesFraction * Double(width)).rounded(.down)))
         // Squared error: gradient = -y, hessian = 1 gives CART's variance reduction via G^2/H.
@@ -110,7 +111,7 @@ public struct RandomForestRegressor: PerformancePredictor, Codable, Hashable {
 
     @discardableResult
     private func grow(_ tree: inout RegressionTree, _ rows: [[Double]], _ indices: [Int], _ g: [Double], _ h: [Double],
-                      depth: Int, tried: Int, _ rng: inout EstimationRandomGenerator) -> Int {
+                      depth: Int, tried: Int, _ rng: inout SplitMix64) -> Int {
         let leafValue = -indices.reduce(0) { $0 + g[$1] } / Double(indices.count)
         let node = tree.addLeaf(leafValue)
         if indices.count < minSamplesSplit || (maxDepth.map { depth >= $0 } ?? false) { return node }
@@ -193,7 +194,7 @@ public struct GradientBoostedTrees: PerformancePredictor, Codable, Hashable {
         let n = features.count
         fittedBaseScore = baseScore ?? mean(targets)
         var predictions = [Double](repeating: fittedBaseScore, count: n)
-        var rng = EstimationRandomGenerator(seed: seed)
+        var rng = SplitMix64(seed: seed)
         let hessians = [Double](repeating: 1, count: n)
         trees = []
         for _ in 0..<rounds {

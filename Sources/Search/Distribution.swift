@@ -1,4 +1,5 @@
 import Foundation
+import Randomness
 
 /// The values one search-space parameter may take.
 public enum Distribution: Hashable, Sendable {

@@ -1,4 +1,5 @@
 import Foundation
+import Randomness
 
 /// Bayesian optimisation with Gaussian processes.
 ///

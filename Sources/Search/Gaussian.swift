@@ -1,4 +1,5 @@
 import Foundation
+import Randomness
 
 /// Standard normal helpers used by the Parzen estimators and the GP acquisition.
 enum Gaussian {

@@ -1,4 +1,5 @@
 import Foundation
+import Randomness
 
 /// NSGA-II (Deb et al. 2002) over the trial history, without stored populations.
 ///

@@ -1,4 +1,5 @@
 import Foundation
+import Randomness
 
 /// Decides whether a running trial should stop early, from its intermediate values and
 /// those of the other trials. Like samplers, pruners keep no state between calls.

@@ -1,4 +1,5 @@
 import Foundation
+import Randomness
 
 /// What a sampler sees when it proposes parameters for one trial.
 ///

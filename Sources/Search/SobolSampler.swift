@@ -1,4 +1,5 @@
 import Foundation
+import Randomness
 
 /// Quasi-random sampling with a Sobol sequence: trial n takes point n of the sequence
 /// (one dimension per parameter, in the space's canonical order), mapped through each

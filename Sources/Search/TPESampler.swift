@@ -1,4 +1,5 @@
 import Foundation
+import Randomness
 
 /// Tree-structured Parzen Estimator (Bergstra et al. 2011), following Optuna's defaults:
 /// after `startupTrials` random trials, the trials are split into the best

@@ -1,6 +1,7 @@
-import Foundation
-import Testing
 @testable import DetectionData
+import Foundation
+import Randomness
+import Testing
 
 @Suite struct AugmentationTests {
     @Test func letterboxKeepsAspectPadsGreyAndMapsBoxesBack() {

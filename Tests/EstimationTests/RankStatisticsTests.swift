@@ -1,6 +1,7 @@
-import Foundation
-import Testing
 @testable import Estimation
+import Foundation
+import Randomness
+import Testing
 
 @Suite("Rank statistics against scipy")
 struct RankStatisticsTests {
@@ -29,7 +30,7 @@ struct RankStatisticsTests {
 
     @Test("Kendall tau of a large permutation agrees with the O(n^2) pair count")
     func kendallAgreesWithBruteForce() throws {
-        var rng = EstimationRandomGenerator(seed: 3)
+        var rng = SplitMix64(seed: 3)
         let x = (0..<300).map { _ in Double(rng.nextIndex(below: 40)) }
         let y = (0..<300).map { _ in Double(rng.nextIndex(below: 25)) }
         var concordant = 0, discordant = 0, tiedX = 0, tiedY = 0
@@ -67,7 +68,7 @@ struct RankStatisticsTests {
 
     @Test("Bootstrap interval is seeded, brackets the estimate and narrows with more data")
     func bootstrap() throws {
-        var rng = EstimationRandomGenerator(seed: 11)
+        var rng = SplitMix64(seed: 11)
         let x = (0..<400).map { _ in rng.nextGaussian() }
         let y = x.map { 0.7 * $0 + 0.7 * rng.nextGaussian() }
         let a = try RankStatistics.bootstrap(.kendallTau, x, y, resamples: 300, seed: 5)

@@ -1,6 +1,7 @@
-import Foundation
-import Testing
 @testable import Estimation
+import Foundation
+import Randomness
+import Testing
 
 @Suite("Strategy selection, budget planning and learning curves")
 struct SelectionAndCurveTests {
@@ -8,7 +9,7 @@ struct SelectionAndCurveTests {
 
     @Test("Rank table sorts by tau, breaks ties by cost, and the budget picks the best affordable")
     func rankTable() throws {
-        var rng = EstimationRandomGenerator(seed: 9)
+        var rng = SplitMix64(seed: 9)
         let noisy = truth.map { $0 + 8 * rng.nextGaussian() }
         let table = try StrategyRankTable(trueScores: truth, strategies: [
             .init(name: "noisy_proxy", scores: noisy, secondsPerArchitecture: 1),
@@ -106,7 +107,7 @@ struct EncodingAndModelTests {
 
     /// y = x0^2 + step(x1) on [-1, 1]^3: non-linear, so trees and the MLP should beat a constant.
     func data(_ n: Int, seed: UInt64) -> ([[Double]], [Double]) {
-        var rng = EstimationRandomGenerator(seed: seed)
+        var rng = SplitMix64(seed: seed)
         let x = (0..<n).map { _ in (0..<3).map { _ in 2 * rng.nextUnit() - 1 } }
         return (x, x.map { $0[0] * $0[0] + ($0[1] > 0 ? 1 : 0) })
     }

@@ -1,6 +1,7 @@
 import Foundation
-import Testing
+import Randomness
 @testable import Search
+import Testing
 
 @Suite struct ParetoTests {
     @Test func hypervolume2DHandComputed() {

@@ -121,10 +121,12 @@ enum StorageSemantics {
         let alive = try await storage.startTrial(studyID: study.id)
         let done = try await storage.startTrial(studyID: study.id)
         try await storage.finishTrial(trialID: done.id, state: .complete, values: [7], constraints: nil)
-        try await Task.sleep(for: .milliseconds(1200))
+        // Wide margins: on a loaded machine the heartbeat and the check below can be a second
+        // apart, and the alive trial must still look fresh while the dead one looks stale.
+        try await Task.sleep(for: .milliseconds(3500))
         try await storage.heartbeat(trialID: alive.id)
 
-        let failed = try await storage.failStaleTrials(studyID: study.id, timeout: 1, maxRetries: 2)
+        let failed = try await storage.failStaleTrials(studyID: study.id, timeout: 2.5, maxRetries: 2)
         #expect(failed == [dead.id])
         let trials = try await storage.trials(studyID: study.id, states: nil)
         let byID = Dictionary(uniqueKeysWithValues: trials.map { ($0.id, $0) })

@@ -13,6 +13,7 @@
 // stale trials of dead workers so that their parameters are run again.
 import ArgumentParser
 import Foundation
+import Randomness
 import Search
 import Storage
 
@@ -101,19 +102,5 @@ struct StorageWorker: AsyncParsableCommand {
         }
         if sleep > 0 { try await Task.sleep(for: .seconds(sleep)) }
         try await storage.finishTrial(trialID: trial.id, state: .complete, values: [(x - 2) * (x - 2)], constraints: nil)
-    }
-}
-
-/// SplitMix64 (Steele, Lea and Flood 2014): a tiny seeded generator, so a trial's sample
-/// depends only on the seed and the trial number.
-struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -13,6 +13,7 @@
 // Benchmarks/estimation/zero_cost_scipy.py checks against scipy.
 import Estimation
 import Foundation
+import Randomness
 
 struct Options {
     var data = "../shared/data/nb201"
@@ -122,7 +123,7 @@ func run() throws {
     for (name, make) in factories {
         var taus: [Double] = [], rhos: [Double] = [], seconds: [Double] = []
         for seed in 0..<options.seeds {
-            var rng = EstimationRandomGenerator(seed: UInt64(seed))
+            var rng = SplitMix64(seed: UInt64(seed))
             let order = rng.permutation(features.count)
             let trainIdx = Array(order.prefix(options.train)), testIdx = Array(order.dropFirst(options.train))
             var model = make(UInt64(seed))

@@ -10,6 +10,7 @@
 // with "ms_per_trial" and "cpu_ms_per_trial" (mean wall and CPU time of ask + tell at that
 // history size).
 import Foundation
+import Randomness
 import Search
 
 struct Options {
