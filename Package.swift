@@ -97,6 +97,7 @@ let package = Package(
         // MARK: benchmarks
         .executableTarget(name: "edgenas-bench-torch", dependencies: ["Torch", "Vision"], path: "Benchmarks/torch/Sources/edgenas-bench-torch"),
         .executableTarget(name: "edgenas-bench-search", dependencies: ["Search", "Randomness"], path: "Benchmarks/search/Sources"),
+        .executableTarget(name: "edgenas-bench-hardware", dependencies: ["Hardware", "Vision", "Torch"], path: "Benchmarks/hardware/Sources"),
 
         // MARK: tests
         .testTarget(name: "TorchTests", dependencies: ["Torch", "Vision"], resources: [.copy("Fixtures")]),
