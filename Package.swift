@@ -78,9 +78,13 @@ let package = Package(
         // MARK: hardware (latency backends, per-layer profiles, INT8 quantization)
         .target(name: "Hardware", dependencies: ["CTorch", "Torch", "Vision", "Reports"]),
 
+        // MARK: external processes
+        // External commands with a time limit that stops their whole process group.
+        .target(name: "ProcessRunning"),
+
         // MARK: workflow (studies run by workers, objectives)
         .target(name: "Workflow", dependencies: [
-            "Search", .product(name: "Logging", package: "swift-log"),
+            "Search", "ProcessRunning", .product(name: "Logging", package: "swift-log"),
         ]),
 
         // MARK: command-line tool
