@@ -78,9 +78,10 @@ let package = Package(
         // MARK: hardware (latency backends, per-layer profiles, INT8 quantization)
         .target(name: "Hardware", dependencies: ["CTorch", "Torch", "Vision", "Reports"]),
 
-        // MARK: external processes
+        // MARK: hardware in the loop (latency backends beyond the local libtorch, the board agent)
         // External commands with a time limit that stops their whole process group.
         .target(name: "ProcessRunning"),
+        .target(name: "LatencyBackends", dependencies: ["Hardware", "Vision", "Estimation", "ProcessRunning"]),
 
         // MARK: workflow (studies run by workers, objectives)
         .target(name: "Workflow", dependencies: [
@@ -90,6 +91,7 @@ let package = Package(
         // MARK: command-line tool
         .executableTarget(name: "edgenas", dependencies: [
             "Torch", "Search", "Storage", "DetectionData", "Vision", "Estimation", "Reports", "Workflow", "Hardware",
+            "LatencyBackends",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -114,6 +116,7 @@ let package = Package(
         .testTarget(name: "WorkflowTests", dependencies: ["Workflow", "Storage", "Search"]),
         .testTarget(name: "VisionTests", dependencies: ["Vision"], resources: [.copy("Fixtures")]),
         .testTarget(name: "HardwareTests", dependencies: ["Hardware", "Vision", "Torch"]),
+        .testTarget(name: "LatencyBackendsTests", dependencies: ["LatencyBackends", "Hardware", "Vision"]),
     ],
     cxxLanguageStandard: .cxx17
 )
