@@ -139,10 +139,11 @@ private final class SessionHolder: @unchecked Sendable {
     private let session: URLSession
 
     init(timeoutSeconds: Double) {
+        // `send` enforces the limit itself (Foundation on Linux rounds sub-second timeouts);
+        // the session's own limits only back it up.
         let configuration = URLSessionConfiguration.ephemeral
-        configuration.timeoutIntervalForRequest = timeoutSeconds
-        configuration.timeoutIntervalForResource = timeoutSeconds
-        configuration.httpMaximumConnectionsPerHost = 1
+        configuration.timeoutIntervalForRequest = timeoutSeconds.rounded(.up) + 5
+        configuration.timeoutIntervalForResource = timeoutSeconds.rounded(.up) + 5
         session = URLSession(configuration: configuration)
     }
 
@@ -151,7 +152,7 @@ private final class SessionHolder: @unchecked Sendable {
     /// The status and body of the answer, or why none came (a transport failure).
     func send(_ request: URLRequest, body: Data?, timeoutSeconds: Double) -> Result<(Int, Data), TransportFailure> {
         var request = request
-        request.timeoutInterval = timeoutSeconds
+        request.timeoutInterval = timeoutSeconds.rounded(.up) + 5
         let done = DispatchSemaphore(value: 0)
         let box = AnswerBox()
         let completion: @Sendable (Data?, URLResponse?, (any Error)?) -> Void = { data, response, error in
@@ -167,9 +168,7 @@ private final class SessionHolder: @unchecked Sendable {
         let task = body.map { session.uploadTask(with: request, from: $0, completionHandler: completion) }
             ?? session.dataTask(with: request, completionHandler: completion)
         task.resume()
-        // The session enforces the timeout; the extra grace only guards against a task that
-        // never completes.
-        if done.wait(timeout: .now() + timeoutSeconds + 5) == .timedOut {
+        if done.wait(timeout: .now() + timeoutSeconds) == .timedOut {
             task.cancel()
             return .failure(TransportFailure(description: "no answer within \(timeoutSeconds) s"))
         }
