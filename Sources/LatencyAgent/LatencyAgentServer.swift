@@ -183,7 +183,7 @@ public struct LatencyAgentServer: Sendable {
             return try self.error(.internalServerError, "measurement of \(settings.architecture) failed: \(error)")
         }
         let (measurement, report) = outcome
-        logger.info("measured \(settings.architecture): median \(measurement.median) ms; waited \(report.waitSeconds) s behind \(report.positionOnArrival)")
+        logger.info("measured \(settings.architecture): median \(String(format: "%.3f", measurement.median)) ms after waiting \(String(format: "%.1f", report.waitSeconds)) s behind \(report.positionOnArrival) request(s)")
         return try json(.ok, AgentMeasurement(measurement: measurement, queue: report))
     }
 
