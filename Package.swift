@@ -32,6 +32,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.21.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // MARK: libtorch bridge
@@ -82,14 +84,26 @@ let package = Package(
         // MARK: hardware (latency backends, per-layer profiles, INT8 quantization)
         .target(name: "Hardware", dependencies: ["CTorch", "Torch", "Vision", "Reports"]),
 
+        // MARK: hardware in the loop (latency backends beyond the local libtorch, the board agent)
+        // External commands with a time limit that stops their whole process group.
+        .target(name: "ProcessRunning"),
+        .target(name: "LatencyBackends", dependencies: ["Hardware", "Vision", "Estimation", "ProcessRunning"]),
+        .target(name: "LatencyAgent", dependencies: [
+            "LatencyBackends", "Hardware", "Vision",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
+
         // MARK: workflow (studies run by workers, objectives)
         .target(name: "Workflow", dependencies: [
-            "Search", .product(name: "Logging", package: "swift-log"),
+            "Search", "ProcessRunning", .product(name: "Logging", package: "swift-log"),
         ]),
 
         // MARK: command-line tool
         .executableTarget(name: "edgenas", dependencies: [
             "Torch", "Search", "Storage", "DetectionData", "Vision", "Estimation", "Reports", "Workflow", "Hardware",
+            "LatencyBackends", "LatencyAgent",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -98,6 +112,8 @@ let package = Package(
         .executableTarget(name: "edgenas-bench-torch", dependencies: ["Torch", "Vision"], path: "Benchmarks/torch/Sources/edgenas-bench-torch"),
         .executableTarget(name: "edgenas-bench-search", dependencies: ["Search", "Randomness"], path: "Benchmarks/search/Sources"),
         .executableTarget(name: "edgenas-bench-hardware", dependencies: ["Hardware", "Vision", "Torch"], path: "Benchmarks/hardware/Sources"),
+        .executableTarget(name: "edgenas-bench-hardware-predictor", dependencies: ["LatencyBackends", "Hardware", "Vision", "Estimation"],
+                          path: "Benchmarks/hardware-predictor/Sources"),
 
         // MARK: tests
         .testTarget(name: "TorchTests", dependencies: ["Torch", "Vision"], resources: [.copy("Fixtures")]),
@@ -115,6 +131,10 @@ let package = Package(
         .testTarget(name: "WorkflowTests", dependencies: ["Workflow", "Storage", "Search"]),
         .testTarget(name: "VisionTests", dependencies: ["Vision"], resources: [.copy("Fixtures")]),
         .testTarget(name: "HardwareTests", dependencies: ["Hardware", "Vision", "Torch"]),
+        .testTarget(name: "LatencyBackendsTests", dependencies: ["LatencyBackends", "Hardware", "Vision"]),
+        .testTarget(name: "LatencyAgentTests", dependencies: [
+            "LatencyAgent", "LatencyBackends", "Hardware", "Vision", "Torch", .product(name: "Logging", package: "swift-log"),
+        ]),
     ],
     cxxLanguageStandard: .cxx17
 )

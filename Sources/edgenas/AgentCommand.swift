@@ -1,0 +1,59 @@
+import ArgumentParser
+import Foundation
+import Hardware
+import LatencyAgent
+import LatencyBackends
+
+/// `edgenas agent`: runs on the board and measures the models search workers send it.
+struct AgentCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "agent",
+        abstract: "Run the latency agent on a board: an HTTP server that measures models for search workers.",
+        discussion: """
+        Every request but GET /v1/health needs 'Authorization: Bearer TOKEN'. Measurements run one \
+        at a time in arrival order; each answer reports its queue position and wait. The protocol \
+        is in docs/hardware-agent.md. Search workers use it with --latency 'agent http://BOARD:PORT'.
+        """)
+
+    @Option(help: "The bearer token clients must send (default: $\(AgentProtocol.tokenEnvironmentVariable)); the agent does not start without one.")
+    var token: String?
+
+    @Option(help: "Address to listen on. The default is loopback only; 0.0.0.0 listens on every interface.")
+    var host = "127.0.0.1"
+
+    @Option(help: "Port to listen on (0: any free port).")
+    var port = 8420
+
+    @Option(help: "Largest model upload in MiB; larger ones get HTTP 413.")
+    var maxUploadMb = 64.0
+
+    @Option(help: "Requests waiting or running at once; more get HTTP 503 and clients retry later.")
+    var maxQueue = 64
+
+    @Option(help: "Intra-op threads when a request does not say.")
+    var threads = 1
+
+    @Option(help: """
+        Measure with this external benchmark command instead of the built-in torch backend. \
+        Placeholders: {model} (the uploaded file), {threads}, {architecture}, {input_size}. Its last \
+        output line is the latency in ms (see docs/hardware-agent.md).
+        """)
+    var benchmarkCommand: String?
+
+    @Option(help: "Seconds after which the benchmark command is stopped.")
+    var benchmarkTimeout = 300.0
+
+    @Option(help: "Seed of the built-in backend's random weights and input.")
+    var seed: UInt64 = 0
+
+    func run() async throws {
+        let token = token ?? ProcessInfo.processInfo.environment[AgentProtocol.tokenEnvironmentVariable] ?? ""
+        guard maxUploadMb > 0 else { throw ValidationError("--max-upload-mb must be positive; got \(maxUploadMb)") }
+        let backend: AgentMeasurementBackend = benchmarkCommand.map { .command(template: $0, timeoutSeconds: benchmarkTimeout) }
+            ?? .torch(policy: .endToEnd, seed: seed)
+        let configuration = LatencyAgentConfiguration(
+            host: host, port: port, token: token, maximumUploadBytes: Int(maxUploadMb * 1024 * 1024),
+            maximumQueueLength: maxQueue, defaultThreads: threads, backend: backend)
+        try await LatencyAgentServer(configuration: configuration).run()
+    }
+}

@@ -1,0 +1,269 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Hardware
+import Logging
+import Testing
+import Torch
+import Vision
+@testable import LatencyAgent
+@testable import LatencyBackends
+
+/// A detector small enough to build and run in well under a second.
+let tinyArchitecture = DetectorArchitecture(
+    headKernelSize: 3, headGroups: 2, headChannels: 16, inputWidthPixels: 64, stemChannels: 8,
+    stageChannels: [16, 32, 64], stageRepeats: [2, 2, 1], neckChannels: 16, sppBranches: 2)
+
+let quickPolicy = MeasurementPolicy(warmupRuns: 1, minimumRuns: 3, maximumRuns: 6, maximumSeconds: 5,
+                                    stabilityWindow: 3, stabilityTolerance: 0.5)
+let token = "test-token-0123456789abcdef"
+
+/// Runs an agent on 127.0.0.1 with a free port for the duration of `body`, which gets its URL.
+func withAgent<Value: Sendable>(
+    _ configure: (inout LatencyAgentConfiguration) -> Void = { _ in },
+    _ body: @Sendable (URL) async throws -> Value
+) async throws -> Value {
+    var configuration = LatencyAgentConfiguration(port: 0, token: token, backend: .torch(policy: quickPolicy, seed: 1))
+    configure(&configuration)
+    var logger = Logger(label: "edgenas.agent.test")
+    logger.logLevel = .critical
+    let server = try LatencyAgentServer(configuration: configuration, logger: logger)
+    let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
+    let running = Task { try await server.run(stopsOnSignals: false) { continuation.yield($0) } }
+    defer { running.cancel() }
+    var iterator = ports.makeAsyncIterator()
+    guard let port = await iterator.next() else { throw CancellationError() }
+    return try await body(URL(string: "http://127.0.0.1:\(port)")!)
+}
+
+/// One raw HTTP exchange: status and body.
+func send(_ method: String, _ url: URL, authorization: String? = nil, body: Data? = nil) async throws -> (Int, String) {
+    var request = URLRequest(url: url)
+    request.httpMethod = method
+    if let authorization { request.setValue(authorization, forHTTPHeaderField: "Authorization") }
+    request.httpBody = body
+    let (data, response) = try await URLSession.shared.data(for: request)
+    return ((response as! HTTPURLResponse).statusCode, String(decoding: data, as: UTF8.self))
+}
+
+/// Runs a blocking call on a dispatch thread. The agent's handlers run on Swift's cooperative
+/// pool in this same process (only as many threads as cores), so blocking clients there too
+/// could starve the agent they wait for.
+func offPool<Value: Sendable>(_ body: @escaping @Sendable () throws -> Value) async throws -> Value {
+    try await withCheckedThrowingContinuation { continuation in
+        DispatchQueue.global().async { continuation.resume(with: Result { try body() }) }
+    }
+}
+
+func measureDetached(_ backend: AgentLatencyBackend, _ architecture: DetectorArchitecture = tinyArchitecture) async throws -> AgentMeasurement {
+    try await offPool { try backend.measureOnBoard(architecture: architecture) }
+}
+
+func temporaryFile(_ name: String, _ data: Data) throws -> URL {
+    let file = FileManager.default.temporaryDirectory.appendingPathComponent("edgenas-agent-test-\(UUID().uuidString)-\(name)")
+    try data.write(to: file)
+    return file
+}
+
+@Suite(.serialized)
+struct LatencyAgentTests {
+    @Test func theAgentRefusesToStartWithoutAToken() {
+        #expect(throws: LatencyAgentError.missingToken) { try LatencyAgentServer(configuration: .init(token: "")) }
+        #expect(throws: LatencyAgentError.self) { try LatencyAgentServer(configuration: .init(token: "two words")) }
+        #expect(LatencyAgentError.missingToken.description.contains(AgentProtocol.tokenEnvironmentVariable))
+    }
+
+    @Test func aMissingOrWrongTokenIs401AndHealthNeedsNone() async throws {
+        try await withAgent { url in
+            let measure = URL(string: "\(url)/v1/measure?architecture=\(tinyArchitecture)")!
+            let (missing, missingBody) = try await send("POST", measure)
+            #expect(missing == 401 && missingBody.contains("Authorization: Bearer TOKEN"))
+            #expect(try await send("POST", measure, authorization: "Bearer wrong-token").0 == 401)
+            #expect(try await send("POST", measure, authorization: "Bearer \(token)x").0 == 401)
+            #expect(try await send("POST", measure, authorization: "Basic \(token)").0 == 401)
+            #expect(try await send("GET", URL(string: "\(url)/v1/other")!).0 == 401)
+
+            let (status, body) = try await send("GET", URL(string: "\(url)/v1/health")!)
+            #expect(status == 200)
+            let health = try JSONDecoder().decode(AgentHealth.self, from: Data(body.utf8))
+            #expect(health == AgentHealth(status: "ok", backend: "torch-fp32", queueLength: 0, maximumQueueLength: 64,
+                                          maximumUploadBytes: 64 << 20))
+
+            let backend = try AgentLatencyBackend(url: url, token: "wrong-token", attempts: 3, backoffSeconds: 0)
+            let error = await #expect(throws: AgentBackendError.self) { try await measureDetached(backend) }
+            guard case .rejected(url.absoluteString, 401, _) = error else {
+                Issue.record("expected a 401 refusal, got \(String(describing: error))")
+                return
+            }
+            #expect(error?.description.contains(AgentProtocol.tokenEnvironmentVariable) == true)
+        }
+    }
+
+    @Test func anOversizeUploadIs413() async throws {
+        try await withAgent({ $0.maximumUploadBytes = 1000 }) { url in
+            let big = try temporaryFile("big.pt", Data(repeating: 7, count: 5000))
+            defer { try? FileManager.default.removeItem(at: big) }
+            let backend = try AgentLatencyBackend(url: url, token: token, attempts: 2, backoffSeconds: 0,
+                                                  modelFile: { _ in (big, .checkpoint) })
+            let error = await #expect(throws: AgentBackendError.self) { try await measureDetached(backend) }
+            guard case .rejected(_, 413, let message) = error else {
+                Issue.record("expected a 413 refusal, got \(String(describing: error))")
+                return
+            }
+            #expect(message == "5000 bytes is over this agent's upload limit of 1000 bytes (--max-upload-mb)")
+        }
+    }
+
+    @Test func badRequestsAreNamed() async throws {
+        try await withAgent { url in
+            let bearer = "Bearer \(token)"
+            let (status, body) = try await send("POST", URL(string: "\(url)/v1/measure?architecture=k4-g1")!, authorization: bearer)
+            #expect(status == 400 && body.contains("query parameter 'architecture' is 'k4-g1'"))
+            let (threads, threadsBody) = try await send(
+                "POST", URL(string: "\(url)/v1/measure?architecture=\(tinyArchitecture)&threads=0")!, authorization: bearer)
+            #expect(threads == 400 && threadsBody.contains("'threads' is '0'"))
+            let (format, formatBody) = try await send(
+                "POST", URL(string: "\(url)/v1/measure?architecture=\(tinyArchitecture)")!, authorization: bearer, body: Data([1, 2, 3]))
+            #expect(format == 400 && formatBody.contains("model_format"))
+            let (onnx, onnxBody) = try await send(
+                "POST", URL(string: "\(url)/v1/measure?architecture=\(tinyArchitecture)&model_format=onnx")!, authorization: bearer,
+                body: Data([1, 2, 3]))
+            #expect(onnx == 422 && onnxBody.contains("--benchmark-command"))
+        }
+    }
+
+    @Test func aModelIsMeasuredEndToEndThroughTheAgentBackend() async throws {
+        try await withAgent { url in
+            let backend = try AgentLatencyBackend(url: url, token: token, threads: 1)
+            let answer = try await measureDetached(backend)
+            #expect(answer.measurement.backend == "torch-fp32")
+            #expect(answer.measurement.architecture == tinyArchitecture.description && answer.measurement.threads == 1)
+            #expect(answer.measurement.warmupRuns == quickPolicy.warmupRuns)
+            #expect((3...6).contains(answer.measurement.samplesMilliseconds.count))
+            #expect(answer.measurement.median > 0 && answer.measurement.median.isFinite)
+            #expect(answer.queue.positionOnArrival == 0 && answer.queue.measureSeconds > 0)
+
+            // With the checkpoint of a trained model: the weights are loaded into the network.
+            Torch.manualSeed(5)
+            let detector = try Detector(tinyArchitecture)
+            let checkpoint = FileManager.default.temporaryDirectory.appendingPathComponent("edgenas-agent-test-\(UUID().uuidString).pt")
+            try detector.save(to: checkpoint)
+            defer { try? FileManager.default.removeItem(at: checkpoint) }
+            let uploading = try AgentLatencyBackend(url: url, token: token, modelFile: { _ in (checkpoint, .checkpoint) })
+            #expect(try await measureDetached(uploading).measurement.median > 0)
+            // The same checkpoint does not fit another architecture's network.
+            let other = DetectorArchitecture(headKernelSize: 5, headGroups: 1, headChannels: 24, inputWidthPixels: 64, stemChannels: 8,
+                                             stageChannels: [16, 32, 64], stageRepeats: [2, 2, 1], neckChannels: 16, sppBranches: 2)
+            let error = await #expect(throws: AgentBackendError.self) { try await measureDetached(uploading, other) }
+            guard case .rejected(_, 422, let message) = error else {
+                Issue.record("expected a 422 refusal, got \(String(describing: error))")
+                return
+            }
+            #expect(message.contains("cannot be loaded into \(other)"))
+        }
+    }
+
+    @Test func aBenchmarkCommandAgentMeasuresTheUploadedFile() async throws {
+        // The "benchmark" prints the uploaded file's size, so the answer proves which bytes it read.
+        try await withAgent({ $0.backend = .command(template: "echo warm-up; wc -c < {model}", timeoutSeconds: 10) }) { url in
+            let model = try temporaryFile("model.onnx", Data(repeating: 1, count: 1234))
+            defer { try? FileManager.default.removeItem(at: model) }
+            let backend = try AgentLatencyBackend(url: url, token: token, threads: 2, modelFile: { _ in (model, .onnx) })
+            let answer = try await measureDetached(backend)
+            #expect(answer.measurement.samplesMilliseconds == [1234])
+            #expect(answer.measurement.backend == "command" && answer.measurement.threads == 2)
+
+            let withoutModel = try AgentLatencyBackend(url: url, token: token)
+            let error = await #expect(throws: AgentBackendError.self) { try await measureDetached(withoutModel) }
+            guard case .rejected(_, 422, let message) = error else {
+                Issue.record("expected a 422 refusal, got \(String(describing: error))")
+                return
+            }
+            #expect(message.contains("needs a model file"))
+        }
+    }
+
+    @Test func measurementsQueueOneAtATimeInArrivalOrder() async throws {
+        try await withAgent({ $0.backend = .command(template: "sleep 0.4; echo 5", timeoutSeconds: 10) }) { url in
+            // Three workers, each with its own backend, send at once.
+            let backends = try (0..<3).map { _ in try AgentLatencyBackend(url: url, token: token, attempts: 1) }
+            let answers = try await withThrowingTaskGroup(of: AgentMeasurement.self) { group in
+                for backend in backends { group.addTask { try await measureDetached(backend) } }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }.sorted { $0.queue.positionOnArrival < $1.queue.positionOnArrival }
+            #expect(answers.map(\.queue.positionOnArrival) == [0, 1, 2])
+            #expect(answers.allSatisfy { $0.measurement.samplesMilliseconds == [5] })
+            // Each waited for at least the sleeps of those ahead of it: nothing ran side by side.
+            #expect(answers[1].queue.waitSeconds >= 0.3 && answers[2].queue.waitSeconds >= 0.7)
+        }
+    }
+
+    @Test func aFullQueueIs503AndTheClientSaysSo() async throws {
+        try await withAgent({
+            $0.backend = .command(template: "sleep 1.5; echo 5", timeoutSeconds: 10)
+            $0.maximumQueueLength = 1
+        }) { url in
+            let backend = try AgentLatencyBackend(url: url, token: token, attempts: 2, backoffSeconds: 0)
+            let first = Task { try await measureDetached(backend) }
+            // Wait until the first request holds the queue's one place.
+            let probe = try AgentLatencyBackend(url: url, token: token)
+            for _ in 0..<100 where try await offPool({ try probe.health() }).queueLength == 0 {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            let error = await #expect(throws: AgentBackendError.self) { try await measureDetached(backend) }
+            guard case .unreachable(url.absoluteString, 2, let lastFailure) = error else {
+                Issue.record("expected the board to stay busy, got \(String(describing: error))")
+                return
+            }
+            #expect(lastFailure.contains("HTTP 503") && lastFailure.contains("queue is full"))
+            #expect(try await first.value.measurement.samplesMilliseconds == [5])
+        }
+    }
+
+    @Test func aBoardThatNeverAnswersTimesOutAfterTheRetries() async throws {
+        // A loopback socket that completes connections (the kernel does, from the listen
+        // backlog) but never reads or answers: a board whose agent hangs.
+        let listener = try SilentListener()
+        defer { listener.close() }
+        let url = URL(string: "http://127.0.0.1:\(listener.port)")!
+        let backend = try AgentLatencyBackend(url: url, token: token, requestTimeoutSeconds: 0.5, attempts: 2, backoffSeconds: 0.1)
+        let start = ContinuousClock.now
+        let error = await #expect(throws: AgentBackendError.self) { try await measureDetached(backend) }
+        #expect(error == .unreachable(url: url.absoluteString, attempts: 2, lastFailure: "no answer within 0.5 s"))
+        #expect(error?.description.hasPrefix("latency agent at \(url.absoluteString) did not answer after 2 tries") == true)
+        // Two tries of 0.5 s and a 0.1 s pause: the limits were waited out, not cut short.
+        let elapsed = ContinuousClock.now - start
+        #expect(elapsed >= .seconds(1.1) && elapsed < .seconds(20))
+    }
+}
+
+/// A TCP socket on 127.0.0.1 that listens but never accepts.
+final class SilentListener: @unchecked Sendable {
+    let descriptor: Int32
+    let port: Int
+
+    init() throws {
+        let socketDescriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard socketDescriptor >= 0 else { throw POSIXError(.EIO) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socketDescriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard bound == 0, listen(socketDescriptor, 8) == 0 else {
+            _ = Glibc.close(socketDescriptor)
+            throw POSIXError(.EADDRINUSE)
+        }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(socketDescriptor, $0, &length) }
+        }
+        descriptor = socketDescriptor
+        port = Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    func close() { _ = Glibc.close(descriptor) }
+}
