@@ -32,6 +32,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.21.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: [
         // MARK: libtorch bridge
@@ -78,9 +79,12 @@ let package = Package(
         // MARK: hardware (latency backends, per-layer profiles, INT8 quantization)
         .target(name: "Hardware", dependencies: ["CTorch", "Torch", "Vision", "Reports"]),
 
-        // MARK: workflow (studies run by workers, objectives)
+        // MARK: workflow (studies run by workers, objectives, the search pipeline, reports, dashboard)
         .target(name: "Workflow", dependencies: [
-            "Search", .product(name: "Logging", package: "swift-log"),
+            "Search", "Reports", "Vision", "DetectionData", "Hardware", "Estimation",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Yams", package: "Yams"),
+            .product(name: "Hummingbird", package: "hummingbird"),
         ]),
 
         // MARK: command-line tool
@@ -107,7 +111,7 @@ let package = Package(
         .testTarget(name: "DetectionDataTests", dependencies: ["DetectionData"], resources: [.copy("Fixtures")]),
         .testTarget(name: "EstimationTests", dependencies: ["Estimation"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports"]),
-        .testTarget(name: "WorkflowTests", dependencies: ["Workflow", "Storage", "Search"]),
+        .testTarget(name: "WorkflowTests", dependencies: ["Workflow", "Storage", "Search", "Vision", "Hardware", "DetectionData"]),
         .testTarget(name: "VisionTests", dependencies: ["Vision"], resources: [.copy("Fixtures")]),
         .testTarget(name: "HardwareTests", dependencies: ["Hardware", "Vision", "Torch"]),
     ],
