@@ -190,7 +190,7 @@ public struct SearchPipeline: Sendable {
     }
 
     private var budgetText: String {
-        [config.budget.trials.map { "\($0) trials" }, config.budget.hours.map { String(format: "%.2f h", $0) }]
+        [config.budget.trials.map { "\($0) trials" }, config.budget.hours.map { String(format: "%g h", $0) }]
             .compactMap { $0 }.joined(separator: " and ")
     }
 
@@ -208,11 +208,11 @@ public struct SearchPipeline: Sendable {
         try await storage.setStudyAttribute(studyID: study.studyID, key: PipelineAttribute.fullTrainingSeconds, value: String(fullSeconds))
         let affordable = hours * 3600 / fullSeconds
         if let trials = config.budget.trials, affordable >= Double(trials) {
-            return ("full", String(format: "%d full trainings of about %.0f s fit in %.2f h", trials, fullSeconds, hours))
+            return ("full", String(format: "%d full trainings of about %.0f s fit in %g h", trials, fullSeconds, hours))
         }
         let trialsText = config.budget.trials.map { "\($0) trials" } ?? "the trials a search needs"
         let shortSeconds = fullSeconds * Double(config.training.shortEpochs) / Double(config.training.epochs)
-        return ("short", String(format: "%@ of full training (about %.0f s each) do not fit in %.2f h (%.1f would); "
+        return ("short", String(format: "%@ of full training (about %.0f s each) do not fit in %g h (%.1f would); "
                                 + "%d-epoch short training (about %.0f s each) does", trialsText, fullSeconds, hours, affordable,
                                 config.training.shortEpochs, shortSeconds))
     }
@@ -233,7 +233,7 @@ public struct SearchPipeline: Sendable {
             let elapsed = usedSeconds + Date().timeIntervalSince(started)
             if let budget = config.budget.trials, complete >= budget { break }
             if let hours = config.budget.hours, elapsed >= hours * 3600 {
-                log(String(format: "search: the %.2f h budget is spent after %d complete trials", hours, complete))
+                log(String(format: "search: the %g h budget is spent after %d complete trials", hours, complete))
                 break
             }
             let trialStart = Date()

@@ -56,7 +56,7 @@ struct SearchCommand: AsyncParsableCommand {
         let started = Date()
         let result = try await runPipeline(config: project)
         printProgress("done in \(formatSeconds(Date().timeIntervalSince(started))): \(result.completeTrials) complete trials, "
-                      + "front \(result.frontTrialNumbers.map(String.init).joined(separator: ", "))")
+                      + "Pareto front: trials \(result.frontTrialNumbers.map(String.init).joined(separator: ", "))")
         print(result.reportPage.path)
     }
 }
