@@ -6,6 +6,7 @@
 #include <c10/core/GradMode.h>
 #include <torch/version.h>
 
+#include <cctype>
 #include <cstring>
 #include <sstream>
 
@@ -23,6 +24,21 @@ const char *last_error_message() { return last_error.c_str(); }
 const char *thread_string(std::string value) {
     string_result = std::move(value);
     return string_result.c_str();
+}
+
+std::string quantized_engine_name(at::QEngine engine) {
+    switch (engine) {
+    case at::QEngine::NoQEngine: return "none";
+    case at::QEngine::FBGEMM: return "fbgemm";
+    case at::QEngine::QNNPACK: return "qnnpack";
+    case at::QEngine::ONEDNN: return "onednn";
+    case at::QEngine::X86: return "x86";
+    default: break;
+    }
+    // An engine added after 1.13: lower-case libtorch's own name.
+    std::string name = c10::toString(engine);
+    for (auto &character : name) character = char(std::tolower(static_cast<unsigned char>(character)));
+    return name;
 }
 
 } // namespace ctorch
@@ -73,7 +89,7 @@ const char *ctorch_supported_quantized_engines(void) {
         std::string names;
         for (auto engine : at::globalContext().supportedQEngines()) {
             if (!names.empty()) names += ",";
-            names += c10::toString(engine);
+            names += quantized_engine_name(engine);
         }
         return thread_string(names);
     } catch (...) {

@@ -17,6 +17,10 @@ namespace ctorch {
 /// Remembers `message` as this thread's last error.
 void set_last_error(const std::string &message);
 
+/// A quantized engine's name as PyTorch spells it (torch.backends.quantized.engine):
+/// "qnnpack", "onednn", "fbgemm", "x86", "none".
+std::string quantized_engine_name(at::QEngine engine);
+
 /// Copies a string into this thread's result buffer and returns a pointer to it.
 const char *thread_string(std::string value);
 

@@ -115,6 +115,7 @@ public enum HardwareError: Error, Equatable, Sendable, CustomStringConvertible {
     case unsupportedQuantizedEngine(String, available: [String])
     case calibrationFailed(String)
     case cannotWrite(path: String, reason: String)
+    case lockUnavailable(path: String, reason: String)
 
     public var description: String {
         switch self {
@@ -123,6 +124,7 @@ public enum HardwareError: Error, Equatable, Sendable, CustomStringConvertible {
             "quantized engine '\(name)' is not available in this libtorch; it has: \(available.joined(separator: ", "))"
         case let .calibrationFailed(reason): "INT8 calibration failed: \(reason)"
         case let .cannotWrite(path, reason): "cannot write \(path): \(reason)"
+        case let .lockUnavailable(path, reason): "cannot take the machine lock \(path): \(reason)"
         }
     }
 }

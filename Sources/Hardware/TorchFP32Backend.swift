@@ -30,7 +30,7 @@ public struct TorchFP32Backend: LatencyBackend {
             let detector = try makeDetector(architecture, seed: seed, weights: weights)
             let image = try randomImage(architecture, seed: seed)
             let samples = try Torch.withNoGrad {
-                try LatencyHarness.run(policy: policy) { _ = try detector(image) }
+                try MeasurementLock.measuring { try LatencyHarness.run(policy: policy) { _ = try detector(image) } }
             }
             return try LatencyMeasurement(backend: name, architecture: architecture.description, threads: threads,
                                           warmupRuns: policy.warmupRuns, samples: samples)

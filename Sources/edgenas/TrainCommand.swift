@@ -1,6 +1,7 @@
 import ArgumentParser
 import DetectionData
 import Foundation
+import Hardware
 import Torch
 import Vision
 
@@ -117,6 +118,10 @@ struct TrainCommand: ParsableCommand {
         print("training \(architecture) at \(size)px on \(train.count) images (\(loader.batchesPerEpoch) batches/epoch), "
               + "validating on \(validation.count); \(threads) threads")
         fflush(nil)
+        // Latency measurements on this machine wait while training runs (and training waits
+        // for a running measurement), so neither disturbs the other.
+        let machineLock = try MeasurementLock(.training, timeout: 3600)
+        defer { machineLock.release() }
         let started = Date()
         let progress = ProgressLine()
         try trainer.train(data: LoaderBatches(loader: loader), resume: resume) { progress.show($0) }

@@ -198,6 +198,40 @@ bool ctorch_is_grad_enabled(void);
 /// the write in autograd (for parameter updates and loading state).
 int ctorch_assign(ctorch_tensor destination, ctorch_tensor source);
 
+// MARK: quantized (INT8) inference
+/// A convolution weight (qint8, per-channel or per-tensor) and float bias prepacked for the
+/// quantized engine that was selected when it was made; release with ctorch_packed_conv_free.
+typedef struct ctorch_packed_conv_s *ctorch_packed_conv;
+/// Selects libtorch's process-wide quantized engine by name (one of
+/// ctorch_supported_quantized_engines()); prepacking and some kernels depend on it.
+int ctorch_set_quantized_engine(const char *name);
+/// The selected quantized engine's name.
+const char *ctorch_quantized_engine(void);
+/// at::quantize_per_tensor: q = clamp(round(t / scale) + zero_point) in `dtype` (QUINT8, QINT8, QINT32).
+ctorch_tensor ctorch_quantize_per_tensor(ctorch_tensor t, double scale, int64_t zero_point, int32_t dtype);
+/// at::quantize_per_channel along `axis` with float64 `scales` and int64 `zero_points`.
+ctorch_tensor ctorch_quantize_per_channel(ctorch_tensor t, ctorch_tensor scales, ctorch_tensor zero_points, int64_t axis,
+                                          int32_t dtype);
+/// The float tensor a quantized tensor stands for.
+ctorch_tensor ctorch_dequantize(ctorch_tensor t);
+/// The stored integers of a quantized tensor (uint8 for QUINT8, int8 for QINT8).
+ctorch_tensor ctorch_int_repr(ctorch_tensor t);
+/// Scale and zero point of a per-tensor quantized tensor.
+int ctorch_quantized_grid(ctorch_tensor t, double *scale, int64_t *zero_point);
+/// quantized::conv2d_prepack; `bias` (float32, one per output channel) may be NULL.
+ctorch_packed_conv ctorch_quantized_conv2d_prepack(ctorch_tensor weight, ctorch_tensor bias, const int64_t *stride,
+                                                   const int64_t *padding, const int64_t *dilation, int64_t groups);
+void ctorch_packed_conv_free(ctorch_packed_conv conv);
+/// quantized::conv2d, or quantized::conv2d_relu when `relu`, on a QUINT8 input; the output is
+/// QUINT8 on the grid (scale, zero_point).
+ctorch_tensor ctorch_quantized_conv2d(ctorch_tensor input, ctorch_packed_conv conv, bool relu, double scale,
+                                      int64_t zero_point);
+/// quantized::add, or quantized::add_relu when `relu`, requantized to (scale, zero_point).
+ctorch_tensor ctorch_quantized_add(ctorch_tensor a, ctorch_tensor b, bool relu, double scale, int64_t zero_point);
+/// quantized::cat along `dim`, requantized to (scale, zero_point).
+ctorch_tensor ctorch_quantized_cat(const ctorch_tensor *tensors, int64_t count, int64_t dim, double scale,
+                                   int64_t zero_point);
+
 #ifdef __cplusplus
 }
 #endif

@@ -48,19 +48,26 @@ public enum DetectorEvaluation {
     /// letterboxed to the architecture's input size, and scores its detections in source-image
     /// pixels.
     public static func evaluate(_ detector: Detector, on dataset: any DetectionDataset, batchSize: Int = 8) throws -> Result {
-        let architecture = detector.architecture
-        let size = architecture.inputSizePixels
-        let loader = BatchLoader(dataset: dataset, batchSize: batchSize, augmentation: .evaluation(width: size, height: size),
-                                 shuffle: false, seed: 0)
         let wasTraining = detector.isTraining
         detector.eval()
         defer { detector.train(wasTraining) }
+        return try evaluate(architecture: detector.architecture, on: dataset, batchSize: batchSize) { try detector($0) }
+    }
+
+    /// The same evaluation for any network of `architecture` given as its forward function
+    /// (image batch [N, 3, S, S] -> output [N, 1 + 4 + classes, H, W]), e.g. an INT8 one.
+    public static func evaluate(
+        architecture: DetectorArchitecture, on dataset: any DetectionDataset, batchSize: Int = 8, forward: (Tensor) throws -> Tensor
+    ) throws -> Result {
+        let size = architecture.inputSizePixels
+        let loader = BatchLoader(dataset: dataset, batchSize: batchSize, augmentation: .evaluation(width: size, height: size),
+                                 shuffle: false, seed: 0)
         var images: [EvaluationImage] = []
         var detectionCount = 0
         for index in 0..<loader.batchesPerEpoch {
             let batch = try loader.batch(epoch: 0, index: index)
             let input = try Tensor(batch.images, shape: [batch.batchSize, 3, size, size])
-            let output = try Torch.withNoGrad { try detector(input).floats() }
+            let output = try Torch.withNoGrad { try forward(input).floats() }
             let perImage = output.count / batch.batchSize
             for slot in 0..<batch.batchSize {
                 let detections = decode(

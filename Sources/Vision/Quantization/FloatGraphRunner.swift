@@ -1,8 +1,8 @@
 import Torch
-import Vision
 
-/// Runs the nodes of a `Detector`'s graph one at a time in FP32 (eager libtorch), so a profile
-/// can time each node on its cached inputs. The operations are those `Detector.forward` runs,
+/// Runs the nodes of a `Detector`'s graph one at a time in FP32 (eager libtorch), so INT8
+/// calibration can observe every node's output and a profile can time each node on its cached
+/// inputs. The operations are those `Detector.forward` runs,
 /// node for node; the profile's check that the layer times add up to the end-to-end time
 /// (measured with `Detector.forward` itself) guards against the two drifting apart.
 public final class FloatGraphRunner {

@@ -1,0 +1,57 @@
+import Foundation
+import Torch
+import Vision
+
+/// Latency of the INT8 detector (`QuantizedDetector`) on one of libtorch's quantized engines at
+/// batch 1, as deployed: input quantization, quantized kernels, float detection output.
+///
+/// Weights are seeded random (or loaded from `weights`) and calibrated on `calibrationImages`
+/// seeded random images: latency does not depend on the values, only on the shapes and the
+/// engine. For accuracy use `QuantizationCalibrator` with real images (see `edgenas quantize`).
+public struct TorchInt8Backend: LatencyBackend {
+    public var policy: MeasurementPolicy
+    /// Intra-op threads (1 by default, see `TorchFP32Backend.threads`).
+    public var threads: Int
+    /// A name from `QuantizedDetector.availableEngines`.
+    public var engine: String
+    public var seed: UInt64
+    public var weights: URL?
+    public var calibration: CalibrationOptions
+    public var calibrationImages: Int
+
+    public init(
+        engine: String, policy: MeasurementPolicy = .endToEnd, threads: Int = 1, seed: UInt64 = 0, weights: URL? = nil,
+        calibration: CalibrationOptions = CalibrationOptions(), calibrationImages: Int = 2
+    ) {
+        self.engine = engine
+        self.policy = policy
+        self.threads = threads
+        self.seed = seed
+        self.weights = weights
+        self.calibration = calibration
+        self.calibrationImages = calibrationImages
+    }
+
+    public var name: String { "torch-int8-\(engine)" }
+
+    /// The calibrated INT8 network of `architecture` (also used by the profiler).
+    public func makeQuantizedDetector(_ architecture: DetectorArchitecture) throws -> QuantizedDetector {
+        let detector = try makeDetector(architecture, seed: seed, weights: weights)
+        let images = try (0..<max(1, calibrationImages)).map { try randomImage(architecture, seed: seed &+ 1 &+ UInt64($0)) }
+        let parameters = try QuantizationCalibrator.calibrate(detector, images: images, options: calibration)
+        return try QuantizedDetector(detector, parameters: parameters, engine: engine)
+    }
+
+    public func measure(architecture: DetectorArchitecture) throws -> LatencyMeasurement {
+        try policy.validate()
+        return try withThreadCount(threads) {
+            let network = try Torch.withNoGrad { try makeQuantizedDetector(architecture) }
+            let image = try randomImage(architecture, seed: seed)
+            let samples = try Torch.withNoGrad {
+                try MeasurementLock.measuring { try LatencyHarness.run(policy: policy) { _ = try network(image) } }
+            }
+            return try LatencyMeasurement(backend: name, architecture: architecture.description, threads: threads,
+                                          warmupRuns: policy.warmupRuns, samples: samples)
+        }
+    }
+}

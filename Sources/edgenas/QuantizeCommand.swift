@@ -1,0 +1,109 @@
+import ArgumentParser
+import Foundation
+import Hardware
+import Torch
+import Vision
+
+/// Calibrates a trained checkpoint for INT8, evaluates FP32 and INT8 AP on the validation split
+/// and, on request, their single-thread latency.
+struct QuantizeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "quantize",
+        abstract: "INT8 post-training quantization of a trained checkpoint: FP32 vs INT8 AP@0.5 (and latency).",
+        discussion: """
+        Folds batch norm into the convolutions, quantizes weights per channel (qint8, symmetric) and \
+        activations per tensor (quint8) with ranges calibrated on --calibration-images training images, \
+        then runs libtorch's quantized kernels on the chosen --engine. --list-engines shows the engines \
+        this libtorch has. --output saves the calibration (QuantizationParameters JSON, the input of \
+        the ONNX QDQ export).
+        """)
+
+    @OptionGroup var dataset: DatasetOptionGroup
+
+    @Option(help: "Checkpoint directory written by 'edgenas train'.")
+    var checkpoint: String
+
+    @Flag(help: "Use the last training step's weights instead of their moving average.")
+    var raw = false
+
+    @Option(help: "Quantized engine (see --list-engines); default: oneDNN where available.")
+    var engine: String?
+
+    @Option(help: "Calibration method: minmax or percentile.")
+    var calibration = CalibrationMethod.minMax.rawValue
+
+    @Option(help: "Upper percentile of the percentile method.")
+    var percentile = 99.99
+
+    @Option(help: "Training images to calibrate on.")
+    var calibrationImages = 32
+
+    @Flag(help: "Also measure FP32 and INT8 latency at batch 1.")
+    var latency = false
+
+    @Option(help: "Intra-op threads for the latency measurement.")
+    var threads = 1
+
+    @Option(help: "Write the calibration (QuantizationParameters JSON) to this file.")
+    var output: String?
+
+    @Flag(help: "List the quantized engines of this libtorch and exit.")
+    var listEngines = false
+
+    func validate() throws {
+        guard CalibrationMethod(rawValue: calibration) != nil else {
+            throw ValidationError("--calibration must be minmax or percentile, not '\(calibration)'")
+        }
+    }
+
+    func run() throws {
+        if listEngines {
+            print("quantized engines: \(QuantizedDetector.availableEngines.joined(separator: ", "))"
+                  + "  (default \(QuantizedDetector.defaultEngine ?? "none"))")
+            return
+        }
+        guard let engine = engine ?? QuantizedDetector.defaultEngine else {
+            throw ValidationError("this libtorch has no quantized engine")
+        }
+        let directory = URL(fileURLWithPath: checkpoint)
+        guard let state = try TrainingCheckpoint.load(from: directory) else {
+            throw ValidationError("\(checkpoint) has no \(TrainingCheckpoint.stateFile); pass a directory written by 'edgenas train'")
+        }
+        var architecture = try DetectorArchitecture(shortName: state.architecture)
+        architecture.classCount = dataset.classNames.count
+        let detector = try Detector(architecture)
+        let weightsFile = raw || state.configuration.emaDecay == nil ? TrainingCheckpoint.modelFile : TrainingCheckpoint.averageFile
+        try detector.load(from: directory.appendingPathComponent(weightsFile))
+        detector.eval()
+
+        let options = CalibrationOptions(method: CalibrationMethod(rawValue: calibration)!, percentile: percentile)
+        let parameters = try Torch.withNoGrad {
+            try QuantizationCalibrator.calibrate(detector, dataset: try dataset.load(split: dataset.trainSplit),
+                                                 imageCount: calibrationImages, options: options)
+        }
+        if let output {
+            try parameters.write(to: URL(fileURLWithPath: output))
+            print("wrote \(output)")
+        }
+        let int8 = try QuantizedDetector(detector, parameters: parameters, engine: engine)
+        let validation = try dataset.load(split: dataset.valSplit)
+        let fp32Result = try DetectorEvaluation.evaluate(detector, on: validation)
+        let int8Result = try DetectorEvaluation.evaluate(architecture: architecture, on: validation) { try int8($0) }
+        let method = options.method == .percentile ? "percentile \(percentile)" : "min-max"
+        print("\(architecture) on \(dataset.data)/\(dataset.valSplit) (\(int8Result.images) images); "
+              + "INT8 on \(engine), \(method) calibration on \(parameters.imageCount) images")
+        print(String(format: "FP32 AP@0.5 %.4f  mAP@[.5:.95] %.4f", fp32Result.averagePrecision50, fp32Result.cocoAveragePrecision))
+        print(String(format: "INT8 AP@0.5 %.4f  mAP@[.5:.95] %.4f  (AP@0.5 change %+.4f)", int8Result.averagePrecision50,
+                     int8Result.cocoAveragePrecision, int8Result.averagePrecision50 - fp32Result.averagePrecision50))
+
+        if latency {
+            let weights = directory.appendingPathComponent(weightsFile)
+            let fp32 = try TorchFP32Backend(threads: threads, weights: weights).measure(architecture: architecture)
+            let int8Latency = try TorchInt8Backend(engine: engine, threads: threads, weights: weights).measure(architecture: architecture)
+            for measurement in [fp32, int8Latency] {
+                print(String(format: "%@ latency: median %.3f ms  IQR %.3f ms  (%d runs, %d thread(s))", measurement.backend,
+                             measurement.median, measurement.interquartileRange, measurement.samplesMilliseconds.count, threads))
+            }
+        }
+    }
+}
