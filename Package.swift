@@ -79,9 +79,14 @@ let package = Package(
         // MARK: hardware (latency backends, per-layer profiles, INT8 quantization)
         .target(name: "Hardware", dependencies: ["CTorch", "Torch", "Vision", "Reports"]),
 
+        // MARK: hardware in the loop (latency backends beyond the local libtorch, the board agent)
+        // External commands with a time limit that stops their whole process group.
+        .target(name: "ProcessRunning"),
+        .target(name: "LatencyBackends", dependencies: ["Hardware", "Vision", "Estimation", "ProcessRunning"]),
+
         // MARK: workflow (studies run by workers, objectives, the search pipeline, reports, dashboard)
         .target(name: "Workflow", dependencies: [
-            "Search", "Reports", "Vision", "DetectionData", "Hardware", "Estimation",
+            "Search", "ProcessRunning", "Reports", "Vision", "DetectionData", "Hardware", "Estimation", "LatencyBackends",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Yams", package: "Yams"),
             .product(name: "Hummingbird", package: "hummingbird"),
@@ -90,6 +95,7 @@ let package = Package(
         // MARK: command-line tool
         .executableTarget(name: "edgenas", dependencies: [
             "Torch", "Search", "Storage", "DetectionData", "Vision", "Estimation", "Reports", "Workflow", "Hardware",
+            "LatencyBackends",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -114,6 +120,7 @@ let package = Package(
         .testTarget(name: "WorkflowTests", dependencies: ["Workflow", "Storage", "Search", "Vision", "Hardware", "DetectionData"]),
         .testTarget(name: "VisionTests", dependencies: ["Vision"], resources: [.copy("Fixtures")]),
         .testTarget(name: "HardwareTests", dependencies: ["Hardware", "Vision", "Torch"]),
+        .testTarget(name: "LatencyBackendsTests", dependencies: ["LatencyBackends", "Hardware", "Vision"]),
     ],
     cxxLanguageStandard: .cxx17
 )

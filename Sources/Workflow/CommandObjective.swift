@@ -1,4 +1,5 @@
 import Foundation
+import ProcessRunning
 import Search
 
 /// An objective evaluated by any external program, so a study can drive an evaluator written
@@ -21,48 +22,22 @@ public struct CommandObjective: Sendable {
 
     public func evaluate(parameters: [String: ParameterValue], trialNumber: Int) async throws -> Evaluation {
         let input = try Self.parametersJSON(parameters)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", command]
-        var environment = ProcessInfo.processInfo.environment
-        environment["EDGENAS_PARAMETERS"] = String(decoding: input, as: UTF8.self)
-        environment["EDGENAS_TRIAL_NUMBER"] = String(trialNumber)
-        process.environment = environment
-        // Files rather than pipes: a command that starts a long-lived child would keep a pipe
-        // open forever, and a large output cannot fill a pipe's buffer and block the command.
-        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("edgenas-objective-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: scratch) }
-        let inputURL = scratch.appendingPathComponent("parameters.json")
-        let outputURL = scratch.appendingPathComponent("stdout"), errorURL = scratch.appendingPathComponent("stderr")
-        try input.write(to: inputURL)
-        FileManager.default.createFile(atPath: outputURL.path, contents: nil)
-        FileManager.default.createFile(atPath: errorURL.path, contents: nil)
-        process.standardInput = try FileHandle(forReadingFrom: inputURL)
-        process.standardOutput = try FileHandle(forWritingTo: outputURL)
-        process.standardError = try FileHandle(forWritingTo: errorURL)
-
-        let running = RunningProcess(process)
-        let status: Int32 = try await withCheckedThrowingContinuation { continuation in
-            process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
-            do {
-                try process.run()
-                running.startWatchdog(seconds: timeoutSeconds)
-            } catch {
-                continuation.resume(throwing: error)
-            }
+        let run = ExternalCommand(
+            command,
+            environment: ["EDGENAS_PARAMETERS": String(decoding: input, as: UTF8.self), "EDGENAS_TRIAL_NUMBER": String(trialNumber)],
+            standardInput: input, timeoutSeconds: timeoutSeconds)
+        let output: CommandOutput
+        do {
+            output = try await run.run()
+        } catch {
+            if case .timedOut(_, let seconds) = error { throw CommandObjectiveError.timedOut(command: command, seconds: seconds) }
+            throw error
         }
-        running.cancelWatchdog()
-        if running.timedOut {
-            throw CommandObjectiveError.timedOut(command: command, seconds: timeoutSeconds ?? 0)
+        guard output.status == 0 else {
+            throw CommandObjectiveError.failed(command: command, status: output.status,
+                                               standardError: String(output.standardError.suffix(2000)))
         }
-        let output = (try? String(contentsOf: outputURL, encoding: .utf8)) ?? ""
-        let errors = (try? String(contentsOf: errorURL, encoding: .utf8)) ?? ""
-        guard status == 0 else {
-            throw CommandObjectiveError.failed(command: command, status: status, standardError: String(errors.suffix(2000)))
-        }
-        let lastLine = output.split(whereSeparator: \.isNewline).last.map(String.init) ?? ""
-        return try Self.parseResult(lastLine, command: command)
+        return try Self.parseResult(output.lastOutputLine, command: command)
     }
 
     static func parametersJSON(_ parameters: [String: ParameterValue]) throws -> Data {
@@ -97,38 +72,6 @@ public struct CommandObjective: Sendable {
         }
         throw CommandObjectiveError.unreadableResult(command: command, line: line)
     }
-}
-
-/// A started process and the watchdog that ends it when it runs past its time limit.
-private final class RunningProcess: @unchecked Sendable {
-    private let process: Process
-    private let lock = NSLock()
-    private var watchdog: Task<Void, Never>?
-    private var expired = false
-
-    init(_ process: Process) { self.process = process }
-
-    var timedOut: Bool { lock.withLock { expired } }
-
-    func startWatchdog(seconds: Double?) {
-        guard let seconds else { return }
-        let task = Task { [self] in
-            try? await Task.sleep(for: .seconds(seconds))
-            guard !Task.isCancelled else { return }
-            lock.withLock {
-                if process.isRunning {
-                    expired = true
-                    // Foundation starts the child as the leader of its own process group; killing
-                    // the group stops what the command started too, not just the shell.
-                    let pid = process.processIdentifier
-                    kill(getpgid(pid) == pid ? -pid : pid, SIGKILL)
-                }
-            }
-        }
-        lock.withLock { watchdog = task }
-    }
-
-    func cancelWatchdog() { lock.withLock { watchdog?.cancel() } }
 }
 
 public enum CommandObjectiveError: Error, CustomStringConvertible {

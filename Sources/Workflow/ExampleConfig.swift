@@ -44,7 +44,10 @@ extension ProjectConfig {
     sampler: auto
 
     latency:
-      backend: torch-fp32        # how latency is measured
+      # int8 [ENGINE]: INT8 in this process (quantized kernels); fp32: eager FP32 here;
+      # agent http://board:8420: a board running 'edgenas agent'; command 'bench {architecture}';
+      # predictor latency.json: a fitted latency predictor.
+      backend: int8
       threads: 1
 
     storage: sqlite://edgenas.db # sqlite://relative.db, sqlite:///abs.db, postgresql://user:pw@host:5432/db

@@ -1,6 +1,7 @@
 import DetectionData
 import Estimation
 import Foundation
+import Hardware
 import Torch
 import Vision
 
@@ -118,6 +119,10 @@ public struct DetectorTrainingRun: Sendable {
         _ architecture: DetectorArchitecture, epochs: Int, validateEachEpoch: Bool = false,
         checkpoint: URL? = nil, progress: (TrainingProgress) -> Void = { _ in }
     ) throws -> TrainingRun {
+        // Training shares the machine lock, so no latency measurement (here or in another
+        // EdgeNAS process) runs beside it; the pipeline measures between trainings.
+        let machineLock = try MeasurementLock(.training, timeout: 3600)
+        defer { machineLock.release() }
         let previousThreads = Torch.threadCount
         Torch.setThreadCount(recipe.threads)
         defer { Torch.setThreadCount(previousThreads) }
@@ -244,7 +249,7 @@ extension PipelineComponents {
         let run = DetectorTrainingRun(splits: splits, recipe: TrainingRecipe(config.training, seed: config.seed))
         let training = config.training
         return PipelineComponents(
-            latency: try LatencyBackends.make(spec: config.latency.backend, threads: config.latency.threads, seed: config.seed),
+            latency: try LatencyBackendFactory.make(spec: config.latency.backend, threads: config.latency.threads, seed: config.seed),
             estimator: { name in try EstimatorCatalog.make(name, run: run, training: training) },
             fullTrainingSeconds: { architecture in
                 // One epoch, timed, stands for each of the full training's epochs.

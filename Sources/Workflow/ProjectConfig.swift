@@ -83,7 +83,7 @@ public struct ProjectConfig: Hashable, Sendable {
     }
 
     public struct Latency: Hashable, Sendable {
-        /// Backend specification, e.g. `torch-fp32`.
+        /// Backend specification (see `LatencyBackendFactory`), e.g. `int8` or `agent http://board:8420`.
         public var backend: String
         /// Intra-op threads the backend measures with.
         public var threads: Int
@@ -262,8 +262,9 @@ public struct ProjectConfig: Hashable, Sendable {
 
         let latencyNode = try root.optionalMapping("latency")
         try latencyNode?.allowOnly(["backend", "threads"])
-        latency = Latency(backend: try latencyNode?.string("backend", default: "torch-fp32") ?? "torch-fp32",
+        latency = Latency(backend: try latencyNode?.string("backend", default: "int8") ?? "int8",
                           threads: try latencyNode?.optionalInt("threads", atLeast: 1) ?? 1)
+        try LatencyBackendFactory.validate(latency.backend)
 
         let storageURL = try root.string("storage", default: "sqlite://edgenas.db")
         // A relative SQLite path is relative to the config file, like every other path in it.

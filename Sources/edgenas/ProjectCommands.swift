@@ -119,7 +119,7 @@ enum DemoScale {
         budget: {trials: 12, hours: 0.1}
         estimator: auto
         sampler: auto
-        latency: {backend: torch-fp32, threads: 1}
+        latency: {backend: int8, threads: 1}
         storage: sqlite://study.db
         seed: \(seed)
         training: {epochs: 24, short_epochs: 3, batch_size: 16, learning_rate: 0.01, optimizer: adamw, threads: \(threads)}

@@ -33,7 +33,7 @@ private func parseError(_ yaml: String) -> ProjectConfigError? {
         #expect(config.directions == [.maximize, .minimize])
         #expect(config.budget.trials == 30 && config.budget.hours == 4)
         #expect(config.estimator == "auto" && config.sampler == "auto")
-        #expect(config.latency.backend == "torch-fp32" && config.latency.threads == 1)
+        #expect(config.latency.backend == "int8" && config.latency.threads == 1)
         #expect(config.storage == "sqlite:///projects/p/edgenas.db")
         #expect(config.training.epochs == 60 && config.training.shortEpochs == 5 && config.training.optimizer == .adamw)
         #expect(config.retrainCandidates == 5)
@@ -91,6 +91,12 @@ private func parseError(_ yaml: String) -> ProjectConfigError? {
             == .unknownKey(key: "constraints.speed", known: ["ap50", "latency", "params", "memory"]))
         #expect(parseError(config("storage: mysql://db")) == .invalidValue(
             key: "storage", expected: "sqlite://path, postgresql://user:password@host:port/db, or memory:", found: "'mysql://db'"))
+        guard case .invalidValue(let backendKey, _, _) = parseError(config("latency: {backend: tpu}")) else {
+            Issue.record("an unknown latency backend was accepted")
+            return
+        }
+        #expect(backendKey == "latency.backend")
+        #expect(parseError(config("latency: {backend: 'agent http://127.0.0.1:8420'}")) == nil)
         #expect(parseError(config("seed: -1")) == .invalidValue(key: "seed", expected: "a non-negative integer", found: "'-1'"))
         #expect(parseError("- just\n- a list") == .invalidValue(key: "(document)", expected: "a mapping of keys to values", found: "a list"))
     }

@@ -1,0 +1,119 @@
+import Foundation
+import Hardware
+
+/// Which latency backend a study measures with, as written on a command line or in a study's
+/// settings (the `--latency` option, see docs/hardware-agent.md):
+///
+/// - `local`: eager libtorch FP32 on this machine (`TorchFP32Backend`);
+/// - `agent URL`: a board running `edgenas agent`, e.g. `agent http://192.0.2.7:8420`;
+/// - `command TEMPLATE`: an external benchmark run here, e.g.
+///   `command 'python3 bench.py --arch {architecture} --threads {threads}'`;
+/// - `predictor FILE`: a latency predictor saved as JSON by `LatencyPredictor.save(to:)`.
+public enum LatencyBackendSpec: Hashable, Sendable, CustomStringConvertible {
+    case local
+    case agent(URL)
+    case command(String)
+    case predictor(path: String)
+
+    public init(parsing text: String) throws(LatencyBackendSpecError) {
+        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        let kind = String(trimmed.prefix { !$0.isWhitespace })
+        let argument = Self.unquoted(String(trimmed.dropFirst(kind.count)).trimmingCharacters(in: .whitespaces))
+        switch kind {
+        case "local":
+            guard argument.isEmpty else { throw .unexpectedArgument(text, kind: kind) }
+            self = .local
+        case "agent":
+            guard let url = URL(string: argument), let scheme = url.scheme?.lowercased(), ["http", "https"].contains(scheme),
+                  url.host != nil else {
+                throw .invalidArgument(text, kind: kind, expected: "an http:// or https:// URL, e.g. agent http://127.0.0.1:8420")
+            }
+            self = .agent(url)
+        case "command":
+            guard !argument.isEmpty else {
+                throw .invalidArgument(text, kind: kind, expected: "a benchmark command line, e.g. command 'my-bench --model {model} --threads {threads}'")
+            }
+            self = .command(argument)
+        case "predictor":
+            guard !argument.isEmpty else { throw .invalidArgument(text, kind: kind, expected: "the predictor's JSON file, e.g. predictor latency.json") }
+            self = .predictor(path: argument)
+        default:
+            throw .unknownKind(text)
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .local: "local"
+        case .agent(let url): "agent \(url.absoluteString)"
+        // Parsing drops one pair of outer quotes, so a template in quotes of its own gets one more.
+        case .command(let template): Self.unquoted(template) == template ? "command \(template)" : "command '\(template)'"
+        case .predictor(let path): "predictor \(path)"
+        }
+    }
+
+    /// The backend this spec names, with `settings`.
+    public func makeBackend(_ settings: LatencyBackendSettings = LatencyBackendSettings()) throws -> any LatencyBackend {
+        switch self {
+        case .local:
+            return TorchFP32Backend(policy: settings.policy, threads: settings.threads, seed: settings.seed)
+        case .agent(let url):
+            let token = settings.agentToken ?? ProcessInfo.processInfo.environment[AgentProtocol.tokenEnvironmentVariable] ?? ""
+            return try AgentLatencyBackend(url: url, token: token, threads: settings.threads, requestTimeoutSeconds: settings.requestTimeoutSeconds,
+                                           attempts: settings.attempts, backoffSeconds: settings.backoffSeconds)
+        case .command(let template):
+            return CommandLatencyBackend(template: template, threads: settings.threads, timeoutSeconds: settings.commandTimeoutSeconds)
+        case .predictor(let path):
+            return PredictorLatencyBackend(predictor: try LatencyPredictor.load(from: URL(fileURLWithPath: path)))
+        }
+    }
+
+    /// `text` without one pair of matching outer quotes, so `command 'a b'` and `command a b`
+    /// mean the same.
+    private static func unquoted(_ text: String) -> String {
+        guard text.count >= 2, let first = text.first, first == "'" || first == "\"", text.last == first else { return text }
+        return String(text.dropFirst().dropLast())
+    }
+}
+
+/// Settings the backends of a spec are built with.
+public struct LatencyBackendSettings: Sendable {
+    /// Intra-op threads (all backends but the predictor, which keeps its training's).
+    public var threads: Int
+    /// Measurement policy of the local backend.
+    public var policy: MeasurementPolicy
+    public var seed: UInt64
+    /// Token of the agent; nil: `EDGENAS_AGENT_TOKEN`.
+    public var agentToken: String?
+    public var requestTimeoutSeconds: Double
+    public var attempts: Int
+    public var backoffSeconds: Double
+    public var commandTimeoutSeconds: Double
+
+    public init(threads: Int = 1, policy: MeasurementPolicy = .endToEnd, seed: UInt64 = 0, agentToken: String? = nil,
+                requestTimeoutSeconds: Double = 600, attempts: Int = 3, backoffSeconds: Double = 2, commandTimeoutSeconds: Double = 300) {
+        self.threads = threads
+        self.policy = policy
+        self.seed = seed
+        self.agentToken = agentToken
+        self.requestTimeoutSeconds = requestTimeoutSeconds
+        self.attempts = attempts
+        self.backoffSeconds = backoffSeconds
+        self.commandTimeoutSeconds = commandTimeoutSeconds
+    }
+}
+
+public enum LatencyBackendSpecError: Error, Equatable, Sendable, CustomStringConvertible {
+    case unknownKind(String)
+    case unexpectedArgument(String, kind: String)
+    case invalidArgument(String, kind: String, expected: String)
+
+    public var description: String {
+        switch self {
+        case .unknownKind(let text):
+            "latency backend '\(text)' is not one of: local, agent URL, command TEMPLATE, predictor FILE"
+        case .unexpectedArgument(let text, let kind): "latency backend '\(text)': '\(kind)' takes no argument"
+        case .invalidArgument(let text, let kind, let expected): "latency backend '\(text)': '\(kind)' needs \(expected)"
+        }
+    }
+}

@@ -1,0 +1,79 @@
+import Foundation
+import Hardware
+import ProcessRunning
+import Testing
+import Vision
+@testable import LatencyBackends
+
+struct CommandLatencyBackendTests {
+    let architecture = DetectorArchitecture(headKernelSize: 3, headGroups: 8, headChannels: 24, inputWidthPixels: 224)
+
+    @Test func everyOutputFormatGivesSamplesInMilliseconds() throws {
+        #expect(try BenchmarkOutput.parse("7.81", command: "c") == [7.81])
+        #expect(try BenchmarkOutput.parse("  7.5 8 8.5 ", command: "c") == [7.5, 8, 8.5])
+        #expect(try BenchmarkOutput.parse("7.5,8", command: "c") == [7.5, 8])
+        #expect(try BenchmarkOutput.parse("1580 us", command: "c") == [1.58])
+        #expect(try BenchmarkOutput.parse("0.002 s", command: "c") == [2])
+        #expect(try BenchmarkOutput.parse("[1.5, 2.5]", command: "c") == [1.5, 2.5])
+        #expect(try BenchmarkOutput.parse(#"{"samples_ms": [3, 4], "median_ms": 9}"#, command: "c") == [3, 4])
+        #expect(try BenchmarkOutput.parse(#"{"median_ms": 9.25}"#, command: "c") == [9.25])
+        for bad in ["", "latency: 7 ms", "-3", "0", "[1, \"x\"]", #"{"mean": 3}"#, "nan"] {
+            #expect(throws: CommandBackendError.unreadableOutput(command: "c", line: bad)) { try BenchmarkOutput.parse(bad, command: "c") }
+        }
+    }
+
+    @Test func placeholdersAreReplacedShellQuoted() {
+        let filled = CommandLatencyBackend.fill(
+            "bench --model {model} -t {threads} --arch {architecture} --size {input_size} | awk '{print $1}'",
+            model: URL(fileURLWithPath: "/tmp/it's.onnx"), threads: 2, architecture: architecture)
+        #expect(filled == #"bench --model '/tmp/it'\''s.onnx' -t 2 --arch 'k3-g8-c24-w224' --size 224 | awk '{print $1}'"#)
+    }
+
+    @Test func theLastOutputLineIsTheMeasurement() throws {
+        // Progress lines first, then the result; the values echo the placeholders.
+        let backend = CommandLatencyBackend(template: "echo warming up; echo '{threads}.5 {input_size}' ", threads: 3)
+        let measurement = try backend.measure(architecture: architecture)
+        #expect(measurement.samplesMilliseconds == [3.5, 224])
+        #expect(measurement.backend == "command" && measurement.threads == 3 && measurement.architecture == "k3-g8-c24-w224")
+        #expect(measurement.median == (3.5 + 224) / 2)
+        #expect(measurement.stopReason == .maximumRuns && measurement.warmupRuns == 0)
+    }
+
+    @Test func theModelPlaceholderReadsTheGivenFile() throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("edgenas-model-\(UUID().uuidString).txt")
+        try Data("12.5\n".utf8).write(to: file)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let backend = CommandLatencyBackend(template: "cat {model}", modelFile: { _ in file })
+        #expect(try backend.measure(architecture: architecture).median == 12.5)
+        #expect(throws: CommandBackendError.noModelFile(template: "cat {model}")) {
+            try CommandLatencyBackend(template: "cat {model}").measure(architecture: architecture)
+        }
+    }
+
+    @Test func aFailingCommandIsAClearError() throws {
+        let backend = CommandLatencyBackend(template: "echo 'no such benchmark' >&2; exit 3")
+        let error = #expect(throws: CommandBackendError.self) { try backend.measure(architecture: architecture) }
+        #expect(error == .failed(command: "echo 'no such benchmark' >&2; exit 3", status: 3, standardError: "no such benchmark\n"))
+        #expect(error?.description.contains("exited with status 3: no such benchmark") == true)
+        let missing = CommandLatencyBackend(template: "/nonexistent/edgenas-bench")
+        let notFound = #expect(throws: CommandBackendError.self) { try missing.measure(architecture: architecture) }
+        guard case .failed(_, 127, let standardError) = notFound else {
+            Issue.record("expected exit status 127 from the shell, got \(String(describing: notFound))")
+            return
+        }
+        #expect(standardError.contains("/nonexistent/edgenas-bench"))
+        let unreadable = CommandLatencyBackend(template: "echo fast")
+        #expect(throws: CommandBackendError.unreadableOutput(command: "echo fast", line: "fast")) {
+            try unreadable.measure(architecture: architecture)
+        }
+    }
+
+    @Test func aHangingBenchmarkIsStoppedAtItsLimit() throws {
+        let backend = CommandLatencyBackend(template: "sleep 30; echo 1", timeoutSeconds: 0.3)
+        let start = ContinuousClock.now
+        #expect(throws: ExternalCommandError.timedOut(command: "sleep 30; echo 1", seconds: 0.3)) {
+            try backend.measure(architecture: architecture)
+        }
+        #expect(ContinuousClock.now - start < .seconds(10))
+    }
+}

@@ -1,0 +1,47 @@
+import Foundation
+import Hardware
+import Testing
+@testable import LatencyBackends
+
+struct LatencyBackendSpecTests {
+    @Test func everyKindParses() throws {
+        #expect(try LatencyBackendSpec(parsing: "local") == .local)
+        #expect(try LatencyBackendSpec(parsing: "  agent http://127.0.0.1:8420 ") == .agent(URL(string: "http://127.0.0.1:8420")!))
+        #expect(try LatencyBackendSpec(parsing: "command 'bench --model {model}'") == .command("bench --model {model}"))
+        #expect(try LatencyBackendSpec(parsing: "command bench -t {threads}") == .command("bench -t {threads}"))
+        #expect(try LatencyBackendSpec(parsing: "predictor models/latency.json") == .predictor(path: "models/latency.json"))
+    }
+
+    @Test func theDescriptionParsesBack() throws {
+        for spec: LatencyBackendSpec in [.local, .agent(URL(string: "https://board.example:9000")!), .command("b 'x' {model}"),
+                                         .predictor(path: "p.json")] {
+            #expect(try LatencyBackendSpec(parsing: spec.description) == spec)
+        }
+    }
+
+    @Test func mistakesAreNamed() {
+        #expect(throws: LatencyBackendSpecError.unknownKind("remote http://x")) { try LatencyBackendSpec(parsing: "remote http://x") }
+        #expect(throws: LatencyBackendSpecError.unexpectedArgument("local 2", kind: "local")) { try LatencyBackendSpec(parsing: "local 2") }
+        for text in ["agent", "agent 127.0.0.1:8420", "agent ftp://board"] {
+            let error = #expect(throws: LatencyBackendSpecError.self) { try LatencyBackendSpec(parsing: text) }
+            #expect(error?.description.contains("an http:// or https:// URL") == true)
+        }
+        #expect(throws: LatencyBackendSpecError.self) { try LatencyBackendSpec(parsing: "command ''") }
+        #expect(throws: LatencyBackendSpecError.self) { try LatencyBackendSpec(parsing: "predictor") }
+    }
+
+    @Test func backendsAreBuiltWithTheSettings() throws {
+        let settings = LatencyBackendSettings(threads: 2, agentToken: "secret")
+        #expect(try LatencyBackendSpec.local.makeBackend(settings).name == "torch-fp32")
+        let agent = try #require(try LatencyBackendSpec.agent(URL(string: "http://127.0.0.1:1")!).makeBackend(settings) as? AgentLatencyBackend)
+        #expect(agent.token == "secret" && agent.threads == 2)
+        #expect(throws: AgentBackendError.missingToken(url: "http://127.0.0.1:1")) {
+            try LatencyBackendSpec.agent(URL(string: "http://127.0.0.1:1")!).makeBackend(LatencyBackendSettings(agentToken: ""))
+        }
+        #expect(try LatencyBackendSpec.command("echo 1").makeBackend(settings).name == "command")
+        let missing = #expect(throws: LatencyPredictorError.self) {
+            try LatencyBackendSpec.predictor(path: "/nonexistent/p.json").makeBackend(settings)
+        }
+        #expect(missing?.description.contains("/nonexistent/p.json") == true)
+    }
+}
