@@ -95,9 +95,12 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
 
-        // MARK: workflow (studies run by workers, objectives)
+        // MARK: workflow (studies run by workers, objectives, the search pipeline, reports, dashboard)
         .target(name: "Workflow", dependencies: [
-            "Search", "ProcessRunning", .product(name: "Logging", package: "swift-log"),
+            "Search", "ProcessRunning", "Reports", "Vision", "DetectionData", "Hardware", "Estimation", "LatencyBackends",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Yams", package: "Yams"),
+            .product(name: "Hummingbird", package: "hummingbird"),
         ]),
 
         // MARK: command-line tool
@@ -128,7 +131,7 @@ let package = Package(
         .testTarget(name: "DetectionDataTests", dependencies: ["DetectionData", "Randomness"], resources: [.copy("Fixtures")]),
         .testTarget(name: "EstimationTests", dependencies: ["Estimation", "Randomness"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports"]),
-        .testTarget(name: "WorkflowTests", dependencies: ["Workflow", "Storage", "Search"]),
+        .testTarget(name: "WorkflowTests", dependencies: ["Workflow", "Storage", "Search", "Vision", "Hardware", "DetectionData"]),
         .testTarget(name: "VisionTests", dependencies: ["Vision"], resources: [.copy("Fixtures")]),
         .testTarget(name: "HardwareTests", dependencies: ["Hardware", "Vision", "Torch"]),
         .testTarget(name: "LatencyBackendsTests", dependencies: ["LatencyBackends", "Hardware", "Vision"]),

@@ -10,6 +10,7 @@ cd "$(dirname "$0")/.."
 packages=(
     libtorch-dev libopenblas0-openmp          # tensors, autograd, INT8 kernels
     libjpeg62-turbo-dev libpng-dev pkg-config # image decoding
+    chromium                                  # headless browser: the report and dashboard rendering tests
     libsqlite3-dev                            # GRDB links the system SQLite
     postgresql                                # throwaway server for the distributed tests
     python3-torch                             # reference numbers for parity checks (tests never need it)

@@ -7,7 +7,9 @@ struct EdgeNAS: AsyncParsableCommand {
         commandName: "edgenas",
         abstract: "Hardware-aware neural architecture search for detectors on edge devices.",
         version: "0.1.0",
-        subcommands: [DoctorCommand.self, ArchitectureCommand.self, DataCommand.self, TrainCommand.self, EvalCommand.self, QuantizeCommand.self, ProfileCommand.self, StudyCommand.self, WorkerCommand.self, AgentCommand.self, LatencyCommand.self]
+        subcommands: [DoctorCommand.self, InitCommand.self, SearchCommand.self, DemoCommand.self, ReportCommand.self, DashboardCommand.self,
+                      ArchitectureCommand.self, DataCommand.self, TrainCommand.self, EvalCommand.self, QuantizeCommand.self,
+                      ProfileCommand.self, StudyCommand.self, WorkerCommand.self, AgentCommand.self, LatencyCommand.self]
     )
 
     static func main() async {

@@ -1,0 +1,70 @@
+extension ProjectConfig {
+    /// The commented config `edgenas init` writes. Every key is shown with its default.
+    public static let example = """
+    # EdgeNAS project. Paths are relative to this file. Run: edgenas search --config <this file>
+
+    # Study name in the storage; rerunning the search with the same name continues it.
+    name: person-detector
+
+    dataset:
+      format: voc                # voc | yolo | coco
+      path: data                 # dataset root (edgenas data synth --output data makes one)
+      train: train               # voc: ImageSets/Main/train.txt; yolo: images/train/; coco: annotation JSON
+      val: val
+      # train_images: images/train   # coco only: image directories of the splits
+      # val_images: images/val
+      classes: [person]
+
+    # The architecture to improve on (see edgenas arch --help); it is the first trial.
+    base_model: k5-g1-c96-w320
+
+    # default: the head space (kernel {3,5}, groups {1,2,4,8}, channels 24..96 step 8,
+    # input width 224..320 on the network's 32-pixel stride). Or a SearchSpace YAML file
+    # (search_space: space.yaml) or an inline mapping with 'parameters:'. Parameters:
+    # kernel, groups, channels, width, neck, stem, spp.
+    search_space: default
+
+    # ap50 (maximised) and latency (minimised) first; params and memory are optional.
+    objectives: [ap50, latency]
+
+    # Bounds on measured quantities; trials outside them are infeasible.
+    # constraints:
+    #   latency: {max: 25}       # ms
+    #   params: {max: 250000}
+
+    budget:
+      trials: 30                 # complete trials, the baseline included
+      hours: 4                   # wall clock of the search phase (either or both)
+
+    # auto: full training when the budget affords it, otherwise short training;
+    # full | short | sotl | extrapolate name one.
+    estimator: auto
+
+    # auto, random, grid, sobol, sobol-scrambled, tpe, tpe-multivariate, gp, nsga2
+    sampler: auto
+
+    latency:
+      # int8 [ENGINE]: INT8 in this process (quantized kernels); fp32: eager FP32 here;
+      # agent http://board:8420: a board running 'edgenas agent'; command 'bench {architecture}';
+      # predictor latency.json: a fitted latency predictor.
+      backend: int8
+      threads: 1
+
+    storage: sqlite://edgenas.db # sqlite://relative.db, sqlite:///abs.db, postgresql://user:pw@host:5432/db
+    seed: 0
+
+    training:
+      epochs: 60                 # full training (estimator full, and the retraining of candidates)
+      short_epochs: 5            # short-training estimators
+      batch_size: 16
+      learning_rate: 0.01
+      optimizer: adamw           # adamw | sgd
+      threads: 2
+
+    retrain:
+      candidates: 5              # Pareto candidates trained fully after a low-fidelity search
+
+    output: report               # report directory (index.html, SVG, CSV, JSON)
+
+    """
+}

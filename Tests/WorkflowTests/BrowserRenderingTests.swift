@@ -1,0 +1,163 @@
+import DetectionData
+import Foundation
+import Search
+import Storage
+import Testing
+@testable import Workflow
+
+/// Headless Chromium (Debian's `chromium`, installed by scripts/install.sh): loads a page,
+/// returns its DOM after scripts and layout, or a screenshot.
+enum HeadlessChromium {
+    static func executable() throws -> String {
+        let candidates = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"]
+        guard let path = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+            throw BrowserError.missing("headless Chromium is not installed (looked for \(candidates.joined(separator: ", "))); "
+                                       + "install it with 'apt-get install chromium' or scripts/install.sh --deps")
+        }
+        return path
+    }
+
+    /// Runs chromium with `arguments` and returns its standard output.
+    static func run(_ arguments: [String]) async throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try executable())
+        // Root (as in CI containers) needs --no-sandbox; a throwaway profile keeps runs apart.
+        let profile = try temporaryDirectory("chromium-profile")
+        defer { try? FileManager.default.removeItem(at: profile) }
+        process.arguments = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--hide-scrollbars",
+                             "--user-data-dir=\(profile.path)"] + arguments
+        let output = profile.appendingPathComponent("stdout")
+        FileManager.default.createFile(atPath: output.path, contents: nil)
+        process.standardOutput = try FileHandle(forWritingTo: output)
+        process.standardError = FileHandle.nullDevice
+        let status: Int32 = try await withCheckedThrowingContinuation { continuation in
+            process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
+            do { try process.run() } catch { continuation.resume(throwing: error) }
+        }
+        guard status == 0 else { throw BrowserError.failed(status: status, arguments: arguments) }
+        return try String(contentsOf: output, encoding: .utf8)
+    }
+
+    static func dom(of url: String) async throws -> String {
+        try await run(["--dump-dom", url])
+    }
+
+    static func screenshot(of url: String, to file: URL) async throws -> Image {
+        _ = try await run(["--screenshot=\(file.path)", "--window-size=1100,1600", url])
+        return try ImageCodec.decode(contentsOf: file)
+    }
+}
+
+enum BrowserError: Error, CustomStringConvertible {
+    case missing(String)
+    case failed(status: Int32, arguments: [String])
+
+    var description: String {
+        switch self {
+        case .missing(let message): message
+        case .failed(let status, let arguments): "chromium exited with status \(status) for \(arguments.joined(separator: " "))"
+        }
+    }
+}
+
+/// Count of non-overlapping occurrences of `needle`.
+func occurrences(of needle: String, in text: String) -> Int { text.components(separatedBy: needle).count - 1 }
+
+/// What a screenshot shows: the share of pixels that are not near-white, and of those that are
+/// a plot colour (the Okabe-Ito blue of the first series, #0072B2, with some tolerance).
+func inkShares(_ image: Image) -> (ink: Double, seriesBlue: Double) {
+    var ink = 0, blue = 0
+    let pixels = image.width * image.height
+    for index in 0..<pixels {
+        let base = index * image.channels
+        let r = Int(image.pixels[base]), g = Int(image.pixels[base + 1]), b = Int(image.pixels[base + 2])
+        if r < 230 || g < 230 || b < 230 { ink += 1 }
+        if abs(r - 0x00) < 60, abs(g - 0x72) < 50, abs(b - 0xB2) < 50 { blue += 1 }
+    }
+    return (Double(ink) / Double(pixels), Double(blue) / Double(pixels))
+}
+
+/// Runs a tiny fake search into a fresh SQLite study, for the pages to show.
+func tinyStudy(in directory: URL) async throws -> (SQLiteStorage, ProjectConfig) {
+    let config = try pipelineConfig(directory: directory, trials: 8)
+    let storage = try SQLiteStorage(path: directory.appendingPathComponent("study.db").path)
+    try await SearchPipeline(config: config, storage: storage, components: fakeComponents, log: { _ in }).run()
+    return (storage, config)
+}
+
+// The two tests start chromium; serialised so they do not compete for the two cores.
+@Suite(.serialized) struct BrowserRenderingTests {
+    @Test func theReportRendersTheFrontAndTheTablesInChromium() async throws {
+        let directory = try temporaryDirectory("report-browser")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let (storage, config) = try await tinyStudy(in: directory)
+        defer { Task { await storage.close() } }
+        let snapshot = try await Dashboard(storage: storage, studyName: config.name).snapshot()
+        let page = URL(fileURLWithPath: config.output).appendingPathComponent("index.html")
+
+        let dom = try await HeadlessChromium.dom(of: page.absoluteString)
+        let retrained = snapshot.retrained.count
+        #expect(occurrences(of: "<circle class=\"trial\"", in: dom) == snapshot.complete.count + retrained)
+        #expect(occurrences(of: "class=\"front\"", in: dom) == 2)        // the search's front and the retrained one
+        #expect(dom.contains("class=\"baseline\""))
+        for heading in ["Speed-up", "Pareto front", "Chosen architectures", "All trials"] {
+            #expect(dom.contains("<h2>\(heading)</h2>"), "heading \(heading) missing")
+        }
+        // Table rows: speed-up (1), chosen (retrained), all trials (8), each with a header row.
+        #expect(occurrences(of: "<tr>", in: dom) == (1 + 1) + (1 + retrained) + (1 + snapshot.trials.count))
+        #expect(dom.contains("k5-g1-c96-w320"))
+
+        let image = try await HeadlessChromium.screenshot(of: page.absoluteString, to: directory.appendingPathComponent("report.png"))
+        #expect(image.width == 1100 && image.height == 1600)
+        let shares = inkShares(image)
+        #expect(shares.ink > 0.02, "the screenshot is blank (\(shares.ink) of pixels inked)")
+        #expect(shares.seriesBlue > 0.0005, "no plot points in the screenshot (\(shares.seriesBlue))")
+    }
+
+    @Test func theDashboardServesTheLiveStudyOnLoopback() async throws {
+        let directory = try temporaryDirectory("dashboard-browser")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let (storage, config) = try await tinyStudy(in: directory)
+        defer { Task { await storage.close() } }
+        let dashboard = Dashboard(storage: storage, studyName: config.name, refreshSeconds: 30)
+        let port = PortBox()
+        let server = Task { try await dashboard.serve(host: "127.0.0.1", port: 0) { await port.set($0) } }
+        defer { server.cancel() }
+        let bound = try await port.wait(seconds: 20)
+        let url = "http://127.0.0.1:\(bound)/"
+
+        let dom = try await HeadlessChromium.dom(of: url)
+        let snapshot = try await dashboard.snapshot()
+        #expect(dom.contains("8 of 8 trials complete, 0 running"))
+        #expect(dom.contains("Pareto front: \(snapshot.searchFront.count) trials"))
+        #expect(occurrences(of: "<circle class=\"trial\"", in: dom) == 8 + snapshot.retrained.count)
+        #expect(occurrences(of: "<tr>", in: dom) == 1 + 8)
+        #expect(dom.contains("http-equiv=\"refresh\" content=\"30\""))
+
+        let image = try await HeadlessChromium.screenshot(of: url, to: directory.appendingPathComponent("dashboard.png"))
+        let shares = inkShares(image)
+        #expect(shares.ink > 0.02, "the screenshot is blank (\(shares.ink) of pixels inked)")
+        #expect(shares.seriesBlue > 0.0005, "no plot points in the screenshot (\(shares.seriesBlue))")
+
+        // A trial added while the server runs shows up on the next load: the page is live.
+        let record = try await storage.study(named: config.name)
+        _ = try await storage.enqueueTrial(studyID: record.id, parameters: ["kernel": .int(3)])
+        #expect(try await HeadlessChromium.dom(of: url).contains("1 waiting"))
+    }
+}
+
+/// The port the dashboard bound, handed from its start-up callback to the test.
+actor PortBox {
+    private var port: Int?
+
+    func set(_ value: Int) { port = value }
+
+    func wait(seconds: Double) async throws -> Int {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if let port { return port }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw BrowserError.missing("the dashboard did not start within \(seconds) s")
+    }
+}

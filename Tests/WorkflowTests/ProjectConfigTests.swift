@@ -1,0 +1,153 @@
+import Foundation
+import Search
+import Testing
+import Vision
+@testable import Workflow
+
+private let base = URL(fileURLWithPath: "/projects/p")
+
+/// A minimal valid config with one line replaced or added.
+private func config(_ extra: String = "", dataset: String = "dataset: {path: data}", budget: String = "budget: {trials: 10}") -> String {
+    [dataset, budget, extra].joined(separator: "\n")
+}
+
+private func parseError(_ yaml: String) -> ProjectConfigError? {
+    do {
+        _ = try ProjectConfig.parse(yaml: yaml, baseDirectory: base)
+        return nil
+    } catch {
+        return error
+    }
+}
+
+@Suite struct ProjectConfigTests {
+    @Test func theExampleParsesToTheDocumentedDefaults() throws {
+        let config = try ProjectConfig.parse(yaml: ProjectConfig.example, baseDirectory: base)
+        #expect(config.name == "person-detector")
+        #expect(config.dataset.format == .voc)
+        #expect(config.dataset.path == "/projects/p/data")
+        #expect(config.dataset.classes == ["person"])
+        #expect(config.baseModel == DetectorArchitecture.baseline)
+        #expect(config.searchSpace == ArchitectureSpace.defaultSpace)
+        #expect(config.objectives == [.ap50, .latency])
+        #expect(config.directions == [.maximize, .minimize])
+        #expect(config.budget.trials == 30 && config.budget.hours == 4)
+        #expect(config.estimator == "auto" && config.sampler == "auto")
+        #expect(config.latency.backend == "int8" && config.latency.threads == 1)
+        #expect(config.storage == "sqlite:///projects/p/edgenas.db")
+        #expect(config.training.epochs == 60 && config.training.shortEpochs == 5 && config.training.optimizer == .adamw)
+        #expect(config.retrainCandidates == 5)
+        #expect(config.output == "/projects/p/report")
+    }
+
+    @Test func theDefaultSpaceIsTheSeedsHeadSpace() {
+        let space = ArchitectureSpace.defaultSpace
+        #expect(space.names.sorted() == ["channels", "groups", "kernel", "width"])
+        // 2 kernels x 4 group counts x 10 channel counts (24...96 by 8) x 4 widths.
+        #expect(space.cardinality == .finite(2 * 4 * 10 * 4))
+        // Every point builds a valid network: channels divide by every group count.
+        for index in stride(from: 0, to: 320, by: 7) {
+            #expect(throws: Never.self) { try ArchitectureSpace.architecture(space.gridPoint(at: index)!, base: .baseline) }
+        }
+    }
+
+    @Test func aMinimalConfigTakesDefaults() throws {
+        let config = try ProjectConfig.parse(yaml: config(), baseDirectory: base)
+        #expect(config.budget.trials == 10 && config.budget.hours == nil)
+        #expect(config.storage == "sqlite:///projects/p/edgenas.db")
+        #expect(config.baseModel.classCount == 1)
+    }
+
+    @Test func errorsNameTheKeyAndTheExpectedValue() {
+        #expect(parseError(config(budget: "budget: {trials: -3}"))
+            == .invalidValue(key: "budget.trials", expected: "a positive integer", found: "'-3'"))
+        #expect(parseError(config(budget: "budget: {hours: soon}"))
+            == .invalidValue(key: "budget.hours", expected: "a number above 0", found: "'soon'"))
+        #expect(parseError(config(budget: "budget: {}"))
+            == .missingKey(key: "budget.trials", expected: "a positive number of trials, or budget.hours, or both"))
+        #expect(parseError(config(dataset: "dataset: {format: pascal, path: d}"))
+            == .invalidValue(key: "dataset.format", expected: "one of voc, yolo, coco", found: "'pascal'"))
+        #expect(parseError(config(dataset: "dataset: {format: voc}"))
+            == .missingKey(key: "dataset.path", expected: "the dataset's root directory"))
+        #expect(parseError(config(dataset: "dataset: {format: coco, path: d}"))
+            == .missingKey(key: "dataset.train_images", expected: "the split's image directory, relative to dataset.path (coco only)"))
+        #expect(parseError(config("budjet: {trials: 3}"))
+            == .unknownKey(key: "budjet", known: ["name", "dataset", "base_model", "search_space", "objectives", "constraints", "budget",
+                                                  "estimator", "sampler", "latency", "storage", "seed", "training", "retrain", "output"]))
+        #expect(parseError(config("training: {epochs: 10, batchsize: 4}"))
+            == .unknownKey(key: "training.batchsize", known: ["epochs", "short_epochs", "batch_size", "learning_rate", "optimizer", "threads"]))
+        #expect(parseError(config("training: {epochs: 4, short_epochs: 5}"))
+            == .invalidValue(key: "training.short_epochs", expected: "at most training.epochs (4)", found: "5"))
+        #expect(parseError(config("estimator: oracle"))
+            == .invalidValue(key: "estimator", expected: "one of auto, full, short, sotl, extrapolate", found: "'oracle'"))
+        #expect(parseError(config("sampler: annealing"))
+            == .invalidValue(key: "sampler", expected: "one of \(SamplerCatalog.names.joined(separator: ", "))", found: "'annealing'"))
+        #expect(parseError(config("objectives: [latency, ap50]"))
+            == .invalidValue(key: "objectives", expected: "ap50 and latency first (then optionally params, memory)", found: "[latency, ap50]"))
+        #expect(parseError(config("objectives: [ap50, latency, flops]"))
+            == .invalidValue(key: "objectives[2]", expected: "one of ap50, latency, params, memory", found: "'flops'"))
+        #expect(parseError(config("constraints: {latency: {below: 3}}")) == .unknownKey(key: "constraints.latency.below", known: ["min", "max"]))
+        #expect(parseError(config("constraints: {speed: {max: 3}}"))
+            == .unknownKey(key: "constraints.speed", known: ["ap50", "latency", "params", "memory"]))
+        #expect(parseError(config("storage: mysql://db")) == .invalidValue(
+            key: "storage", expected: "sqlite://path, postgresql://user:password@host:port/db, or memory:", found: "'mysql://db'"))
+        guard case .invalidValue(let backendKey, _, _) = parseError(config("latency: {backend: tpu}")) else {
+            Issue.record("an unknown latency backend was accepted")
+            return
+        }
+        #expect(backendKey == "latency.backend")
+        #expect(parseError(config("latency: {backend: 'agent http://127.0.0.1:8420'}")) == nil)
+        #expect(parseError(config("seed: -1")) == .invalidValue(key: "seed", expected: "a non-negative integer", found: "'-1'"))
+        #expect(parseError("- just\n- a list") == .invalidValue(key: "(document)", expected: "a mapping of keys to values", found: "a list"))
+    }
+
+    @Test func theBaseModelMustBeInTheSpace() {
+        guard case .invalidValue(let key, _, let found) = parseError(config("base_model: k7-g1-c96-w320")) else {
+            Issue.record("a kernel-7 base model outside the {3, 5} space was accepted")
+            return
+        }
+        #expect(key == "base_model" && found == "'k7-g1-c96-w320'")
+        guard case .invalidValue(let nameKey, _, _) = parseError(config("base_model: banana")) else {
+            Issue.record("an unparsable base model was accepted")
+            return
+        }
+        #expect(nameKey == "base_model")
+    }
+
+    @Test func inlineAndFileSpacesAreRead() throws {
+        let inline = try ProjectConfig.parse(yaml: config("""
+            base_model: k3-g2-c48-w256
+            search_space:
+              parameters:
+                kernel: {type: categorical, choices: [3, 5]}
+                channels: {type: int, low: 32, high: 64, step: 16}
+            """), baseDirectory: base)
+        #expect(inline.searchSpace.names.sorted() == ["channels", "kernel"])
+        #expect(inline.searchSpaceSource == "inline")
+
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("edgenas-config-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try "parameters:\n  groups: {type: categorical, choices: [1, 2]}\n".write(
+            to: directory.appendingPathComponent("space.yaml"), atomically: true, encoding: .utf8)
+        let fromFile = try ProjectConfig.parse(yaml: config("search_space: space.yaml"), baseDirectory: directory)
+        #expect(fromFile.searchSpace.names == ["groups"])
+
+        #expect(parseError(config("""
+            search_space:
+              parameters:
+                depth: {type: int, low: 1, high: 3}
+            """)) == .invalidValue(key: "search_space.parameters.depth",
+                                   expected: "a parameter of the architecture: kernel, groups, channels, width, neck, stem, spp",
+                                   found: "'depth'"))
+    }
+
+    @Test func constraintsBecomeFeasibilityValues() throws {
+        let config = try ProjectConfig.parse(yaml: config("constraints: {latency: {max: 20}, ap50: {min: 0.5}}"), baseDirectory: base)
+        let latency = try #require(config.constraints.first { $0.metric == .latency })
+        #expect(latency.values(for: 25) == [5])      // 5 ms over the bound: infeasible
+        #expect(latency.values(for: 18) == [-2])
+        let ap = try #require(config.constraints.first { $0.metric == .ap50 })
+        #expect(ap.values(for: 0.4) == [0.09999999999999998])
+    }
+}
