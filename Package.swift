@@ -70,6 +70,10 @@ let package = Package(
 
         // MARK: performance estimation
         .target(name: "Estimation", dependencies: []),
+        // Zero-cost proxies on real networks (torch); Estimation itself stays torch-free.
+        .target(name: "ZeroCostProxies", dependencies: ["Torch", "Vision", "DetectionData"]),
+        // The two-stage estimator selection and the budget planner on the detector space.
+        .target(name: "EstimatorSelection", dependencies: ["Torch", "Vision", "DetectionData", "Estimation", "ZeroCostProxies"]),
         .executableTarget(name: "edgenas-bench-estimation", dependencies: ["Estimation"], path: "Benchmarks/estimation/Sources"),
 
         // MARK: reports (SVG, HTML, CSV; knows nothing of torch or search)
@@ -86,6 +90,7 @@ let package = Package(
         // MARK: command-line tool
         .executableTarget(name: "edgenas", dependencies: [
             "Torch", "Search", "Storage", "DetectionData", "Vision", "Estimation", "Reports", "Workflow", "Hardware",
+            "EstimatorSelection",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -110,6 +115,8 @@ let package = Package(
         .testTarget(name: "WorkflowTests", dependencies: ["Workflow", "Storage", "Search"]),
         .testTarget(name: "VisionTests", dependencies: ["Vision"], resources: [.copy("Fixtures")]),
         .testTarget(name: "HardwareTests", dependencies: ["Hardware", "Vision", "Torch"]),
+        .testTarget(name: "ZeroCostProxiesTests", dependencies: ["ZeroCostProxies", "Vision", "Torch", "DetectionData"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "EstimatorSelectionTests", dependencies: ["EstimatorSelection", "Estimation", "Vision"]),
     ],
     cxxLanguageStandard: .cxx17
 )
