@@ -37,6 +37,12 @@ public struct ZeroCostProxyScore: Codable, Sendable, Hashable {
     public var proxy: ZeroCostProxy
     public var score: Double
     public var seconds: Double
+
+    public init(proxy: ZeroCostProxy, score: Double, seconds: Double) {
+        self.proxy = proxy
+        self.score = score
+        self.seconds = seconds
+    }
 }
 
 /// Computes proxies. Every proxy runs on its own: the network's parameters and buffers are

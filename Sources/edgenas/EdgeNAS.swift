@@ -7,7 +7,8 @@ struct EdgeNAS: AsyncParsableCommand {
         commandName: "edgenas",
         abstract: "Hardware-aware neural architecture search for detectors on edge devices.",
         version: "0.1.0",
-        subcommands: [DoctorCommand.self, ArchitectureCommand.self, DataCommand.self, TrainCommand.self, EvalCommand.self, StudyCommand.self, WorkerCommand.self]
+        subcommands: [DoctorCommand.self, ArchitectureCommand.self, DataCommand.self, TrainCommand.self, EvalCommand.self, StudyCommand.self, WorkerCommand.self,
+                      SelectEstimatorCommand.self, PlanCommand.self]
     )
 
     static func main() async {
