@@ -76,6 +76,10 @@ let package = Package(
 
         // MARK: performance estimation
         .target(name: "Estimation", dependencies: ["Randomness"]),
+        // Zero-cost proxies on real networks (torch); Estimation itself stays torch-free.
+        .target(name: "ZeroCostProxies", dependencies: ["Torch", "Vision", "DetectionData"]),
+        // The two-stage estimator selection and the budget planner on the detector space.
+        .target(name: "EstimatorSelection", dependencies: ["Torch", "Vision", "DetectionData", "Estimation", "ZeroCostProxies", "Randomness"]),
         .executableTarget(name: "edgenas-bench-estimation", dependencies: ["Estimation", "Randomness"], path: "Benchmarks/estimation/Sources"),
 
         // MARK: reports (SVG, HTML, CSV; knows nothing of torch or search)
@@ -87,7 +91,7 @@ let package = Package(
         // MARK: hardware in the loop (latency backends beyond the local libtorch, the board agent)
         // External commands with a time limit that stops their whole process group.
         .target(name: "ProcessRunning"),
-        .target(name: "LatencyBackends", dependencies: ["Hardware", "Vision", "Estimation", "ProcessRunning"]),
+        .target(name: "LatencyBackends", dependencies: ["Hardware", "Vision", "Estimation", "ProcessRunning", "Randomness"]),
         .target(name: "LatencyAgent", dependencies: [
             "LatencyBackends", "Hardware", "Vision",
             .product(name: "Hummingbird", package: "hummingbird"),
@@ -106,7 +110,7 @@ let package = Package(
         // MARK: command-line tool
         .executableTarget(name: "edgenas", dependencies: [
             "Torch", "Search", "Storage", "DetectionData", "Vision", "Estimation", "Reports", "Workflow", "Hardware",
-            "LatencyBackends", "LatencyAgent",
+            "LatencyBackends", "LatencyAgent", "EstimatorSelection",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -115,7 +119,7 @@ let package = Package(
         .executableTarget(name: "edgenas-bench-torch", dependencies: ["Torch", "Vision"], path: "Benchmarks/torch/Sources/edgenas-bench-torch"),
         .executableTarget(name: "edgenas-bench-search", dependencies: ["Search", "Randomness"], path: "Benchmarks/search/Sources"),
         .executableTarget(name: "edgenas-bench-hardware", dependencies: ["Hardware", "Vision", "Torch"], path: "Benchmarks/hardware/Sources"),
-        .executableTarget(name: "edgenas-bench-hardware-predictor", dependencies: ["LatencyBackends", "Hardware", "Vision", "Estimation"],
+        .executableTarget(name: "edgenas-bench-hardware-predictor", dependencies: ["LatencyBackends", "Hardware", "Vision", "Estimation", "Randomness"],
                           path: "Benchmarks/hardware-predictor/Sources"),
 
         // MARK: tests
@@ -138,6 +142,8 @@ let package = Package(
         .testTarget(name: "LatencyAgentTests", dependencies: [
             "LatencyAgent", "LatencyBackends", "Hardware", "Vision", "Torch", .product(name: "Logging", package: "swift-log"),
         ]),
+        .testTarget(name: "ZeroCostProxiesTests", dependencies: ["ZeroCostProxies", "Vision", "Torch", "DetectionData"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "EstimatorSelectionTests", dependencies: ["EstimatorSelection", "Estimation", "Vision"]),
     ],
     cxxLanguageStandard: .cxx17
 )

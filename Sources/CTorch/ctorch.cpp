@@ -4,6 +4,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
 #include <c10/core/GradMode.h>
+#include <torch/csrc/autograd/autograd.h>
 #include <torch/version.h>
 
 #include <cctype>
@@ -232,6 +233,28 @@ int ctorch_assign(ctorch_tensor destination, ctorch_tensor source) {
         c10::AutoGradMode no_grad(false);
         unwrap(destination).copy_(unwrap(source));
     });
+}
+
+int ctorch_autograd_grad(const ctorch_tensor *outputs, const ctorch_tensor *grad_outputs, int64_t output_count,
+                         const ctorch_tensor *inputs, int64_t input_count, bool retain_graph, bool create_graph,
+                         ctorch_tensor *out) {
+    return guarded_status([&] {
+        std::vector<at::Tensor> output_list, seed_list, input_list;
+        for (int64_t i = 0; i < output_count; ++i) {
+            output_list.push_back(unwrap(outputs[i]));
+            seed_list.push_back(grad_outputs == nullptr || grad_outputs[i] == nullptr ? at::Tensor() : grad_outputs[i]->tensor);
+        }
+        for (int64_t i = 0; i < input_count; ++i) input_list.push_back(unwrap(inputs[i]));
+        auto gradients = torch::autograd::grad(output_list, input_list, seed_list, retain_graph || create_graph,
+                                               create_graph, /*allow_unused=*/true);
+        for (int64_t i = 0; i < input_count; ++i) {
+            out[i] = wrap(gradients[size_t(i)].defined() ? gradients[size_t(i)] : at::zeros_like(input_list[size_t(i)]));
+        }
+    });
+}
+
+int ctorch_set_data(ctorch_tensor destination, ctorch_tensor source) {
+    return guarded_status([&] { unwrap(destination).set_data(unwrap(source)); });
 }
 
 } // extern "C"

@@ -70,10 +70,12 @@ public struct StrategyRankTable: Codable, Sendable, Hashable {
                 name: s.name, kendallTau: interval.estimate, spearmanRho: try RankStatistics.spearmanRho(kept.x, kept.y),
                 kendallTauInterval: interval, secondsPerArchitecture: s.secondsPerArchitecture, architectures: kept.x.count))
         }
-        // Best tau first; ties go to the cheaper strategy; undefined tau last.
+        // Best tau first; ties go to the cheaper strategy; undefined tau last. Taus are compared
+        // rounded to 12 decimals, so that two perfect orderings (1 up to the last bit of the
+        // square roots in tau-b) count as tied.
+        func key(_ tau: Double) -> Double { tau.isNaN ? -Double.infinity : (tau * 1e12).rounded() }
         self.rows = rows.sorted { a, b in
-            let ta = a.kendallTau.isNaN ? -Double.infinity : a.kendallTau
-            let tb = b.kendallTau.isNaN ? -Double.infinity : b.kendallTau
+            let ta = key(a.kendallTau), tb = key(b.kendallTau)
             return ta != tb ? ta > tb : a.secondsPerArchitecture < b.secondsPerArchitecture
         }
     }

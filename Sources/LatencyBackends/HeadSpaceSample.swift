@@ -1,4 +1,5 @@
 import Estimation
+import Randomness
 import Vision
 
 /// Random members of the reference head search space (kernel 3 or 5, groups 1, 2, 4 or 8,

@@ -9,7 +9,8 @@ struct EdgeNAS: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [DoctorCommand.self, InitCommand.self, SearchCommand.self, DemoCommand.self, ReportCommand.self, DashboardCommand.self,
                       ArchitectureCommand.self, DataCommand.self, TrainCommand.self, EvalCommand.self, QuantizeCommand.self,
-                      ProfileCommand.self, StudyCommand.self, WorkerCommand.self, AgentCommand.self, LatencyCommand.self]
+                      ProfileCommand.self, SelectEstimatorCommand.self, PlanCommand.self,
+                      StudyCommand.self, WorkerCommand.self, AgentCommand.self, LatencyCommand.self]
     )
 
     static func main() async {

@@ -15,6 +15,7 @@
 //   OMP_WAIT_POLICY=PASSIVE swift run -c release edgenas-bench-hardware-predictor --output /tmp/predictor-bench
 import Estimation
 import Foundation
+import Randomness
 import Hardware
 import LatencyBackends
 import Vision

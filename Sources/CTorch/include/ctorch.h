@@ -197,6 +197,19 @@ bool ctorch_is_grad_enabled(void);
 /// Overwrites `destination`'s elements with `source`'s (broadcasting) without recording
 /// the write in autograd (for parameter updates and loading state).
 int ctorch_assign(ctorch_tensor destination, ctorch_tensor source);
+/// torch::autograd::grad: the gradients of the `output_count` outputs (seeded with
+/// `grad_outputs[i]`, where an entry may be NULL for a scalar output) with respect to the
+/// `input_count` inputs, written into `out` (one new handle per input; an input the outputs do
+/// not depend on gets zeros of its shape). With `create_graph` the gradients are themselves
+/// differentiable (Hessian-vector products); the graph is kept when `retain_graph` or `create_graph`.
+/// Unlike ctorch_backward nothing is accumulated into the inputs' .grad.
+int ctorch_autograd_grad(const ctorch_tensor *outputs, const ctorch_tensor *grad_outputs, int64_t output_count,
+                         const ctorch_tensor *inputs, int64_t input_count, bool retain_graph, bool create_graph,
+                         ctorch_tensor *out);
+/// Replaces the data of `destination` by `source`'s (shape and dtype included) while keeping
+/// the handle and its requires-grad flag, like `param.data = source` in PyTorch (how
+/// `Module.double()` converts parameters in place).
+int ctorch_set_data(ctorch_tensor destination, ctorch_tensor source);
 
 // MARK: quantized (INT8) inference
 /// A convolution weight (qint8, per-channel or per-tensor) and float bias prepacked for the

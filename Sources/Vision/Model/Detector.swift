@@ -21,7 +21,33 @@ public final class ConvolutionUnit: Module {
         let normalized = try normalization(convolution(input))
         return spec.relu ? try normalized.relu() : normalized
     }
+
+    /// The same forward pass, showing `observer` the convolution's output (before batch norm)
+    /// and, when the unit has one, the ReLU's output.
+    func forward(_ input: Tensor, node: String, observer: ActivationObserver) throws -> Tensor {
+        let convolved = try convolution(input)
+        try observer(node, .weightedLayer, convolved)
+        let normalized = try normalization(convolved)
+        guard spec.relu else { return normalized }
+        let activated = try normalized.relu()
+        try observer(node, .relu, activated)
+        return activated
+    }
 }
+
+/// Which intermediate value an `ActivationObserver` is shown.
+public enum ActivationKind: Sendable, Hashable {
+    /// The output of a weighted layer (a convolution, or a linear layer in other networks),
+    /// before batch norm: the layer output that Fisher-type saliencies read.
+    case weightedLayer
+    /// The output of a ReLU (a unit's or a residual sum's), whose on/off pattern NASWOT reads.
+    case relu
+}
+
+/// Sees intermediate activations during a forward pass: the node's name, what the value is,
+/// and the value itself (still attached to the autograd graph, so gradients can be taken
+/// with respect to it).
+public typealias ActivationObserver = (_ node: String, _ kind: ActivationKind, _ value: Tensor) throws -> Void
 
 /// The three raw branch outputs of the head, before the output activations; the loss reads
 /// these (logits are numerically safer than probabilities).
@@ -73,7 +99,13 @@ public final class Detector: Module {
 
     /// The head's raw branch outputs for the loss.
     public func branches(_ image: Tensor) throws -> DetectorBranches {
-        var values = try evaluate(image, upTo: graph.nodes.count - 1, keeping: Set(graph.output.inputs))
+        try branches(image, observer: nil)
+    }
+
+    /// The head's raw branch outputs, showing `observer` every convolution output and ReLU
+    /// output on the way (zero-cost proxies read activations and their gradients).
+    public func branches(_ image: Tensor, observer: ActivationObserver?) throws -> DetectorBranches {
+        var values = try evaluate(image, upTo: graph.nodes.count - 1, keeping: Set(graph.output.inputs), observer: observer)
         let names = graph.output.inputs
         return DetectorBranches(objectness: values.removeValue(forKey: names[0])!, box: values.removeValue(forKey: names[1])!,
                                 classes: values.removeValue(forKey: names[2])!)
@@ -88,7 +120,7 @@ public final class Detector: Module {
 
     /// Runs nodes `0..<count`; a value is dropped (and its memory released) after its last
     /// reader unless it is in `keeping`.
-    private func evaluate(_ image: Tensor, upTo count: Int, keeping: Set<String>) throws -> [String: Tensor] {
+    private func evaluate(_ image: Tensor, upTo count: Int, keeping: Set<String>, observer: ActivationObserver? = nil) throws -> [String: Tensor] {
         let nodes = graph.nodes[0..<count]
         var lastReader: [String: Int] = [:]
         for (index, node) in nodes.enumerated() {
@@ -97,7 +129,7 @@ public final class Detector: Module {
         var values: [String: Tensor] = [DetectorGraph.inputName: image]
         for (index, node) in nodes.enumerated() {
             let inputs = node.inputs.map { values[$0]! }
-            values[node.name] = try apply(node, inputs)
+            values[node.name] = try apply(node, inputs, observer: observer)
             for input in node.inputs where lastReader[input] == index && !keeping.contains(input) {
                 values[input] = nil
             }
@@ -105,9 +137,10 @@ public final class Detector: Module {
         return values
     }
 
-    private func apply(_ node: GraphNode, _ inputs: [Tensor]) throws -> Tensor {
+    private func apply(_ node: GraphNode, _ inputs: [Tensor], observer: ActivationObserver?) throws -> Tensor {
         switch node.operation {
         case .convolution:
+            if let observer { return try unitByName[node.name]!.forward(inputs[0], node: node.name, observer: observer) }
             return try unitByName[node.name]!(inputs[0])
         case .maxPool(let kernel, let stride, let padding):
             return try Functional.maxPool2d(inputs[0], kernel: (kernel, kernel), stride: (stride, stride), padding: (padding, padding))
@@ -119,7 +152,10 @@ public final class Detector: Module {
             return try Tensor.cat(inputs, dim: 1)
         case .add(let relu):
             let sum = try inputs[0] + inputs[1]
-            return relu ? try sum.relu() : sum
+            guard relu else { return sum }
+            let activated = try sum.relu()
+            try observer?(node.name, .relu, activated)
+            return activated
         case .channelSlice(let start, let count):
             return try inputs[0].narrow(dim: 1, start: start, length: count)
         case .channelShuffle(let groups):

@@ -1,0 +1,128 @@
+// What the selection needs from a training run and from the proxies, and where it keeps them.
+import Foundation
+import Vision
+import ZeroCostProxies
+
+/// One reference architecture trained fully, with what was recorded after every epoch.
+/// Arrays are per epoch (index 0 = epoch 1).
+public struct ReferenceRun: Codable, Sendable, Hashable {
+    /// `DetectorArchitecture.description`.
+    public var architecture: String
+    /// Mean training loss of each epoch.
+    public var trainingLosses: [Double]
+    /// Validation AP@0.5 after each epoch (the last one is the truth the strategies are ranked against).
+    public var validationAP: [Double]
+    /// Mean validation loss after each epoch.
+    public var validationLosses: [Double]
+    /// Seconds of training in each epoch.
+    public var epochSeconds: [Double]
+    /// Seconds of each epoch's validation pass (AP and loss).
+    public var evaluationSeconds: [Double]
+    public var parameterCount: Int
+    public var multiplyAccumulates: Int
+
+    public init(architecture: String, trainingLosses: [Double], validationAP: [Double], validationLosses: [Double],
+                epochSeconds: [Double], evaluationSeconds: [Double], parameterCount: Int, multiplyAccumulates: Int) {
+        self.architecture = architecture
+        self.trainingLosses = trainingLosses
+        self.validationAP = validationAP
+        self.validationLosses = validationLosses
+        self.epochSeconds = epochSeconds
+        self.evaluationSeconds = evaluationSeconds
+        self.parameterCount = parameterCount
+        self.multiplyAccumulates = multiplyAccumulates
+    }
+
+    public var epochs: Int { validationAP.count }
+    /// AP@0.5 after the full training.
+    public var finalAP: Double { validationAP.last ?? .nan }
+    /// Seconds of the full training plus its final validation: what a search trial costs without estimation.
+    public var fullTrainingSeconds: Double { epochSeconds.reduce(0, +) + (evaluationSeconds.last ?? 0) }
+}
+
+/// Trains a reference architecture fully for the selection, validating after every epoch.
+public protocol ReferenceTrainer {
+    func train(_ architecture: DetectorArchitecture, epochs: Int) throws -> ReferenceRun
+}
+
+/// Scores an untrained architecture with the zero-cost proxies.
+public protocol ProxyScorer {
+    func scores(_ architecture: DetectorArchitecture) throws -> [ZeroCostProxyScore]
+}
+
+public enum EstimatorSelectionError: Error, Equatable, Sendable, CustomStringConvertible {
+    case invalidSetting(name: String, value: String, expected: String)
+    case cacheSettingsDiffer(path: String, field: String, cached: String, requested: String)
+    case unreadableCache(path: String, detail: String)
+    case incompleteRun(architecture: String, epochs: Int, expected: Int)
+
+    public var description: String {
+        switch self {
+        case .invalidSetting(let n, let v, let e): "\(n) = \(v); expected \(e)"
+        case .cacheSettingsDiffer(let p, let f, let c, let r):
+            "cache \(p) was made with \(f) = \(c), but this run asks for \(r); use another output directory or the same settings"
+        case .unreadableCache(let p, let d): "cannot read cached result \(p): \(d)"
+        case .incompleteRun(let a, let e, let x): "training of \(a) recorded \(e) epochs; expected \(x)"
+        }
+    }
+}
+
+/// Results kept per architecture in a directory, so that a rerun (or a resumed, interrupted
+/// run) trains and scores only what is missing: `references/<arch>.json` (a `ReferenceRun`),
+/// `proxies/<arch>.json` (its proxy scores), and `settings.json`, the settings they were made
+/// with; a later run with different settings is refused rather than mixed in.
+public struct SelectionCache: Sendable {
+    public let directory: URL
+
+    public init(directory: URL) { self.directory = directory }
+
+    /// Records `settings` on first use; throws when the directory holds results of other settings.
+    func claim(for settings: SelectionSettings) throws {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let url = directory.appendingPathComponent("settings.json")
+        if let stored: SelectionSettings = try read(url) {
+            for (field, cached, requested) in stored.differences(from: settings) {
+                throw EstimatorSelectionError.cacheSettingsDiffer(path: url.path, field: field, cached: cached, requested: requested)
+            }
+        } else {
+            try write(settings, to: url)
+        }
+    }
+
+    func reference(_ architecture: DetectorArchitecture) throws -> ReferenceRun? {
+        try read(referenceURL(architecture))
+    }
+
+    func store(_ run: ReferenceRun, for architecture: DetectorArchitecture) throws { try write(run, to: referenceURL(architecture)) }
+
+    func proxies(_ architecture: DetectorArchitecture) throws -> [ZeroCostProxyScore]? { try read(proxyURL(architecture)) }
+
+    func store(_ scores: [ZeroCostProxyScore], for architecture: DetectorArchitecture) throws {
+        try write(scores, to: proxyURL(architecture))
+    }
+
+    private func referenceURL(_ a: DetectorArchitecture) -> URL {
+        directory.appendingPathComponent("references").appendingPathComponent(a.description + ".json")
+    }
+
+    private func proxyURL(_ a: DetectorArchitecture) -> URL {
+        directory.appendingPathComponent("proxies").appendingPathComponent(a.description + ".json")
+    }
+
+    private func read<Value: Decodable>(_ url: URL) throws -> Value? {
+        guard FileManager.default.fileExists(atPath: url.path) else { return nil }
+        do {
+            return try JSONDecoder().decode(Value.self, from: Data(contentsOf: url))
+        } catch {
+            throw EstimatorSelectionError.unreadableCache(path: url.path, detail: "\(error)")
+        }
+    }
+
+    /// Written beside the final name and moved over it, so an interrupted run leaves no half file.
+    private func write<Value: Encodable>(_ value: Value, to url: URL) throws {
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try encoder.encode(value).write(to: url, options: .atomic)
+    }
+}
