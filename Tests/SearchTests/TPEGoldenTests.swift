@@ -69,4 +69,15 @@ import Testing
         }
         #expect(String(stableHash(lines.joined(separator: "\n")), radix: 16) == "809652cc903ccbd0")
     }
+
+    /// The bucket sort behind the kernel widths orders like a stable comparison sort,
+    /// including ties (grid values) and values at the bounds.
+    @Test func stableOrderMatchesAStableSort() {
+        var rng = SplitMix64(seed: 21)
+        for (count, grid) in [(1, 0), (2, 0), (40, 0), (1_000, 0), (300, 7), (500, 50)] {
+            let values = (0..<count).map { _ in grid > 0 ? Double(rng.next() % UInt64(grid + 1)) / Double(grid) * 4 - 1 : rng.nextUnit() * 4 - 1 }
+            let expected = values.indices.sorted { values[$0] < values[$1] }
+            #expect(ParzenEstimator.stableOrder(values, low: -1, high: 3) == expected, "\(count) values, grid \(grid)")
+        }
+    }
 }
