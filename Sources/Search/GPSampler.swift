@@ -25,7 +25,7 @@ public struct GPSampler: Sampler {
     /// Most trials used to fit the kernel hyperparameters.
     public var maxFitPoints: Int
 
-    public init(startupTrials: Int = 10, candidates: Int = 512, fitIterations: Int = 40, monteCarloSamples: Int = 32, maxFitPoints: Int = 128) {
+    public init(startupTrials: Int = 10, candidates: Int = 512, fitIterations: Int = 100, monteCarloSamples: Int = 32, maxFitPoints: Int = 100) {
         self.startupTrials = startupTrials
         self.candidates = candidates
         self.fitIterations = fitIterations
