@@ -8,23 +8,38 @@ import Randomness
 /// the log marginal likelihood (Adam on the log length scales, signal and noise variances,
 /// with a weak prior on the length scales). The next point maximises log expected
 /// improvement for one objective, or Monte Carlo expected hypervolume improvement for
-/// several; the acquisition is optimised by random candidates refined by local search.
+/// several. The acquisition is optimised like a box-constrained quasi-Newton method would:
+/// random candidates, then projected gradient ascent (finite differences) on the numeric
+/// coordinates of the best few, so a proposal lands on a bound only when the acquisition
+/// still rises towards it; categorical coordinates are refined by random local moves.
 /// Only feasible trials are modelled when there are any.
+///
+/// Cost: the hyperparameters are fitted on at most `maxFitPoints` trials (a seeded random
+/// subset beyond that: each optimiser step costs a factorisation, cubic in the points);
+/// the posterior then conditions on every trial, with one factorisation.
 public struct GPSampler: Sampler {
     public var startupTrials: Int
     public var candidates: Int
     public var fitIterations: Int
     /// Posterior draws per candidate for expected hypervolume improvement.
     public var monteCarloSamples: Int
+    /// Most trials used to fit the kernel hyperparameters.
+    public var maxFitPoints: Int
 
-    public init(startupTrials: Int = 10, candidates: Int = 256, fitIterations: Int = 40, monteCarloSamples: Int = 32) {
+    public init(startupTrials: Int = 10, candidates: Int = 512, fitIterations: Int = 100, monteCarloSamples: Int = 32, maxFitPoints: Int = 100) {
         self.startupTrials = startupTrials
         self.candidates = candidates
         self.fitIterations = fitIterations
         self.monteCarloSamples = monteCarloSamples
+        self.maxFitPoints = maxFitPoints
     }
 
     public var name: String { "gp" }
+
+    /// Starts refined by local search, and its steps.
+    static let localStarts = 5
+    static let gradientSteps = 25
+    static let categoricalSteps = 20
 
     public func sample(space: SearchSpace, context: SamplingContext) -> [String: ParameterValue] {
         var rng = context.rng("gp")
@@ -36,53 +51,219 @@ public struct GPSampler: Sampler {
         let encoder = UnitEncoder(space: space)
         let x = data.map { encoder.encode($0.parameters) }
         let losses = data.map { lossVector($0.values!, context.directions) }
+        var subsetRng = SplitMix64(seed: context.seed, UInt64(context.trialNumber), stableHash("gp-fit-subset"))
+        let fitSubset = x.count > maxFitPoints ? Array(Array(x.indices).shuffled(using: &subsetRng).prefix(maxFitPoints)).sorted() : nil
         let models = context.directions.indices.map { m in
-            GaussianProcess.fit(x: x, y: losses.map { $0[m] }, iterations: fitIterations)
+            GaussianProcess.fit(x: x, y: losses.map { $0[m] }, iterations: fitIterations, fitSubset: fitSubset)
         }
-        let acquisition: ([Double]) -> Double
+        let acquisition: ([[Double]]) -> [Double]
         if models.count == 1 {
             let best = models[0].standardisedY.min()!
-            acquisition = { point in
-                let (mean, variance) = models[0].predict(point)
-                return logExpectedImprovement(best: best, mean: mean, sd: variance.squareRoot())
+            acquisition = { points in
+                models[0].predict(points).map { logExpectedImprovement(best: best, mean: $0.mean, sd: $0.variance.squareRoot()) }
             }
         } else {
             let front = Pareto.nonDominatedIndices(losses).map { i in models.indices.map { models[$0].standardisedY[i] } }
             let reference = models.indices.map { m in models[m].standardisedY.max()! + 0.1 * (models[m].standardisedY.max()! - models[m].standardisedY.min()!) + 1e-9 }
-            let baseVolume = Pareto.hypervolume(front, reference: reference)
-            var drawRng = SplitMix64(seed: context.seed, UInt64(context.trialNumber), stableHash("gp-draws"))
-            // Common random numbers across candidates make their comparison less noisy.
-            let draws = (0..<monteCarloSamples).map { _ in models.indices.map { _ in drawRng.nextGaussian() } }
-            acquisition = { point in
-                let predictions = models.map { $0.predict(point) }
-                var total = 0.0
-                for draw in draws {
-                    let y = predictions.indices.map { predictions[$0].mean + predictions[$0].variance.squareRoot() * draw[$0] }
-                    if front.contains(where: { f in zip(f, y).allSatisfy { $0 <= $1 } }) { continue }
-                    total += Pareto.hypervolume(front + [y], reference: reference) - baseVolume
+            if models.count == 2 {
+                // Exact expected hypervolume improvement (closed form for two objectives).
+                let ehvi = ExpectedHypervolumeImprovement2D(front: front, reference: reference)
+                acquisition = { points in
+                    let first = models[0].predict(points), second = models[1].predict(points)
+                    return points.indices.map { c in
+                        ehvi.log(mean: (first[c].mean, second[c].mean), sd: (first[c].variance.squareRoot(), second[c].variance.squareRoot()))
+                    }
                 }
-                return Foundation.log(max(total / Double(draws.count), 1e-300))
+            } else {
+                var drawRng = SplitMix64(seed: context.seed, UInt64(context.trialNumber), stableHash("gp-draws"))
+                // Common random numbers across candidates make their comparison less noisy and
+                // the acquisition a smooth function of the point.
+                let draws = (0..<monteCarloSamples).map { _ in models.indices.map { _ in drawRng.nextGaussian() } }
+                let improvement = HypervolumeImprovement(front: front, reference: reference)
+                acquisition = { points in
+                    let predictions = models.map { $0.predict(points) }
+                    return points.indices.map { c in
+                        var total = 0.0
+                        var y = [Double](repeating: 0, count: models.count)
+                        for draw in draws {
+                            for m in models.indices { y[m] = predictions[m][c].mean + predictions[m][c].variance.squareRoot() * draw[m] }
+                            total += improvement.of(y)
+                        }
+                        return Foundation.log(max(total / Double(draws.count), 1e-300))
+                    }
+                }
             }
         }
+        return maximise(acquisition, space: space, encoder: encoder, rng: &rng)
+    }
 
-        // Random candidates, then local search around the best few.
-        var scored: [(assignment: [String: ParameterValue], score: Double)] = (0..<candidates).map { _ in
-            let assignment = space.sampleUniform(using: &rng)
-            return (assignment, acquisition(encoder.encode(assignment)))
-        }
-        scored.sort { $0.score > $1.score }
-        var best = scored[0]
-        for start in scored.prefix(5) {
-            var current = start
-            var scale = 0.1
-            for _ in 0..<20 {
-                let proposal = encoder.perturb(current.assignment, scale: scale, rng: &rng)
-                let score = acquisition(encoder.encode(proposal))
-                if score > current.score { current = (proposal, score) } else { scale = max(scale * 0.7, 0.005) }
+    /// Random candidates, then local search from the best few (all starts advance in
+    /// lockstep so that each step is one batched posterior evaluation).
+    private func maximise(_ acquisition: ([[Double]]) -> [Double], space: SearchSpace, encoder: UnitEncoder, rng: inout SplitMix64) -> [String: ParameterValue] {
+        let pool = (0..<max(1, candidates)).map { _ in space.sampleUniform(using: &rng) }
+        let poolScores = acquisition(pool.map(encoder.encode))
+        let order = pool.indices.sorted { poolScores[$0] > poolScores[$1] }
+        var starts = order.prefix(Self.localStarts).map { (assignment: pool[$0], score: poolScores[$0]) }
+
+        // Projected gradient ascent on the active numeric coordinates (unit cube).
+        let numeric = starts.map { start in encoder.numericCoordinates(of: start.assignment) }
+        if numeric.contains(where: { !$0.isEmpty }) {
+            var points = starts.map { encoder.encode($0.assignment) }
+            var scores = starts.map(\.score)
+            var stepSizes = [Double](repeating: 0.1, count: starts.count)
+            let h = 1e-4
+            for _ in 0..<Self.gradientSteps {
+                // One batch: every start, and each start nudged along each of its coordinates.
+                var batch: [[Double]] = []
+                var offsets: [Int] = []
+                for (s, point) in points.enumerated() {
+                    offsets.append(batch.count)
+                    for d in numeric[s] {
+                        var nudged = point
+                        nudged[d] += point[d] + h <= 1 ? h : -h
+                        batch.append(nudged)
+                    }
+                }
+                let nudgedScores = acquisition(batch)
+                var proposals: [[Double]] = []
+                for (s, point) in points.enumerated() {
+                    var gradient = [Double](repeating: 0, count: point.count)
+                    var norm = 0.0
+                    for (k, d) in numeric[s].enumerated() {
+                        let direction: Double = point[d] + h <= 1 ? h : -h
+                        let g = (nudgedScores[offsets[s] + k] - scores[s]) / direction
+                        gradient[d] = g.isFinite ? g : 0
+                        norm += gradient[d] * gradient[d]
+                    }
+                    norm = norm.squareRoot()
+                    var proposal = point
+                    if norm > 0 {
+                        for d in numeric[s] { proposal[d] = min(max(point[d] + stepSizes[s] * gradient[d] / norm, 0), 1) }
+                    }
+                    proposals.append(proposal)
+                }
+                let proposalScores = acquisition(proposals)
+                for s in points.indices {
+                    if proposalScores[s] > scores[s] {
+                        points[s] = proposals[s]
+                        scores[s] = proposalScores[s]
+                        stepSizes[s] = min(stepSizes[s] * 1.5, 0.5)
+                    } else {
+                        stepSizes[s] = max(stepSizes[s] * 0.4, 1e-6)
+                    }
+                }
             }
-            if current.score > best.score { best = current }
+            // Back to parameter values (snapped to steps and integers), scored as proposed.
+            let refined = points.indices.map { encoder.decode(points[$0], categoriesFrom: starts[$0].assignment) }
+            let refinedScores = acquisition(refined.map(encoder.encode))
+            for s in starts.indices where refinedScores[s] > starts[s].score {
+                starts[s] = (refined[s], refinedScores[s])
+            }
         }
-        return best.assignment
+        // Random local moves, for categories (and as a fallback for snapped numbers).
+        if encoder.hasCategorical {
+            var scales = [Double](repeating: 0.1, count: starts.count)
+            for _ in 0..<Self.categoricalSteps {
+                let proposals = starts.indices.map { encoder.perturb(starts[$0].assignment, scale: scales[$0], rng: &rng) }
+                let scores = acquisition(proposals.map(encoder.encode))
+                for s in starts.indices {
+                    if scores[s] > starts[s].score { starts[s] = (proposals[s], scores[s]) } else { scales[s] = max(scales[s] * 0.7, 0.005) }
+                }
+            }
+        }
+        return starts.max { $0.score < $1.score }!.assignment
+    }
+}
+
+/// Expected hypervolume improvement of Y ~ N(mean, diag(sd^2)) over a two-objective front
+/// (losses), exactly. The region the front does not dominate, inside the reference box, is
+/// a union of strips [a_i, a_i+1) x (-inf, b_i) (front sorted by the first objective, a_0 =
+/// -inf, a_k+1 = reference, b_0 = reference); E[HVI] = integral over it of
+/// P(Y1 <= z1) P(Y2 <= z2), and the integral of a normal CDF is sd * psi((z - mean) / sd)
+/// with psi(t) = phi(t) + t Phi(t). Computed in log space so that it stays informative
+/// far from the front.
+struct ExpectedHypervolumeImprovement2D {
+    /// Strip bounds: firsts[i] = a_i (i = 0...k+1), seconds[i] = b_i (i = 0...k).
+    let firsts: [Double]
+    let seconds: [Double]
+
+    init(front: [[Double]], reference: [Double]) {
+        // Only points inside the reference box matter; keep a strict staircase.
+        let inside = front.filter { $0[0] < reference[0] && $0[1] < reference[1] }
+            .sorted { $0[0] < $1[0] || ($0[0] == $1[0] && $0[1] < $1[1]) }
+        var a: [Double] = [-.infinity], b: [Double] = [reference[1]]
+        for p in inside where p[1] < b.last! {
+            a.append(p[0])
+            b.append(p[1])
+        }
+        a.append(reference[0])
+        firsts = a
+        seconds = b
+    }
+
+    func log(mean: (Double, Double), sd: (Double, Double)) -> Double {
+        let s1 = max(sd.0, 1e-12), s2 = max(sd.1, 1e-12)
+        var terms: [Double] = []
+        terms.reserveCapacity(seconds.count)
+        var lowerLogPsi = -Double.infinity // log psi at a_0 = -inf
+        for i in seconds.indices {
+            let upperLogPsi = logPsi((firsts[i + 1] - mean.0) / s1)
+            // log(psi(u) - psi(l)) with psi(l) <= psi(u).
+            let width = lowerLogPsi == -.infinity ? upperLogPsi : upperLogPsi + Foundation.log1p(-Foundation.exp(min(lowerLogPsi - upperLogPsi, 0)))
+            lowerLogPsi = upperLogPsi
+            guard width.isFinite else { continue }
+            terms.append(width + logPsi((seconds[i] - mean.1) / s2))
+        }
+        return Foundation.log(s1) + Foundation.log(s2) + logSumExp(terms)
+    }
+}
+
+/// log(phi(t) + t Phi(t)), the integral of the standard normal CDF up to t.
+func logPsi(_ t: Double) -> Double {
+    if t > -5 { return Foundation.log(max(Foundation.exp(Gaussian.logPDF(t)) + t * Gaussian.cdf(t), 1e-300)) }
+    // phi(t) + t Phi(t) ~ phi(t) / t^2 * (1 - 3 / t^2) as t -> -infinity.
+    return Gaussian.logPDF(t) - 2 * Foundation.log(-t) + Foundation.log1p(-3 / (t * t))
+}
+
+/// Hypervolume gained by adding one point to a fixed front (losses, all objectives
+/// minimised): an allocation-free sweep for two objectives, the general algorithm else.
+struct HypervolumeImprovement {
+    let front: [[Double]]
+    let reference: [Double]
+    let baseVolume: Double
+    /// Two objectives: the front sorted by the first.
+    let sortedFirst: [Double]
+    let sortedSecond: [Double]
+
+    init(front: [[Double]], reference: [Double]) {
+        self.front = front
+        self.reference = reference
+        baseVolume = Pareto.hypervolume(front, reference: reference)
+        let sorted = front.sorted { $0[0] < $1[0] || ($0[0] == $1[0] && $0[1] < $1[1]) }
+        sortedFirst = reference.count == 2 ? sorted.map { $0[0] } : []
+        sortedSecond = reference.count == 2 ? sorted.map { $0[1] } : []
+    }
+
+    func of(_ y: [Double]) -> Double {
+        guard reference.count == 2 else {
+            if front.contains(where: { f in zip(f, y).allSatisfy { $0 <= $1 } }) { return 0 }
+            return max(Pareto.hypervolume(front + [y], reference: reference) - baseVolume, 0)
+        }
+        let r0 = reference[0], r1 = reference[1]
+        guard y[0] < r0, y[1] < r1 else { return 0 }
+        // The box y dominates, less the part the front already dominates: the front's
+        // points clipped to the box form a staircase, swept in order of the first objective.
+        var covered = 0.0, level = r1
+        for k in sortedFirst.indices {
+            let a = max(sortedFirst[k], y[0])
+            if a >= r0 { break }
+            let b = max(sortedSecond[k], y[1])
+            if b < level {
+                covered += (r0 - a) * (level - b)
+                level = b
+            }
+        }
+        return max((r0 - y[0]) * (r1 - y[1]) - covered, 0)
     }
 }
 
@@ -128,6 +309,41 @@ struct UnitEncoder {
         return x
     }
 
+    var hasCategorical: Bool {
+        space.parameters.contains { if case .categorical = $0.distribution { return true } else { return false } }
+    }
+
+    /// Encoded positions of the numeric parameters active in `assignment`.
+    func numericCoordinates(of assignment: [String: ParameterValue]) -> [Int] {
+        var result: [Int] = []
+        var position = 0
+        for parameter in space.parameters {
+            if case .categorical(let choices) = parameter.distribution {
+                position += choices.count
+                continue
+            }
+            if assignment[parameter.name] != nil { result.append(position) }
+            position += 1
+        }
+        return result
+    }
+
+    /// Numeric values read back from an encoded point (snapped to their grids); categories
+    /// and which parameters are active come from `base`.
+    func decode(_ x: [Double], categoriesFrom base: [String: ParameterValue]) -> [String: ParameterValue] {
+        var result = base
+        var position = 0
+        for parameter in space.parameters {
+            if case .categorical(let choices) = parameter.distribution {
+                position += choices.count
+                continue
+            }
+            if base[parameter.name] != nil { result[parameter.name] = parameter.distribution.fromUnit(x[position]) }
+            position += 1
+        }
+        return result
+    }
+
     /// A neighbour: numbers moved by a Gaussian step in the unit cube, and one parameter's
     /// category (if any) redrawn with probability 1/number of parameters.
     func perturb(_ assignment: [String: ParameterValue], scale: Double, rng: inout SplitMix64) -> [String: ParameterValue] {
@@ -171,12 +387,16 @@ struct GaussianProcess {
         return signal * (1 + r + r * r / 3) * Foundation.exp(-r)
     }
 
-    /// Fits the hyperparameters with Adam on the negative log marginal likelihood.
-    static func fit(x: [[Double]], y rawY: [Double], iterations: Int) -> GaussianProcess {
-        let n = x.count, dims = x[0].count
-        let mean = rawY.reduce(0, +) / Double(n)
-        let sd = max((rawY.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(n)).squareRoot(), 1e-12)
-        let y = rawY.map { ($0 - mean) / sd }
+    /// Fits the hyperparameters with Adam on the negative log marginal likelihood (over the
+    /// points in `fitSubset` when given), then conditions on every point.
+    static func fit(x: [[Double]], y rawY: [Double], iterations: Int, fitSubset: [Int]? = nil) -> GaussianProcess {
+        let dims = x[0].count
+        let mean = rawY.reduce(0, +) / Double(rawY.count)
+        let sd = max((rawY.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(rawY.count)).squareRoot(), 1e-12)
+        let allY = rawY.map { ($0 - mean) / sd }
+        let fitX = fitSubset.map { $0.map { x[$0] } } ?? x
+        let y = fitSubset.map { $0.map { allY[$0] } } ?? allY
+        let n = fitX.count
         // theta = [log l_1..l_D, log signal, log noise].
         let priorCentre = Foundation.log(0.5)
         var theta = [Double](repeating: priorCentre, count: dims) + [0, Foundation.log(1e-2)]
@@ -184,7 +404,7 @@ struct GaussianProcess {
         let rate = 0.05, beta1 = 0.9, beta2 = 0.999
         var differences = [Double](repeating: 0, count: n * n * dims)
         for i in 0..<n { for j in 0..<n { for d in 0..<dims {
-            let t = x[i][d] - x[j][d]
+            let t = fitX[i][d] - fitX[j][d]
             differences[(i * n + j) * dims + d] = t * t
         } } }
         for step in 1...max(1, iterations) {
@@ -205,9 +425,9 @@ struct GaussianProcess {
         let signal = Foundation.exp(theta[dims]), noise = Foundation.exp(theta[dims + 1])
         var (l, _) = factorise(x: x, lengthScales: lengthScales, signal: signal, noise: noise)
         if l == nil { l = factorise(x: x, lengthScales: lengthScales, signal: signal, noise: noise + 1e-4).0 }
-        let factor = l ?? identityFactor(n)
-        let alpha = choleskySolve(factor, y, n: n)
-        return GaussianProcess(x: x, standardisedY: y, lengthScales: lengthScales, signalVariance: signal, noiseVariance: noise, cholesky: factor, alpha: alpha)
+        let factor = l ?? identityFactor(x.count)
+        let alpha = choleskySolve(factor, allY, n: x.count)
+        return GaussianProcess(x: x, standardisedY: allY, lengthScales: lengthScales, signalVariance: signal, noiseVariance: noise, cholesky: factor, alpha: alpha)
     }
 
     private static func identityFactor(_ n: Int) -> [Double] {
@@ -278,50 +498,116 @@ struct GaussianProcess {
 
     /// Posterior mean and variance (of the latent function) at `point`.
     func predict(_ point: [Double]) -> (mean: Double, variance: Double) {
-        let n = x.count
-        var kStar = [Double](repeating: 0, count: n)
-        var mean = 0.0
-        for i in 0..<n {
-            kStar[i] = Self.matern52(point, x[i], lengthScales: lengthScales, signal: signalVariance)
-            mean += kStar[i] * alpha[i]
+        predict([point])[0]
+    }
+
+    /// Posterior means and variances at several points at once: the triangular solve
+    /// L V = K* runs over all points together, which vectorises (the inner loop is over
+    /// points, with no reduction).
+    func predict(_ points: [[Double]]) -> [(mean: Double, variance: Double)] {
+        // Chunks of points keep the working block (n x chunk) in cache.
+        let chunk = 48
+        guard points.count > chunk else { return predictChunk(points) }
+        return stride(from: 0, to: points.count, by: chunk).flatMap { start in
+            predictChunk(Array(points[start..<min(start + chunk, points.count)]))
         }
-        // v = L^-1 k*, variance = k** - v.v
-        var squared = 0.0
-        for i in 0..<n {
-            var s = kStar[i]
-            for j in 0..<i { s -= cholesky[i * n + j] * kStar[j] }
-            kStar[i] = s / cholesky[i * n + i]
-            squared += kStar[i] * kStar[i]
+    }
+
+    private func predictChunk(_ points: [[Double]]) -> [(mean: Double, variance: Double)] {
+        let n = x.count, count = points.count, dims = lengthScales.count
+        guard count > 0 else { return [] }
+        let inverseScales = lengthScales.map { 1 / $0 }
+        let scaledPoints = points.map { p in (0..<dims).map { p[$0] * inverseScales[$0] } }
+        // v[i * count + c] = k(x_i, point_c), then overwritten by L^-1 k*.
+        var v = [Double](repeating: 0, count: n * count)
+        var means = [Double](repeating: 0, count: count)
+        var squared = [Double](repeating: 0, count: count)
+        v.withUnsafeMutableBufferPointer { v in
+            for i in 0..<n {
+                let xi = (0..<dims).map { x[i][$0] * inverseScales[$0] }
+                let row = i * count
+                for c in 0..<count {
+                    var r2 = 0.0
+                    for d in 0..<dims {
+                        let t = scaledPoints[c][d] - xi[d]
+                        r2 += t * t
+                    }
+                    let r = (5 * r2).squareRoot()
+                    let k = signalVariance * (1 + r + r * r / 3) * Foundation.exp(-r)
+                    v[row + c] = k
+                    means[c] += k * alpha[i]
+                }
+            }
+            cholesky.withUnsafeBufferPointer { l in
+                squared.withUnsafeMutableBufferPointer { squared in
+                    let base = v.baseAddress!
+                    for i in 0..<n {
+                        let row = base + i * count
+                        for j in 0..<i {
+                            let a = l[i * n + j]
+                            if a == 0 { continue }
+                            axpy(-a, base + j * count, row, count)
+                        }
+                        let diagonal = l[i * n + i]
+                        for c in 0..<count {
+                            row[c] /= diagonal
+                            squared[c] += row[c] * row[c]
+                        }
+                    }
+                }
+            }
         }
-        return (mean, max(signalVariance - squared, 1e-12))
+        return (0..<count).map { (means[$0], max(signalVariance - squared[$0], 1e-12)) }
     }
 }
 
 /// Lower Cholesky factor of a symmetric matrix (row-major), nil if not positive definite.
-/// The O(n^3) loops below run over contiguous rows through unsafe buffers: the GP refits
-/// its hyperparameters with one factorisation per optimiser step, so these dominate.
+/// Right-looking, on the upper triangle: after column k is scaled, row i of the trailing
+/// block loses U[k][i] * U[k][i...], an update over contiguous memory that vectorises.
+/// The GP factorises once per optimiser step and once per model, so this dominates.
 func choleskyFactor(_ a: [Double], n: Int) -> [Double]? {
-    var l = [Double](repeating: 0, count: n * n)
-    let ok = l.withUnsafeMutableBufferPointer { l -> Bool in
-        a.withUnsafeBufferPointer { a -> Bool in
-            for i in 0..<n {
-                let rowI = i * n
-                for j in 0...i {
-                    let rowJ = j * n
-                    var s = a[rowI + j]
-                    for k in 0..<j { s -= l[rowI + k] * l[rowJ + k] }
-                    if i == j {
-                        guard s > 0 else { return false }
-                        l[rowI + i] = s.squareRoot()
-                    } else {
-                        l[rowI + j] = s / l[rowJ + j]
-                    }
-                }
+    var u = a // upper triangle of each row i (columns i...) is the working matrix
+    let ok = u.withUnsafeMutableBufferPointer { u -> Bool in
+        for k in 0..<n {
+            let rowK = k * n
+            let pivot = u[rowK + k]
+            guard pivot > 0 else { return false }
+            let diagonal = pivot.squareRoot()
+            u[rowK + k] = diagonal
+            let scale = 1 / diagonal
+            for j in (k + 1)..<max(n, k + 1) { u[rowK + j] *= scale }
+            let base = u.baseAddress!
+            for i in (k + 1)..<max(n, k + 1) {
+                let factor = u[rowK + i]
+                if factor == 0 { continue }
+                axpy(-factor, base + rowK + i, base + i * n + i, n - i)
             }
-            return true
         }
+        return true
     }
-    return ok ? l : nil
+    guard ok else { return nil }
+    // L = U^T.
+    var l = [Double](repeating: 0, count: n * n)
+    for i in 0..<n { for j in 0...i { l[i * n + j] = u[j * n + i] } }
+    return l
+}
+
+/// y[0..<count] += a * x[0..<count], in SIMD blocks (the GP's linear algebra runs on this).
+@inline(__always)
+func axpy(_ a: Double, _ x: UnsafePointer<Double>, _ y: UnsafeMutablePointer<Double>, _ count: Int) {
+    var c = 0
+    let a4 = SIMD4<Double>(repeating: a)
+    let rawX = UnsafeRawPointer(x), rawY = UnsafeMutableRawPointer(y)
+    while c &+ 4 <= count {
+        let xs = rawX.loadUnaligned(fromByteOffset: c &* 8, as: SIMD4<Double>.self)
+        let ys = rawY.loadUnaligned(fromByteOffset: c &* 8, as: SIMD4<Double>.self)
+        rawY.storeBytes(of: ys + a4 * xs, toByteOffset: c &* 8, as: SIMD4<Double>.self)
+        c &+= 4
+    }
+    while c < count {
+        y[c] += a * x[c]
+        c &+= 1
+    }
 }
 
 /// Solves (L L^T) x = b.
@@ -354,8 +640,7 @@ func choleskyInverse(_ l: [Double], n: Int) -> [Double] {
                     for k in 0..<i {
                         let a = l[i * n + k]
                         if a == 0 { continue }
-                        let rowK = k * n
-                        for j in 0...k { acc[j] += a * inv[rowK + j] }
+                        axpy(a, inv.baseAddress! + k * n, acc.baseAddress!, k + 1)
                     }
                     let diagonal = l[i * n + i]
                     for j in 0..<i { inv[i * n + j] = -acc[j] / diagonal }
@@ -369,8 +654,7 @@ func choleskyInverse(_ l: [Double], n: Int) -> [Double] {
                     for i in 0...k {
                         let a = inv[rowK + i]
                         if a == 0 { continue }
-                        let rowI = i * n
-                        for j in 0...i { out[rowI + j] += a * inv[rowK + j] }
+                        axpy(a, inv.baseAddress! + rowK, out.baseAddress! + i * n, i + 1)
                     }
                 }
                 for i in 0..<n { for j in 0..<i { out[j * n + i] = out[i * n + j] } }

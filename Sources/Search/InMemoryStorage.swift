@@ -70,7 +70,14 @@ public actor InMemoryStorage: StudyStorage {
 
     public func startTrial(studyID: Int) throws -> FrozenTrial {
         try requireStudy(studyID)
-        if let index = trialsByStudy[studyID]!.firstIndex(where: { $0.state == .waiting }) {
+        // An index loop: a `firstIndex(where:)` closure copied every trial record it looked at.
+        // (Scoped, so that the array is uniquely referenced again when it is mutated below.)
+        let waiting: Int? = {
+            let trials = trialsByStudy[studyID]!
+            for i in trials.indices where trials[i].state == .waiting { return i }
+            return nil
+        }()
+        if let index = waiting {
             let date = now()
             trialsByStudy[studyID]![index].state = .running
             trialsByStudy[studyID]![index].startedAt = date

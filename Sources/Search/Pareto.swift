@@ -53,7 +53,7 @@ public enum Pareto {
         // In lexicographic order a point can only be dominated by points before it, and a
         // point dominated by anything is dominated by a front member (transitivity), so one
         // scan against the front found so far extracts the front.
-        var remaining = points.indices.sorted { a, b in points[a].lexicographicallyPrecedes(points[b]) }
+        var remaining = points.indices.sorted { a, b in lexicographicallyLess(points[a], points[b]) }
         var fronts: [[Int]] = []
         var taken = 0
         while taken < minimumCount, !remaining.isEmpty {
@@ -66,6 +66,20 @@ public enum Pareto {
             remaining = rest
         }
         return fronts
+    }
+
+    /// `a.lexicographicallyPrecedes(b)` for numbers, without the generic iterator machinery
+    /// (it was most of the cost of sorting a long history).
+    static func lexicographicallyLess(_ a: [Double], _ b: [Double]) -> Bool {
+        a.withUnsafeBufferPointer { a in
+            b.withUnsafeBufferPointer { b in
+                for k in 0..<min(a.count, b.count) {
+                    if a[k] < b[k] { return true }
+                    if b[k] < a[k] { return false }
+                }
+                return a.count < b.count
+            }
+        }
     }
 
     /// Indices of the non-dominated points (duplicates of a front point are all kept).

@@ -47,35 +47,54 @@ public struct TPESampler: Sampler {
 
     public func sample(space: SearchSpace, context: SamplingContext) -> [String: ParameterValue] {
         var rng = context.rng("tpe")
-        let finished = context.trials.filter { ($0.state == .complete && $0.values?.count == context.directions.count) || $0.state == .pruned }
-        guard finished.count >= startupTrials else { return space.sampleUniform(using: &rng) }
+        let trials = context.trials
+        let objectives = context.directions.count
+        let finished = trials.indices.reduce(0) { count, i in
+            let trial = trials[i]
+            return count + ((trial.state == .complete && trial.values?.count == objectives) || trial.state == .pruned ? 1 : 0)
+        }
+        guard finished >= startupTrials else { return space.sampleUniform(using: &rng) }
+        // Trials are handled by index into `context.trials` from here on: copying trial
+        // records (each holds several dictionaries) dominated the cost on long studies.
         let (below, above, belowWeights) = split(context)
         guard !below.isEmpty else { return space.sampleUniform(using: &rng) }
+        let aboveWeights = Self.defaultWeights(above.count)
+        // Each parameter's value in every trial, looked up once.
+        func column(_ parameter: SearchParameter) -> [ParameterValue?] {
+            trials.indices.map { trials[$0].parameters[parameter.name] }
+        }
 
         var result: [String: ParameterValue] = [:]
         if multivariate {
             // Joint model over the parameters present in every split trial (the rest, such
             // as conditional parameters, fall back to the independent model below).
-            let joint = space.parameters.filter { p in (below + above).allSatisfy { $0.parameters[p.name] != nil } }
+            var joint: [SearchParameter] = [], belowColumns: [[ParameterValue?]] = [], aboveColumns: [[ParameterValue?]] = []
+            for parameter in space.parameters {
+                let values = column(parameter)
+                guard below.allSatisfy({ values[$0] != nil }) && above.allSatisfy({ values[$0] != nil }) else { continue }
+                joint.append(parameter)
+                belowColumns.append(below.map { values[$0] })
+                aboveColumns.append(above.map { values[$0] })
+            }
             if !joint.isEmpty {
-                let l = ParzenEstimator(parameters: joint, observations: below, weights: belowWeights, priorWeight: priorWeight)
-                let g = ParzenEstimator(parameters: joint, observations: above, weights: Self.defaultWeights(above.count), priorWeight: priorWeight)
+                let l = ParzenEstimator(parameters: joint, columns: belowColumns, weights: belowWeights, priorWeight: priorWeight)
+                let g = ParzenEstimator(parameters: joint, columns: aboveColumns, weights: aboveWeights, priorWeight: priorWeight)
                 let chosen = bestCandidate(l: l, g: g, rng: &rng)
                 for (k, parameter) in joint.enumerated() { result[parameter.name] = chosen[k] }
             }
         }
         for parameter in space.parameters where space.isActive(parameter, in: result) && result[parameter.name] == nil {
-            // Only conditional parameters can be missing from a trial; copying the trial
-            // lists for the others would dominate the sampler's cost on long studies.
+            let values = column(parameter)
             let l: ParzenEstimator, g: ParzenEstimator
             if parameter.condition == nil {
-                l = ParzenEstimator(parameters: [parameter], observations: below, weights: belowWeights, priorWeight: priorWeight)
-                g = ParzenEstimator(parameters: [parameter], observations: above, weights: Self.defaultWeights(above.count), priorWeight: priorWeight)
+                l = ParzenEstimator(parameters: [parameter], columns: [below.map { values[$0] }], weights: belowWeights, priorWeight: priorWeight)
+                g = ParzenEstimator(parameters: [parameter], columns: [above.map { values[$0] }], weights: aboveWeights, priorWeight: priorWeight)
             } else {
-                let b = below.enumerated().filter { $0.element.parameters[parameter.name] != nil }
-                let a = above.filter { $0.parameters[parameter.name] != nil }
-                l = ParzenEstimator(parameters: [parameter], observations: b.map(\.element), weights: b.map { belowWeights[$0.offset] }, priorWeight: priorWeight)
-                g = ParzenEstimator(parameters: [parameter], observations: a, weights: Self.defaultWeights(a.count), priorWeight: priorWeight)
+                // Only conditional parameters can be missing from a trial.
+                let b = below.indices.filter { values[below[$0]] != nil }
+                let a = above.filter { values[$0] != nil }
+                l = ParzenEstimator(parameters: [parameter], columns: [b.map { values[below[$0]] }], weights: b.map { belowWeights[$0] }, priorWeight: priorWeight)
+                g = ParzenEstimator(parameters: [parameter], columns: [a.map { values[$0] }], weights: Self.defaultWeights(a.count), priorWeight: priorWeight)
             }
             result[parameter.name] = bestCandidate(l: l, g: g, rng: &rng)[0]
         }
@@ -96,39 +115,53 @@ public struct TPESampler: Sampler {
         return l.values(x: best)
     }
 
-    /// Splits the history into "below" (good) and "above" trials, both in trial-number
-    /// order, with the kernel weights of the "below" trials.
-    func split(_ context: SamplingContext) -> (below: [FrozenTrial], above: [FrozenTrial], belowWeights: [Double]) {
+    /// Splits the history into "below" (good) and "above" trials, as indices into
+    /// `context.trials` in trial-number order, with the kernel weights of the "below" trials.
+    func split(_ context: SamplingContext) -> (below: [Int], above: [Int], belowWeights: [Double]) {
         let directions = context.directions
-        let complete = context.completed
-        let feasible = complete.filter(\.isFeasible)
-        let infeasible = complete.filter { !$0.isFeasible }.sorted { violation($0) < violation($1) }
+        let trials = context.trials
+        var feasible: [Int] = [], infeasible: [Int] = [], pruned: [Int] = [], running: [Int] = []
+        for i in trials.indices {
+            let trial = trials[i]
+            switch trial.state {
+            case .complete where trial.values?.count == directions.count:
+                if trial.isFeasible { feasible.append(i) } else { infeasible.append(i) }
+            case .pruned: pruned.append(i)
+            case .running where constantLiar && !trial.parameters.isEmpty: running.append(i)
+            default: break
+            }
+        }
+        let violations = infeasible.map { violation(trials[$0]) }
+        infeasible = infeasible.indices.sorted { violations[$0] < violations[$1] }.map { infeasible[$0] }
         // Pruned trials: those that got further are better, then by their last value.
         let sign = directions[0] == .minimize ? 1.0 : -1.0
-        let pruned = context.trials.filter { $0.state == .pruned }.sorted { a, b in
+        pruned.sort { i, j in
+            let a = trials[i], b = trials[j]
             let sa = a.intermediateValues.keys.max() ?? -1, sb = b.intermediateValues.keys.max() ?? -1
             if sa != sb { return sa > sb }
             let va = sa >= 0 ? sign * a.intermediateValues[sa]! : .infinity
             let vb = sb >= 0 ? sign * b.intermediateValues[sb]! : .infinity
             return va < vb
         }
-        let running = constantLiar ? context.running.filter { !$0.parameters.isEmpty } : []
-        let total = complete.count + pruned.count + running.count
+        let total = feasible.count + infeasible.count + pruned.count + running.count
         var nBelow = Self.gamma(total)
 
-        var below: [FrozenTrial] = []
-        var rest: [FrozenTrial] = []
+        var below: [Int] = []
+        var rest: [Int] = []
         var belowWeights: [Double]? = nil
         if directions.count == 1 {
-            let ordered = feasible.sorted { sign * $0.values![0] < sign * $1.values![0] }
+            let keys = feasible.map { sign * trials[$0].values![0] }
+            let ordered = feasible.indices.sorted { keys[$0] < keys[$1] }.map { feasible[$0] }
             below = Array(ordered.prefix(nBelow))
             rest = Array(ordered.dropFirst(nBelow))
         } else {
-            let chosen = Self.selectMultiObjective(feasible.map { lossVector($0.values!, directions) }, count: min(nBelow, feasible.count))
-            let chosenSet = Set(chosen)
+            let losses = feasible.map { lossVector(trials[$0].values!, directions) }
+            let chosen = Self.selectMultiObjective(losses, count: min(nBelow, feasible.count))
+            var isChosen = [Bool](repeating: false, count: feasible.count)
+            for c in chosen { isChosen[c] = true }
             below = chosen.map { feasible[$0] }
-            rest = feasible.indices.filter { !chosenSet.contains($0) }.map { feasible[$0] }
-            belowWeights = Self.hypervolumeContributionWeights(below.map { lossVector($0.values!, directions) })
+            rest = feasible.indices.filter { !isChosen[$0] }.map { feasible[$0] }
+            belowWeights = Self.hypervolumeContributionWeights(chosen.map { losses[$0] })
         }
         nBelow -= below.count
         for group in [pruned, infeasible] {
@@ -140,9 +173,9 @@ public struct TPESampler: Sampler {
         }
         rest += running
         // Kernels are weighted by age (trial number), so sort both groups by number.
-        let order = below.indices.sorted { below[$0].number < below[$1].number }
+        let order = below.indices.sorted { trials[below[$0]].number < trials[below[$1]].number }
         let weights = belowWeights.map { w in order.map { w[$0] } } ?? Self.defaultWeights(below.count)
-        return (order.map { below[$0] }, rest.sorted { $0.number < $1.number }, weights)
+        return (order.map { below[$0] }, rest.sorted { trials[$0].number < trials[$1].number }, weights)
     }
 
     private func violation(_ trial: FrozenTrial) -> Double {
@@ -224,20 +257,22 @@ struct ParzenEstimator {
     let logWeights: [Double]
     let components: [Component]
 
-    init(parameters: [SearchParameter], observations: [FrozenTrial], weights: [Double], priorWeight: Double) {
-        let n = observations.count
+    /// `columns[p][i]`: parameter p's value in observation i (nil only where a categorical
+    /// parameter is missing); `weights[i]`: observation i's kernel weight.
+    init(parameters: [SearchParameter], columns: [[ParameterValue?]], weights: [Double], priorWeight: Double) {
+        let n = weights.count
         var w = weights + [priorWeight]
         let sum = w.reduce(0, +)
         w = w.map { $0 / sum }
         logWeights = w.map { Foundation.log(max($0, 1e-300)) }
         let kernelCount = n + 1
-        components = parameters.map { parameter in
+        components = zip(parameters, columns).map { parameter, column in
             switch parameter.distribution {
             case .categorical(let choices):
                 let k = choices.count
-                var rows: [[Double]] = observations.map { trial in
+                var rows: [[Double]] = column.map { value in
                     var row = [Double](repeating: priorWeight / Double(kernelCount), count: k)
-                    if let value = trial.parameters[parameter.name], let index = choices.firstIndex(of: value) { row[index] += 1 }
+                    if let value, let index = choices.firstIndex(of: value) { row[index] += 1 }
                     let total = row.reduce(0, +)
                     return row.map { Foundation.log($0 / total) }
                 }
@@ -245,7 +280,7 @@ struct ParzenEstimator {
                 return .categorical(logProbabilities: rows, choices: choices)
             default:
                 let (low, high, step) = ParzenEstimator.internalBounds(parameter.distribution)
-                let mus = observations.map { ParzenEstimator.toInternal(parameter.distribution, $0.parameters[parameter.name]!) }
+                let mus = column.map { ParzenEstimator.toInternal(parameter.distribution, $0!) }
                 var sigmas = ParzenEstimator.neighbourSigmas(mus, low: low, high: high)
                 if parameters.count > 1 {
                     // Multivariate: Scott-like rule shared by every kernel (as Optuna).
@@ -256,8 +291,14 @@ struct ParzenEstimator {
                 let minSigma = (high - low) / min(100, 1 + Double(kernelCount))
                 sigmas = sigmas.map { min(max($0, minSigma), high - low) }
                 let allMus = mus + [0.5 * (low + high)], allSigmas = sigmas + [high - low]
+                // Many kernels share a width (the clip, the multivariate rule): reuse the last log.
+                var lastSigma = Double.nan, lastLogSigma = 0.0
                 let logNormalisers = zip(allMus, allSigmas).map { mu, sigma in
-                    Gaussian.logMass((low - mu) / sigma, (high - mu) / sigma) + (step == nil ? Foundation.log(sigma) : 0)
+                    if step == nil && sigma != lastSigma {
+                        lastSigma = sigma
+                        lastLogSigma = Foundation.log(sigma)
+                    }
+                    return Gaussian.logMass((low - mu) / sigma, (high - mu) / sigma) + (step == nil ? lastLogSigma : 0)
                 }
                 return .numeric(mus: allMus, sigmas: allSigmas, logNormalisers: logNormalisers, low: low, high: high, step: step, distribution: parameter.distribution)
             }
@@ -269,7 +310,7 @@ struct ParzenEstimator {
     static func neighbourSigmas(_ mus: [Double], low: Double, high: Double) -> [Double] {
         let n = mus.count
         guard n > 0 else { return [] }
-        let order = mus.indices.sorted { mus[$0] < mus[$1] }
+        let order = stableOrder(mus, low: low, high: high)
         let sorted = order.map { mus[$0] }
         let padded: [Double] = [low] + sorted + [high]
         var sortedSigmas: [Double] = (1...n).map { (i: Int) -> Double in
@@ -284,6 +325,52 @@ struct ParzenEstimator {
         var sigmas = [Double](repeating: 0, count: n)
         for (position, index) in order.enumerated() { sigmas[index] = sortedSigmas[position] }
         return sigmas
+    }
+
+    /// The permutation that sorts `values` (all in [low, high]) ascending, ties in index
+    /// order: exactly what a stable sort gives, found by a bucket sort in linear expected
+    /// time (a comparison sort of the ~1,000 "above" kernels per parameter dominated TPE).
+    static func stableOrder(_ values: [Double], low: Double, high: Double) -> [Int] {
+        let n = values.count
+        let range = high - low
+        guard n > 1, range > 0, range.isFinite else { return values.indices.sorted { values[$0] < values[$1] } }
+        let scale = Double(n) / range
+        // Bucket of a value: monotone in the value, so buckets in order hold values in order.
+        var bucketOf = [Int](repeating: 0, count: n)
+        var starts = [Int](repeating: 0, count: n + 1)
+        values.withUnsafeBufferPointer { v in
+            for i in 0..<n {
+                let position = (v[i] - low) * scale
+                let b = position.isNaN ? 0 : Int(min(max(position, 0), Double(n - 1)))
+                bucketOf[i] = b
+                starts[b + 1] += 1
+            }
+        }
+        for b in 0..<n { starts[b + 1] += starts[b] }
+        // Counting sort into buckets keeps index order inside each bucket...
+        var order = [Int](repeating: 0, count: n)
+        var next = starts
+        for i in 0..<n {
+            order[next[bucketOf[i]]] = i
+            next[bucketOf[i]] += 1
+        }
+        // ...and a stable insertion sort orders each (small) bucket by value.
+        values.withUnsafeBufferPointer { v in
+            order.withUnsafeMutableBufferPointer { o in
+                for b in 0..<n where starts[b + 1] - starts[b] > 1 {
+                    for j in (starts[b] + 1)..<starts[b + 1] {
+                        let item = o[j], key = v[item]
+                        var k = j
+                        while k > starts[b] && v[o[k - 1]] > key {
+                            o[k] = o[k - 1]
+                            k -= 1
+                        }
+                        o[k] = item
+                    }
+                }
+            }
+        }
+        return order
     }
 
     /// The internal interval of a numeric distribution: widened by half a step so that
@@ -368,9 +455,15 @@ struct ParzenEstimator {
                     }
                 } else {
                     perKernel.withUnsafeMutableBufferPointer { out in
-                        for k in out.indices {
-                            let z = (value - mus[k]) / sigmas[k]
-                            out[k] += -0.5 * z * z - Gaussian.logSqrt2Pi - logNormalisers[k]
+                        mus.withUnsafeBufferPointer { mus in
+                            sigmas.withUnsafeBufferPointer { sigmas in
+                                logNormalisers.withUnsafeBufferPointer { logNormalisers in
+                                    for k in 0..<out.count {
+                                        let z = (value - mus[k]) / sigmas[k]
+                                        out[k] += -0.5 * z * z - Gaussian.logSqrt2Pi - logNormalisers[k]
+                                    }
+                                }
+                            }
                         }
                     }
                 }

@@ -24,6 +24,8 @@ struct Options {
     var overheadSizes = [100, 500, 1000]
     var skipOverhead = false
     var skipQuality = false
+    /// ask + tell rounds timed per overhead figure.
+    var repeats = 5
 
     init(_ arguments: [String]) throws {
         var i = 0
@@ -44,6 +46,7 @@ struct Options {
             case "--overhead": overheadSizes = try value().split(separator: ",").map { Int($0)! }
             case "--no-overhead": skipOverhead = true
             case "--no-quality": skipQuality = true
+            case "--repeats": repeats = Int(try value())!
             default: throw BenchError.unknown("option \(arguments[i])")
             }
             i += 1
@@ -93,7 +96,7 @@ func processCPUSeconds() -> Double {
 }
 
 /// Mean ask + tell time (wall and CPU, ms) with `history` random trials already in the study.
-func overhead(problem: Problem, sampler: any Sampler, history: Int, repeats: Int = 5) async throws -> (wall: Double, cpu: Double) {
+func overhead(problem: Problem, sampler: any Sampler, history: Int, repeats: Int) async throws -> (wall: Double, cpu: Double) {
     let storage = InMemoryStorage()
     let study = try await Study(name: "bench", space: problem.space, directions: problem.directions, storage: storage,
                                 sampler: sampler, seed: 1)
@@ -161,7 +164,7 @@ func main() async throws {
         let problem = Continuous.problem("zdt1")
         for samplerName in options.samplers {
             for size in options.overheadSizes {
-                let ms = try await overhead(problem: problem, sampler: try makeSampler(samplerName, budget: size), history: size)
+                let ms = try await overhead(problem: problem, sampler: try makeSampler(samplerName, budget: size), history: size, repeats: options.repeats)
                 emit(["framework": "edgenas", "sampler": samplerName, "problem": problem.name, "trials": size,
                       "ms_per_trial": ms.wall, "cpu_ms_per_trial": ms.cpu])
             }
