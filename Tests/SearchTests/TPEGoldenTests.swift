@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import Randomness
 @testable import Search
 
 /// TPE's proposals are pinned to digests recorded before its speed work (commit b2b6e35):
