@@ -1,0 +1,86 @@
+import COnnxRuntime
+
+/// One output tensor of a run.
+public struct OnnxRuntimeOutput: Equatable, Sendable {
+    public let name: String
+    public let shape: [Int]
+    /// Row-major values, `shape.reduce(1, *)` of them.
+    public let values: [Float]
+}
+
+/// An exported .onnx model loaded into ONNX Runtime for batch-1 latency measurement.
+///
+/// Sessions use `threads` threads inside operators, one between them, sequential execution,
+/// all graph optimisations, and thread pools that sleep rather than spin when idle (spinning
+/// workers collapse on shared cores while another process is busy).
+///
+/// `@unchecked Sendable`: nothing is mutated after init, each `run` allocates its own tensors,
+/// and ONNX Runtime allows concurrent Run calls on one session.
+public final class OnnxRuntimeSession: @unchecked Sendable {
+    public let modelPath: String
+    public let threads: Int
+    public let inputNames: [String]
+    public let outputNames: [String]
+    /// Declared input shapes; -1 marks a symbolic dimension (such as the batch).
+    public let inputShapes: [[Int]]
+    /// Declared output shapes; -1 marks a symbolic dimension.
+    public let outputShapes: [[Int]]
+
+    /// Kept so the runtime outlives the session, as ONNX Runtime requires.
+    public let library: OnnxRuntimeLibrary
+    private let handle: OpaquePointer
+
+    /// Loads the model at `modelPath`. `library` defaults to `OnnxRuntimeLibrary()`, which
+    /// searches the usual places.
+    public init(modelPath: String, threads: Int = 1, library: OnnxRuntimeLibrary? = nil) throws {
+        guard threads >= 1, let threadCount = Int32(exactly: threads) else {
+            throw OnnxRuntimeError.invalidThreadCount(threads)
+        }
+        let library = try library ?? OnnxRuntimeLibrary()
+        guard let handle = ortb_session_create(library.handle, modelPath, threadCount) else {
+            throw OnnxRuntimeError.modelNotLoaded(path: modelPath, message: String(cString: ortb_last_error()))
+        }
+        self.modelPath = modelPath
+        self.threads = threads
+        self.library = library
+        self.handle = handle
+        func names(_ kind: ortb_io_kind) -> [String] {
+            (0..<ortb_session_count(handle, kind)).map { String(cString: ortb_session_name(handle, kind, $0)) }
+        }
+        func shapes(_ kind: ortb_io_kind) -> [[Int]] {
+            (0..<ortb_session_count(handle, kind)).map { index in
+                let rank = ortb_session_rank(handle, kind, index)
+                return UnsafeBufferPointer(start: ortb_session_shape(handle, kind, index), count: rank).map { Int($0) }
+            }
+        }
+        inputNames = names(ORTB_INPUT)
+        outputNames = names(ORTB_OUTPUT)
+        inputShapes = shapes(ORTB_INPUT)
+        outputShapes = shapes(ORTB_OUTPUT)
+    }
+
+    deinit { ortb_session_free(handle) }
+
+    /// Runs the model on `input` (row-major float32 values with dims `shape`, no -1) fed to its
+    /// single input, and returns every output in the model's order.
+    public func run(_ input: [Float], shape: [Int]) throws -> [OnnxRuntimeOutput] {
+        let dims = shape.map { Int64($0) }
+        let result = input.withUnsafeBufferPointer { values in
+            dims.withUnsafeBufferPointer { dims in
+                ortb_session_run(handle, values.baseAddress, values.count, dims.baseAddress, dims.count)
+            }
+        }
+        guard let outputs = result else {
+            throw OnnxRuntimeError.runFailed(modelPath: modelPath, message: String(cString: ortb_last_error()))
+        }
+        defer { ortb_outputs_free(outputs) }
+        return (0..<ortb_outputs_count(outputs)).map { index in
+            let rank = ortb_outputs_rank(outputs, index)
+            return OnnxRuntimeOutput(
+                name: outputNames[index],
+                shape: UnsafeBufferPointer(start: ortb_outputs_shape(outputs, index), count: rank).map { Int($0) },
+                values: Array(UnsafeBufferPointer(start: ortb_outputs_data(outputs, index),
+                                                  count: ortb_outputs_element_count(outputs, index))))
+        }
+    }
+}

@@ -1,0 +1,174 @@
+import Foundation
+import OnnxRuntime
+import XCTest
+
+/// The bridge against the real libonnxruntime (installed by `scripts/install.sh --deps`). These
+/// tests do not skip when it is missing: they fail with the library error, which says where it
+/// looked and how to install it.
+final class OnnxRuntimeSessionTests: XCTestCase {
+    /// conv_relu_add.onnx (scripts/reference/make_onnx_fixtures.py): conv = Conv(x, W, B) with
+    /// filter 0 = [[1, 0], [0, -1]], bias 0 and filter 1 = all 0.5, bias -10; y = Relu(conv) + C
+    /// with C = [1, 0.25] per channel. x is [batch, 1, 3, 3].
+    private func fixturePath() throws -> String {
+        try XCTUnwrap(Bundle.module.url(forResource: "conv_relu_add", withExtension: "onnx", subdirectory: "Fixtures")).path
+    }
+
+    private func temporaryDirectory() throws -> URL {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("edgenas-ort-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(at: directory) }
+        return directory
+    }
+
+    func testLibraryLoadsFromTheDefaultPlaces() throws {
+        let library = try OnnxRuntimeLibrary()
+        XCTAssertFalse(library.version.isEmpty)
+        XCTAssertTrue(library.path.contains("libonnxruntime"), library.path)
+    }
+
+    func testModelDescribesItsInputsAndOutputs() throws {
+        let session = try OnnxRuntimeSession(modelPath: fixturePath())
+        XCTAssertEqual(session.threads, 1)
+        XCTAssertEqual(session.inputNames, ["x"])
+        XCTAssertEqual(session.outputNames, ["y", "conv"])
+        XCTAssertEqual(session.inputShapes, [[-1, 1, 3, 3]])  // the batch is symbolic
+        XCTAssertEqual(session.outputShapes, [[-1, 2, 2, 2], [-1, 2, 2, 2]])
+    }
+
+    func testRunGivesTheHandComputedNumbers() throws {
+        let session = try OnnxRuntimeSession(modelPath: fixturePath(), threads: 1)
+        // x = 1...9 in a 3x3 grid.
+        // Filter 0: x[i][j] - x[i+1][j+1] = -4 everywhere; Relu -> 0; + 1 -> 1.
+        // Filter 1: windows sum to 12, 16, 24, 28; halved minus 10: -4, -2, 2, 4; Relu: 0, 0, 2, 4;
+        // + 0.25: 0.25, 0.25, 2.25, 4.25.
+        let outputs = try session.run((1...9).map(Float.init), shape: [1, 1, 3, 3])
+        XCTAssertEqual(outputs.map(\.name), ["y", "conv"])
+        XCTAssertEqual(outputs[0].shape, [1, 2, 2, 2])
+        XCTAssertEqual(outputs[0].values, [1, 1, 1, 1, 0.25, 0.25, 2.25, 4.25])
+        XCTAssertEqual(outputs[1].shape, [1, 2, 2, 2])
+        XCTAssertEqual(outputs[1].values, [-4, -4, -4, -4, -4, -2, 2, 4])
+    }
+
+    func testSymbolicBatchTakesTwoImages() throws {
+        let session = try OnnxRuntimeSession(modelPath: fixturePath())
+        // Image 2 is -(1...9): filter 0 gives +4 (Relu keeps it, + 1 = 5); filter 1 gives
+        // -6 - 10, -8 - 10, -12 - 10, -14 - 10, all cut to 0 by Relu, + 0.25.
+        let input = (1...9).map(Float.init) + (1...9).map { -Float($0) }
+        let outputs = try session.run(input, shape: [2, 1, 3, 3])
+        XCTAssertEqual(outputs[0].shape, [2, 2, 2, 2])
+        XCTAssertEqual(outputs[0].values, [1, 1, 1, 1, 0.25, 0.25, 2.25, 4.25, 5, 5, 5, 5, 0.25, 0.25, 0.25, 0.25])
+        XCTAssertEqual(Array(outputs[1].values[8...]), [4, 4, 4, 4, -16, -18, -22, -24])
+    }
+
+    func testRepeatedRunsAndSeveralThreadsAgree() throws {
+        let one = try OnnxRuntimeSession(modelPath: fixturePath(), threads: 1)
+        let two = try OnnxRuntimeSession(modelPath: fixturePath(), threads: 2, library: one.library)
+        let input = (1...9).map(Float.init)
+        let first = try one.run(input, shape: [1, 1, 3, 3])
+        for _ in 0..<3 {
+            XCTAssertEqual(try one.run(input, shape: [1, 1, 3, 3]), first)
+            XCTAssertEqual(try two.run(input, shape: [1, 1, 3, 3]), first)
+        }
+    }
+
+    func testInputThatDoesNotFitItsShapeIsRefused() throws {
+        let path = try fixturePath()
+        let session = try OnnxRuntimeSession(modelPath: path)
+        XCTAssertThrowsError(try session.run([1, 2, 3], shape: [1, 1, 3, 3])) { error in
+            guard case .runFailed(let modelPath, let message) = error as? OnnxRuntimeError else {
+                return XCTFail("unexpected \(error)")
+            }
+            XCTAssertEqual(modelPath, path)
+            XCTAssertTrue(message.contains("9 values but 3 were given"), message)
+        }
+        // A shape ONNX Runtime rejects (wrong rank for the model) comes back with its message.
+        XCTAssertThrowsError(try session.run((1...9).map(Float.init), shape: [9])) { error in
+            guard case .runFailed(_, let message) = error as? OnnxRuntimeError else { return XCTFail("unexpected \(error)") }
+            XCTAssertTrue(message.hasPrefix("inference failed: "), message)
+            XCTAssertGreaterThan(message.count, "inference failed: ".count)
+        }
+    }
+
+    func testMissingModelNamesThePath() throws {
+        let path = try temporaryDirectory().appendingPathComponent("missing.onnx").path
+        XCTAssertThrowsError(try OnnxRuntimeSession(modelPath: path)) { error in
+            guard case .modelNotLoaded(let errorPath, let message) = error as? OnnxRuntimeError else {
+                return XCTFail("unexpected \(error)")
+            }
+            XCTAssertEqual(errorPath, path)
+            XCTAssertTrue(message.hasPrefix("cannot load the model \(path): "), message)
+            XCTAssertTrue("\(error)".contains(path))
+        }
+    }
+
+    func testCorruptModelNamesThePath() throws {
+        let url = try temporaryDirectory().appendingPathComponent("corrupt.onnx")
+        try Data("this is not a protobuf model".utf8).write(to: url)
+        XCTAssertThrowsError(try OnnxRuntimeSession(modelPath: url.path)) { error in
+            guard case .modelNotLoaded(let errorPath, let message) = error as? OnnxRuntimeError else {
+                return XCTFail("unexpected \(error)")
+            }
+            XCTAssertEqual(errorPath, url.path)
+            XCTAssertTrue(message.hasPrefix("cannot load the model \(url.path): "), message)
+        }
+    }
+
+    func testTruncatedModelNamesThePath() throws {
+        let model = try Data(contentsOf: URL(fileURLWithPath: fixturePath()))
+        let url = try temporaryDirectory().appendingPathComponent("truncated.onnx")
+        try model.prefix(model.count / 2).write(to: url)
+        XCTAssertThrowsError(try OnnxRuntimeSession(modelPath: url.path)) { error in
+            XCTAssertTrue("\(error)".contains(url.path), "\(error)")
+        }
+    }
+
+    func testWrongLibraryPathGivesTheLibraryError() {
+        let path = "/nonexistent/edgenas/libonnxruntime.so"
+        XCTAssertThrowsError(try OnnxRuntimeLibrary(path: path)) { error in
+            guard case .libraryNotLoaded(let attempts) = error as? OnnxRuntimeError else {
+                return XCTFail("unexpected \(error)")
+            }
+            // An explicit path is the only one tried.
+            XCTAssertEqual(attempts.map(\.candidate), [path])
+            let text = "\(error)"
+            XCTAssertTrue(text.contains(path), text)
+            XCTAssertTrue(text.contains("scripts/install.sh --deps"), text)
+            XCTAssertTrue(text.contains(OnnxRuntimeLibrary.environmentVariable), text)
+        }
+    }
+
+    func testLibraryThatIsNotOnnxRuntimeIsRejected() throws {
+        // libdl is a real shared library without OrtGetApiBase.
+        XCTAssertThrowsError(try OnnxRuntimeLibrary(path: "libdl.so.2")) { error in
+            guard case .libraryNotLoaded(let attempts) = error as? OnnxRuntimeError else {
+                return XCTFail("unexpected \(error)")
+            }
+            XCTAssertEqual(attempts.map(\.reason), ["libdl.so.2 is not ONNX Runtime: it has no OrtGetApiBase symbol"])
+        }
+    }
+
+    func testEnvironmentVariableIsTheOnlyCandidateWhenSet() {
+        let environment = [OnnxRuntimeLibrary.environmentVariable: "/nonexistent/from-env/libonnxruntime.so"]
+        XCTAssertThrowsError(try OnnxRuntimeLibrary(environment: environment)) { error in
+            guard case .libraryNotLoaded(let attempts) = error as? OnnxRuntimeError else {
+                return XCTFail("unexpected \(error)")
+            }
+            XCTAssertEqual(attempts.map(\.source), [OnnxRuntimeLibrary.environmentVariable])
+            XCTAssertEqual(attempts.map(\.candidate), ["/nonexistent/from-env/libonnxruntime.so"])
+        }
+    }
+
+    func testEnvironmentVariableSelectsTheLibrary() throws {
+        let installed = try OnnxRuntimeLibrary()
+        let library = try OnnxRuntimeLibrary(environment: [OnnxRuntimeLibrary.environmentVariable: installed.path])
+        XCTAssertEqual(library.path, installed.path)
+        XCTAssertEqual(library.version, installed.version)
+    }
+
+    func testThreadCountMustBePositive() throws {
+        let path = try fixturePath()
+        XCTAssertThrowsError(try OnnxRuntimeSession(modelPath: path, threads: 0)) { error in
+            XCTAssertEqual(error as? OnnxRuntimeError, .invalidThreadCount(0))
+        }
+    }
+}
