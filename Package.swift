@@ -34,6 +34,7 @@ let package = Package(
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.21.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         // MARK: libtorch bridge
@@ -88,6 +89,14 @@ let package = Package(
         // MARK: hardware (latency backends, per-layer profiles, INT8 quantization)
         .target(name: "Hardware", dependencies: ["CTorch", "Torch", "Vision", "Reports"]),
 
+        // MARK: deployment export (ONNX FP32 and INT8 QDQ; the protobuf code is generated once and committed)
+        .target(name: "ONNXExport", dependencies: ["Vision", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
+
+        // MARK: ONNX Runtime (dlopen()ed at run time, so the package builds without it;
+        // scripts/install.sh --deps installs libonnxruntime)
+        .target(name: "COnnxRuntime", linkerSettings: [.linkedLibrary("dl")]),
+        .target(name: "OnnxRuntime", dependencies: ["COnnxRuntime"]),
+
         // MARK: hardware in the loop (latency backends beyond the local libtorch, the board agent)
         // External commands with a time limit that stops their whole process group.
         .target(name: "ProcessRunning"),
@@ -110,7 +119,7 @@ let package = Package(
         // MARK: command-line tool
         .executableTarget(name: "edgenas", dependencies: [
             "Torch", "Search", "Storage", "DetectionData", "Vision", "Estimation", "Reports", "Workflow", "Hardware",
-            "LatencyBackends", "LatencyAgent", "EstimatorSelection",
+            "LatencyBackends", "LatencyAgent", "EstimatorSelection", "ONNXExport",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -143,6 +152,9 @@ let package = Package(
             "LatencyAgent", "LatencyBackends", "Hardware", "Vision", "Torch", .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "ZeroCostProxiesTests", dependencies: ["ZeroCostProxies", "Vision", "Torch", "DetectionData"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "OnnxRuntimeTests", dependencies: ["OnnxRuntime"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "ONNXExportTests", dependencies: ["ONNXExport", "OnnxRuntime", "Vision", "Torch", "Hardware",
+                                                           .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .testTarget(name: "EstimatorSelectionTests", dependencies: ["EstimatorSelection", "Estimation", "Vision"]),
     ],
     cxxLanguageStandard: .cxx17

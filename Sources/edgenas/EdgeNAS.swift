@@ -8,7 +8,7 @@ struct EdgeNAS: AsyncParsableCommand {
         abstract: "Hardware-aware neural architecture search for detectors on edge devices.",
         version: "0.1.0",
         subcommands: [DoctorCommand.self, InitCommand.self, SearchCommand.self, DemoCommand.self, ReportCommand.self, DashboardCommand.self,
-                      ArchitectureCommand.self, DataCommand.self, TrainCommand.self, EvalCommand.self, QuantizeCommand.self,
+                      ArchitectureCommand.self, DataCommand.self, TrainCommand.self, EvalCommand.self, QuantizeCommand.self, ExportCommand.self,
                       ProfileCommand.self, SelectEstimatorCommand.self, PlanCommand.self,
                       StudyCommand.self, WorkerCommand.self, AgentCommand.self, LatencyCommand.self]
     )

@@ -20,11 +20,7 @@ struct QuantizeCommand: ParsableCommand {
 
     @OptionGroup var dataset: DatasetOptionGroup
 
-    @Option(help: "Checkpoint directory written by 'edgenas train'.")
-    var checkpoint: String
-
-    @Flag(help: "Use the last training step's weights instead of their moving average.")
-    var raw = false
+    @OptionGroup var trained: CheckpointOptionGroup
 
     @Option(help: "Quantized engine (see --list-engines); default: oneDNN where available.")
     var engine: String?
@@ -65,16 +61,8 @@ struct QuantizeCommand: ParsableCommand {
         guard let engine = engine ?? QuantizedDetector.defaultEngine else {
             throw ValidationError("this libtorch has no quantized engine")
         }
-        let directory = URL(fileURLWithPath: checkpoint)
-        guard let state = try TrainingCheckpoint.load(from: directory) else {
-            throw ValidationError("\(checkpoint) has no \(TrainingCheckpoint.stateFile); pass a directory written by 'edgenas train'")
-        }
-        var architecture = try DetectorArchitecture(shortName: state.architecture)
-        architecture.classCount = dataset.classNames.count
-        let detector = try Detector(architecture)
-        let weightsFile = raw || state.configuration.emaDecay == nil ? TrainingCheckpoint.modelFile : TrainingCheckpoint.averageFile
-        try detector.load(from: directory.appendingPathComponent(weightsFile))
-        detector.eval()
+        let (detector, weights) = try trained.loadDetector(classCount: dataset.classNames.count)
+        let architecture = detector.architecture
 
         let options = CalibrationOptions(method: CalibrationMethod(rawValue: calibration)!, percentile: percentile)
         let parameters = try Torch.withNoGrad {
@@ -97,7 +85,6 @@ struct QuantizeCommand: ParsableCommand {
                      int8Result.cocoAveragePrecision, int8Result.averagePrecision50 - fp32Result.averagePrecision50))
 
         if latency {
-            let weights = directory.appendingPathComponent(weightsFile)
             let fp32 = try TorchFP32Backend(threads: threads, weights: weights).measure(architecture: architecture)
             let int8Latency = try TorchInt8Backend(engine: engine, threads: threads, weights: weights).measure(architecture: architecture)
             for measurement in [fp32, int8Latency] {

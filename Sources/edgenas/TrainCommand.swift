@@ -152,28 +152,16 @@ struct EvalCommand: ParsableCommand {
 
     @OptionGroup var dataset: DatasetOptionGroup
 
-    @Option(help: "Checkpoint directory written by 'edgenas train'.")
-    var checkpoint: String
+    @OptionGroup var trained: CheckpointOptionGroup
 
     @Option(help: "Split to evaluate.")
     var split = "val"
 
-    @Flag(help: "Evaluate the last training step's weights instead of their moving average.")
-    var raw = false
-
     func run() throws {
-        let directory = URL(fileURLWithPath: checkpoint)
-        guard let state = try TrainingCheckpoint.load(from: directory) else {
-            throw ValidationError("\(checkpoint) has no \(TrainingCheckpoint.stateFile); pass a directory written by 'edgenas train'")
-        }
-        var architecture = try DetectorArchitecture(shortName: state.architecture)
-        architecture.classCount = dataset.classNames.count
-        let detector = try Detector(architecture)
-        let weights = raw || state.configuration.emaDecay == nil ? TrainingCheckpoint.modelFile : TrainingCheckpoint.averageFile
-        try detector.load(from: directory.appendingPathComponent(weights))
+        let detector = try trained.loadDetector(classCount: dataset.classNames.count).detector
         let result = try DetectorEvaluation.evaluate(detector, on: try dataset.load(split: split))
         print(String(format: "%@ on %@/%@: AP@0.5 %.4f  mAP@[.5:.95] %.4f  (%d images, %d detections)",
-                     architecture.description, dataset.data, split, result.averagePrecision50, result.cocoAveragePrecision,
+                     detector.architecture.description, dataset.data, split, result.averagePrecision50, result.cocoAveragePrecision,
                      result.images, result.detections))
     }
 }
