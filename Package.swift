@@ -86,9 +86,6 @@ let package = Package(
         // MARK: reports (SVG, HTML, CSV; knows nothing of torch or search)
         .target(name: "Reports"),
 
-        // MARK: hardware (latency backends, per-layer profiles, INT8 quantization)
-        .target(name: "Hardware", dependencies: ["CTorch", "Torch", "Vision", "Reports"]),
-
         // MARK: deployment export (ONNX FP32 and INT8 QDQ; the protobuf code is generated once and committed)
         .target(name: "ONNXExport", dependencies: ["Vision", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
 
@@ -96,6 +93,9 @@ let package = Package(
         // scripts/install.sh --deps installs libonnxruntime)
         .target(name: "COnnxRuntime", linkerSettings: [.linkedLibrary("dl")]),
         .target(name: "OnnxRuntime", dependencies: ["COnnxRuntime"]),
+
+        // MARK: hardware (latency backends, per-layer profiles, INT8 quantization)
+        .target(name: "Hardware", dependencies: ["CTorch", "Torch", "Vision", "Reports", "ONNXExport", "OnnxRuntime"]),
 
         // MARK: hardware in the loop (latency backends beyond the local libtorch, the board agent)
         // External commands with a time limit that stops their whole process group.
@@ -146,7 +146,7 @@ let package = Package(
         .testTarget(name: "ReportsTests", dependencies: ["Reports"]),
         .testTarget(name: "WorkflowTests", dependencies: ["Workflow", "Storage", "Search", "Vision", "Hardware", "DetectionData"]),
         .testTarget(name: "VisionTests", dependencies: ["Vision"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "HardwareTests", dependencies: ["Hardware", "Vision", "Torch"]),
+        .testTarget(name: "HardwareTests", dependencies: ["Hardware", "Vision", "Torch", "OnnxRuntime"]),
         .testTarget(name: "LatencyBackendsTests", dependencies: ["LatencyBackends", "Hardware", "Vision"]),
         .testTarget(name: "LatencyAgentTests", dependencies: [
             "LatencyAgent", "LatencyBackends", "Hardware", "Vision", "Torch", .product(name: "Logging", package: "swift-log"),

@@ -5,12 +5,15 @@ import Hardware
 /// settings (the `--latency` option, see docs/hardware-agent.md):
 ///
 /// - `local`: eager libtorch FP32 on this machine (`TorchFP32Backend`);
+/// - `onnxruntime [int8|fp32]`: the exported ONNX model in ONNX Runtime on this machine
+///   (`OnnxRuntimeBackend`, INT8 QDQ unless `fp32`), the deployment-grade figure;
 /// - `agent URL`: a board running `edgenas agent`, e.g. `agent http://192.0.2.7:8420`;
 /// - `command TEMPLATE`: an external benchmark run here, e.g.
 ///   `command 'python3 bench.py --arch {architecture} --threads {threads}'`;
 /// - `predictor FILE`: a latency predictor saved as JSON by `LatencyPredictor.save(to:)`.
 public enum LatencyBackendSpec: Hashable, Sendable, CustomStringConvertible {
     case local
+    case onnxruntime(OnnxRuntimeBackend.Precision)
     case agent(URL)
     case command(String)
     case predictor(path: String)
@@ -23,6 +26,11 @@ public enum LatencyBackendSpec: Hashable, Sendable, CustomStringConvertible {
         case "local":
             guard argument.isEmpty else { throw .unexpectedArgument(text, kind: kind) }
             self = .local
+        case "onnxruntime":
+            guard let precision = argument.isEmpty ? .int8 : OnnxRuntimeBackend.Precision(rawValue: argument) else {
+                throw .invalidArgument(text, kind: kind, expected: "int8 or fp32 (default int8), e.g. onnxruntime int8")
+            }
+            self = .onnxruntime(precision)
         case "agent":
             guard let url = URL(string: argument), let scheme = url.scheme?.lowercased(), ["http", "https"].contains(scheme),
                   url.host != nil else {
@@ -45,6 +53,7 @@ public enum LatencyBackendSpec: Hashable, Sendable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .local: "local"
+        case .onnxruntime(let precision): "onnxruntime \(precision.rawValue)"
         case .agent(let url): "agent \(url.absoluteString)"
         // Parsing drops one pair of outer quotes, so a template in quotes of its own gets one more.
         case .command(let template): Self.unquoted(template) == template ? "command \(template)" : "command '\(template)'"
@@ -57,6 +66,8 @@ public enum LatencyBackendSpec: Hashable, Sendable, CustomStringConvertible {
         switch self {
         case .local:
             return TorchFP32Backend(policy: settings.policy, threads: settings.threads, seed: settings.seed)
+        case .onnxruntime(let precision):
+            return OnnxRuntimeBackend(precision: precision, policy: settings.policy, threads: settings.threads, seed: settings.seed)
         case .agent(let url):
             let token = settings.agentToken ?? ProcessInfo.processInfo.environment[AgentProtocol.tokenEnvironmentVariable] ?? ""
             return try AgentLatencyBackend(url: url, token: token, threads: settings.threads, requestTimeoutSeconds: settings.requestTimeoutSeconds,
@@ -111,7 +122,7 @@ public enum LatencyBackendSpecError: Error, Equatable, Sendable, CustomStringCon
     public var description: String {
         switch self {
         case .unknownKind(let text):
-            "latency backend '\(text)' is not one of: local, agent URL, command TEMPLATE, predictor FILE"
+            "latency backend '\(text)' is not one of: local, onnxruntime [int8|fp32], agent URL, command TEMPLATE, predictor FILE"
         case .unexpectedArgument(let text, let kind): "latency backend '\(text)': '\(kind)' takes no argument"
         case .invalidArgument(let text, let kind, let expected): "latency backend '\(text)': '\(kind)' needs \(expected)"
         }

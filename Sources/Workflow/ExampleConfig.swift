@@ -45,6 +45,7 @@ extension ProjectConfig {
 
     latency:
       # int8 [ENGINE]: INT8 in this process (quantized kernels); fp32: eager FP32 here;
+      # onnxruntime [int8|fp32]: the exported ONNX model in ONNX Runtime here (deployment runtime);
       # agent http://board:8420: a board running 'edgenas agent'; command 'bench {architecture}';
       # predictor latency.json: a fitted latency predictor.
       backend: int8

@@ -4,9 +4,9 @@ import LatencyBackends
 /// Latency backends by the specification a config's `latency.backend` holds:
 /// `int8 [ENGINE]` (libtorch's quantized kernels in this process, the default engine unless
 /// named), `fp32` (eager libtorch FP32), or any spec of `LatencyBackendSpec`: `local`,
-/// `agent URL`, `command TEMPLATE`, `predictor FILE`.
+/// `onnxruntime [int8|fp32]`, `agent URL`, `command TEMPLATE`, `predictor FILE`.
 public enum LatencyBackendFactory {
-    static let expected = "int8 [ENGINE], fp32, agent URL, command TEMPLATE or predictor FILE"
+    static let expected = "int8 [ENGINE], fp32, onnxruntime [int8|fp32], agent URL, command TEMPLATE or predictor FILE"
 
     /// Checks a spec without building the backend (for config errors before any work).
     public static func validate(_ spec: String) throws(ProjectConfigError) {

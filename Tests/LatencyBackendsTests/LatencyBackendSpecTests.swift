@@ -6,6 +6,8 @@ import Testing
 struct LatencyBackendSpecTests {
     @Test func everyKindParses() throws {
         #expect(try LatencyBackendSpec(parsing: "local") == .local)
+        #expect(try LatencyBackendSpec(parsing: "onnxruntime") == .onnxruntime(.int8))
+        #expect(try LatencyBackendSpec(parsing: "onnxruntime fp32") == .onnxruntime(.fp32))
         #expect(try LatencyBackendSpec(parsing: "  agent http://127.0.0.1:8420 ") == .agent(URL(string: "http://127.0.0.1:8420")!))
         #expect(try LatencyBackendSpec(parsing: "command 'bench --model {model}'") == .command("bench --model {model}"))
         #expect(try LatencyBackendSpec(parsing: "command bench -t {threads}") == .command("bench -t {threads}"))
@@ -13,7 +15,7 @@ struct LatencyBackendSpecTests {
     }
 
     @Test func theDescriptionParsesBack() throws {
-        for spec: LatencyBackendSpec in [.local, .agent(URL(string: "https://board.example:9000")!), .command("b 'x' {model}"),
+        for spec: LatencyBackendSpec in [.local, .onnxruntime(.int8), .onnxruntime(.fp32), .agent(URL(string: "https://board.example:9000")!), .command("b 'x' {model}"),
                                          .predictor(path: "p.json")] {
             #expect(try LatencyBackendSpec(parsing: spec.description) == spec)
         }
@@ -28,11 +30,15 @@ struct LatencyBackendSpecTests {
         }
         #expect(throws: LatencyBackendSpecError.self) { try LatencyBackendSpec(parsing: "command ''") }
         #expect(throws: LatencyBackendSpecError.self) { try LatencyBackendSpec(parsing: "predictor") }
+        let precision = #expect(throws: LatencyBackendSpecError.self) { try LatencyBackendSpec(parsing: "onnxruntime int4") }
+        #expect(precision?.description.contains("int8 or fp32") == true)
     }
 
     @Test func backendsAreBuiltWithTheSettings() throws {
         let settings = LatencyBackendSettings(threads: 2, agentToken: "secret")
         #expect(try LatencyBackendSpec.local.makeBackend(settings).name == "torch-fp32")
+        let onnx = try #require(try LatencyBackendSpec.onnxruntime(.fp32).makeBackend(settings) as? OnnxRuntimeBackend)
+        #expect(onnx.name == "onnxruntime-fp32" && onnx.threads == 2)
         let agent = try #require(try LatencyBackendSpec.agent(URL(string: "http://127.0.0.1:1")!).makeBackend(settings) as? AgentLatencyBackend)
         #expect(agent.token == "secret" && agent.threads == 2)
         #expect(throws: AgentBackendError.missingToken(url: "http://127.0.0.1:1")) {

@@ -1,0 +1,34 @@
+import Foundation
+import OnnxRuntime
+import Testing
+import Vision
+@testable import Hardware
+
+struct OnnxRuntimeBackendTests {
+    static let policy = MeasurementPolicy(warmupRuns: 2, minimumRuns: 5, maximumRuns: 12, maximumSeconds: 10,
+                                          stabilityWindow: 5, stabilityTolerance: 0.05)
+
+    @Test(arguments: OnnxRuntimeBackend.Precision.allCases)
+    func measuresTheExportedModel(precision: OnnxRuntimeBackend.Precision) throws {
+        let backend = OnnxRuntimeBackend(precision: precision, policy: Self.policy, seed: 3)
+        let measurement = try backend.measure(architecture: tinyArchitecture)
+        #expect(measurement.backend == "onnxruntime-\(precision.rawValue)")
+        #expect(measurement.architecture == tinyArchitecture.description && measurement.threads == 1)
+        #expect(measurement.samplesMilliseconds.count >= 5)
+        #expect(measurement.median > 0 && measurement.median.isFinite)
+    }
+
+    @Test func theInt8ModelIsQuantizedAndTheFp32ModelIsNot() throws {
+        let int8 = try OnnxRuntimeBackend(precision: .int8).model(tinyArchitecture)
+        let fp32 = try OnnxRuntimeBackend(precision: .fp32).model(tinyArchitecture)
+        let marker = Data("QuantizeLinear".utf8)
+        #expect(int8.range(of: marker) != nil)
+        #expect(fp32.range(of: marker) == nil)
+    }
+
+    @Test func aMissingLibraryIsAClearError() throws {
+        let backend = OnnxRuntimeBackend(precision: .fp32, policy: Self.policy, libraryPath: "/nonexistent/libonnxruntime.so")
+        let error = #expect(throws: OnnxRuntimeError.self) { try backend.measure(architecture: tinyArchitecture) }
+        #expect(error?.description.contains("/nonexistent/libonnxruntime.so") == true)
+    }
+}
