@@ -127,7 +127,8 @@ let package = Package(
         // MARK: benchmarks
         .executableTarget(name: "edgenas-bench-torch", dependencies: ["Torch", "Vision"], path: "Benchmarks/torch/Sources/edgenas-bench-torch"),
         .executableTarget(name: "edgenas-bench-search", dependencies: ["Search", "Randomness"], path: "Benchmarks/search/Sources"),
-        .executableTarget(name: "edgenas-bench-hardware", dependencies: ["Hardware", "Vision", "Torch"], path: "Benchmarks/hardware/Sources"),
+        .executableTarget(name: "edgenas-bench-hardware", dependencies: ["Hardware", "LatencyBackends", "Estimation", "Randomness", "Vision", "Torch"],
+                          path: "Benchmarks/hardware/Sources"),
         .executableTarget(name: "edgenas-bench-hardware-predictor", dependencies: ["LatencyBackends", "Hardware", "Vision", "Estimation", "Randomness"],
                           path: "Benchmarks/hardware-predictor/Sources"),
 
@@ -144,7 +145,7 @@ let package = Package(
         .testTarget(name: "DetectionDataTests", dependencies: ["DetectionData", "Randomness"], resources: [.copy("Fixtures")]),
         .testTarget(name: "EstimationTests", dependencies: ["Estimation", "Randomness"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports"]),
-        .testTarget(name: "WorkflowTests", dependencies: ["Workflow", "Storage", "Search", "Vision", "Hardware", "DetectionData"]),
+        .testTarget(name: "WorkflowTests", dependencies: ["Workflow", "Storage", "Search", "Vision", "Hardware", "DetectionData", "Torch", "Randomness"]),
         .testTarget(name: "VisionTests", dependencies: ["Vision"], resources: [.copy("Fixtures")]),
         .testTarget(name: "HardwareTests", dependencies: ["Hardware", "Vision", "Torch", "OnnxRuntime"]),
         .testTarget(name: "LatencyBackendsTests", dependencies: ["LatencyBackends", "Hardware", "Vision"]),

@@ -15,13 +15,13 @@ Prints one line per precision: name=... precision=... median_ms=... iqr_ms=... r
 """
 import argparse
 import json
-import statistics
-import time
 
 import torch
 from torch import nn
 from torch.ao.quantization import get_default_qconfig_mapping
 from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
+
+from timing import measure
 
 
 def unwrap(value):
@@ -92,25 +92,6 @@ class WithOutput(nn.Module):
     def forward(self, image):
         objectness, box, classes = self.branches(image)
         return torch.cat([objectness.sigmoid(), box, classes.softmax(1)], 1)
-
-
-def measure(body, warmup=5, minimum=20, maximum=500, seconds=20.0, window=10, tolerance=0.01):
-    for _ in range(warmup):
-        body()
-    samples, previous, start = [], None, time.perf_counter()
-    while True:
-        begin = time.perf_counter()
-        body()
-        samples.append((time.perf_counter() - begin) * 1e3)
-        if len(samples) >= maximum or time.perf_counter() - start >= seconds:
-            break
-        if len(samples) >= minimum and (len(samples) - minimum) % window == 0:
-            median = statistics.median(samples)
-            if previous is not None and abs(median - previous) / median < tolerance:
-                break
-            previous = median
-    quartiles = statistics.quantiles(samples, n=4, method="inclusive")
-    return statistics.median(samples), quartiles[2] - quartiles[0], len(samples)
 
 
 def main():

@@ -260,4 +260,34 @@ public struct ProfileReport: Codable, Hashable, Sendable {
         formatVersion = LayerProfile.currentFormatVersion
         self.profiles = profiles
     }
+
+    /// Reads a profile.json, refusing other format versions; errors name the file.
+    public init(contentsOf url: URL) throws(ProfileReadError) {
+        let data: Data
+        do { data = try Data(contentsOf: url) } catch { throw .unreadable(path: url.path, reason: error.localizedDescription) }
+        let report: ProfileReport
+        do { report = try JSONDecoder().decode(ProfileReport.self, from: data) } catch {
+            throw .notAProfile(path: url.path, reason: "\(error)")
+        }
+        guard report.formatVersion == LayerProfile.currentFormatVersion,
+              report.profiles.allSatisfy({ $0.formatVersion == LayerProfile.currentFormatVersion }) else {
+            throw .unsupportedVersion(path: url.path, version: report.formatVersion, expected: LayerProfile.currentFormatVersion)
+        }
+        self = report
+    }
+}
+
+/// Why a profile.json could not be read.
+public enum ProfileReadError: Error, Equatable, Sendable, CustomStringConvertible {
+    case unreadable(path: String, reason: String)
+    case notAProfile(path: String, reason: String)
+    case unsupportedVersion(path: String, version: Int, expected: Int)
+
+    public var description: String {
+        switch self {
+        case let .unreadable(path, reason): "cannot read \(path): \(reason)"
+        case let .notAProfile(path, reason): "\(path) is not a profile written by 'edgenas profile' (docs/profile-format.md): \(reason)"
+        case let .unsupportedVersion(path, version, expected): "\(path): profile format version \(version); this build reads version \(expected)"
+        }
+    }
 }

@@ -13,6 +13,50 @@ public enum ArchitectureSpace {
         case neck          // neckChannels
         case stem          // stemChannels
         case spp           // sppBranches
+        case stage2Channels = "stage2_channels"  // stageChannels[0]
+        case stage3Channels = "stage3_channels"  // stageChannels[1]
+        case stage4Channels = "stage4_channels"  // stageChannels[2]
+        case stage2Repeats = "stage2_repeats"    // stageRepeats[0]
+        case stage3Repeats = "stage3_repeats"    // stageRepeats[1]
+        case stage4Repeats = "stage4_repeats"    // stageRepeats[2]
+
+        /// The field's value in `architecture`.
+        public func value(in architecture: DetectorArchitecture) -> Int {
+            switch self {
+            case .kernel: architecture.headKernelSize
+            case .groups: architecture.headGroups
+            case .channels: architecture.headChannels
+            case .width: architecture.inputWidthPixels
+            case .neck: architecture.neckChannels
+            case .stem: architecture.stemChannels
+            case .spp: architecture.sppBranches
+            case .stage2Channels: architecture.stageChannels[0]
+            case .stage3Channels: architecture.stageChannels[1]
+            case .stage4Channels: architecture.stageChannels[2]
+            case .stage2Repeats: architecture.stageRepeats[0]
+            case .stage3Repeats: architecture.stageRepeats[1]
+            case .stage4Repeats: architecture.stageRepeats[2]
+            }
+        }
+
+        /// `architecture` with this field set to `value`.
+        public func set(_ value: Int, in architecture: inout DetectorArchitecture) {
+            switch self {
+            case .kernel: architecture.headKernelSize = value
+            case .groups: architecture.headGroups = value
+            case .channels: architecture.headChannels = value
+            case .width: architecture.inputWidthPixels = value
+            case .neck: architecture.neckChannels = value
+            case .stem: architecture.stemChannels = value
+            case .spp: architecture.sppBranches = value
+            case .stage2Channels: architecture.stageChannels[0] = value
+            case .stage3Channels: architecture.stageChannels[1] = value
+            case .stage4Channels: architecture.stageChannels[2] = value
+            case .stage2Repeats: architecture.stageRepeats[0] = value
+            case .stage3Repeats: architecture.stageRepeats[1] = value
+            case .stage4Repeats: architecture.stageRepeats[2] = value
+            }
+        }
     }
 
     /// The head space of the seed: kernel {3, 5}, groups {1, 2, 4, 8}, channels 24..96 and
@@ -36,16 +80,7 @@ public enum ArchitectureSpace {
             guard let number = value.numericValue, number == number.rounded() else {
                 throw ArchitectureSpaceError.notAnInteger(parameter: name, value: value)
             }
-            let integer = Int(number)
-            switch parameter {
-            case .kernel: result.headKernelSize = integer
-            case .groups: result.headGroups = integer
-            case .channels: result.headChannels = integer
-            case .width: result.inputWidthPixels = integer
-            case .neck: result.neckChannels = integer
-            case .stem: result.stemChannels = integer
-            case .spp: result.sppBranches = integer
-            }
+            parameter.set(Int(number), in: &result)
         }
         try result.validate()
         return result
@@ -56,15 +91,7 @@ public enum ArchitectureSpace {
         var result: [String: ParameterValue] = [:]
         for name in space.names {
             guard let parameter = Parameter(rawValue: name) else { continue }
-            let value: Int = switch parameter {
-            case .kernel: architecture.headKernelSize
-            case .groups: architecture.headGroups
-            case .channels: architecture.headChannels
-            case .width: architecture.inputWidthPixels
-            case .neck: architecture.neckChannels
-            case .stem: architecture.stemChannels
-            case .spp: architecture.sppBranches
-            }
+            let value = parameter.value(in: architecture)
             // A float parameter holds the value as a double, as the sampler would.
             if case .float = space[name]?.distribution { result[name] = .double(Double(value)) } else { result[name] = .int(value) }
         }
@@ -75,6 +102,7 @@ public enum ArchitectureSpace {
 public enum ArchitectureSpaceError: Error, Equatable, CustomStringConvertible {
     case unknownParameter(String)
     case notAnInteger(parameter: String, value: ParameterValue)
+    case invalidThreshold(Double)
 
     public var description: String {
         switch self {
@@ -82,6 +110,7 @@ public enum ArchitectureSpaceError: Error, Equatable, CustomStringConvertible {
             "search-space parameter '\(name)' is not an architecture field; expected one of "
                 + ArchitectureSpace.Parameter.allCases.map(\.rawValue).joined(separator: ", ")
         case .notAnInteger(let name, let value): "parameter '\(name)' = \(value); expected a whole number"
+        case .invalidThreshold(let value): "latency share threshold \(value); expected a fraction in (0, 1], e.g. 0.8"
         }
     }
 }

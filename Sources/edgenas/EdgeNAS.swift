@@ -9,7 +9,7 @@ struct EdgeNAS: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [DoctorCommand.self, InitCommand.self, SearchCommand.self, DemoCommand.self, ReportCommand.self, DashboardCommand.self,
                       ArchitectureCommand.self, DataCommand.self, TrainCommand.self, EvalCommand.self, QuantizeCommand.self, ExportCommand.self,
-                      ProfileCommand.self, SelectEstimatorCommand.self, PlanCommand.self,
+                      ProfileCommand.self, SuggestSpaceCommand.self, SelectEstimatorCommand.self, PlanCommand.self,
                       StudyCommand.self, WorkerCommand.self, AgentCommand.self, LatencyCommand.self]
     )
 
