@@ -10,8 +10,13 @@ outputs on them (libtorch FP32 and libtorch INT8), the ground truth and EdgeNAS'
 1. runs onnx.checker (full check, with shape inference) on every model;
 2. runs each model in onnxruntime (one thread, all graph optimisations, so QDQ pairs fuse into
    integer kernels) on the same inputs;
-3. compares outputs: FP32 within --fp32-tolerance (absolute); INT8 in units of the quantization
-   step of each head branch (objectness in logit space, since the output holds its sigmoid);
+3. compares outputs: FP32 within --fp32-tolerance (absolute). INT8 in units of the quantization
+   step of each head branch (objectness in logit space, since the output holds its sigmoid):
+   two INT8 runtimes on the same grids round their integer arithmetic differently, so single
+   values drift apart by a few steps over the network's ~60 requantizations. The quantization
+   tolerance is therefore relative to the quantization error itself: onnxruntime's INT8 must
+   agree with EdgeNAS's INT8 at least as closely (mean difference) as EdgeNAS's INT8 agrees with
+   FP32, and its own error against FP32 must be within --int8-error-ratio of EdgeNAS's;
 4. decodes detections (FastestDet scoring, per-class NMS) and computes Pascal VOC AP@0.5 (all-point)
    for every output; first checks that this reproduces the AP EdgeNAS computed on its own outputs
    (so the comparison below tests the runtime, not two decoders), then that onnxruntime's AP differs
@@ -149,10 +154,8 @@ def main():
     parser.add_argument("bundle", help="the check directory written by 'edgenas export --check-images N'")
     parser.add_argument("--fp32-tolerance", type=float, default=1e-4)
     parser.add_argument("--ap-tolerance", type=float, default=0.01)
-    parser.add_argument("--int8-median-steps", type=float, default=1.0,
-                        help="INT8: largest allowed median difference, in quantization steps of the branch")
-    parser.add_argument("--int8-p99-steps", type=float, default=8.0,
-                        help="INT8: largest allowed 99th-percentile difference, in quantization steps")
+    parser.add_argument("--int8-error-ratio", type=float, default=1.1,
+                        help="INT8: largest allowed mean |onnxruntime - FP32| / mean |EdgeNAS INT8 - FP32| per branch")
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
 
@@ -186,16 +189,27 @@ def main():
             print(f"fp32: checker ok; max |EdgeNAS - onnxruntime| = {figures['max_abs_diff']:.3g} (tolerance {args.fp32_tolerance}); "
                   f"AP@0.5 EdgeNAS {ours_run['averagePrecision50']:.4f}, onnxruntime {ap_theirs:.4f}")
         else:
-            steps = int8_steps(ours, theirs, manifest["int8BranchScales"])
-            for branch, values in steps.items():
-                median, p99 = float(np.median(values)), float(np.percentile(values, 99))
-                figures[f"{branch}_median_steps"], figures[f"{branch}_p99_steps"] = median, p99
-                if median > args.int8_median_steps or p99 > args.int8_p99_steps:
-                    failures.append(f"int8 {branch}: median {median:.2f} / 99th percentile {p99:.2f} steps "
-                                    f"(limits {args.int8_median_steps} / {args.int8_p99_steps})")
-            print(f"int8: checker ok; |EdgeNAS - onnxruntime| in quantization steps: objectness median "
-                  f"{figures['objectness_median_steps']:.2f}, p99 {figures['objectness_p99_steps']:.2f}; box median "
-                  f"{figures['box_median_steps']:.2f}, p99 {figures['box_p99_steps']:.2f}; "
+            fp32 = load_floats(os.path.join(args.bundle, manifest["runs"]["edgenas-fp32"]["outputs"]), manifest["outputShape"])
+            scales = manifest["int8BranchScales"]
+            pairs = {"onnxruntime_vs_edgenas": (theirs, ours), "edgenas_vs_fp32": (ours, fp32), "onnxruntime_vs_fp32": (theirs, fp32)}
+            summary = []
+            for branch in ("objectness", "box"):
+                means = {}
+                for pair, (a, b) in pairs.items():
+                    values = int8_steps(a, b, scales)[branch]
+                    means[pair] = float(np.mean(values))
+                    figures[f"{branch}_{pair}_mean_steps"] = means[pair]
+                    figures[f"{branch}_{pair}_median_steps"] = float(np.median(values))
+                    figures[f"{branch}_{pair}_p99_steps"] = float(np.percentile(values, 99))
+                if means["onnxruntime_vs_edgenas"] > means["edgenas_vs_fp32"]:
+                    failures.append(f"int8 {branch}: onnxruntime and EdgeNAS INT8 differ by {means['onnxruntime_vs_edgenas']:.2f} steps on "
+                                    f"average, more than EdgeNAS INT8 differs from FP32 ({means['edgenas_vs_fp32']:.2f})")
+                if means["onnxruntime_vs_fp32"] > args.int8_error_ratio * means["edgenas_vs_fp32"]:
+                    failures.append(f"int8 {branch}: onnxruntime's error against FP32 ({means['onnxruntime_vs_fp32']:.2f} steps) exceeds "
+                                    f"{args.int8_error_ratio} x EdgeNAS's ({means['edgenas_vs_fp32']:.2f})")
+                summary.append(f"{branch} onnxruntime-EdgeNAS {means['onnxruntime_vs_edgenas']:.2f}, EdgeNAS-FP32 "
+                               f"{means['edgenas_vs_fp32']:.2f}, onnxruntime-FP32 {means['onnxruntime_vs_fp32']:.2f}")
+            print(f"int8: checker ok; mean differences in quantization steps: {'; '.join(summary)}; "
                   f"AP@0.5 EdgeNAS {ours_run['averagePrecision50']:.4f}, onnxruntime {ap_theirs:.4f}")
         result["precisions"][precision] = figures
 

@@ -20,8 +20,9 @@ extension ProjectConfig {
 
     # default: the head space (kernel {3,5}, groups {1,2,4,8}, channels 24..96 step 8,
     # input width 224..320 on the network's 32-pixel stride). Or a SearchSpace YAML file
-    # (search_space: space.yaml) or an inline mapping with 'parameters:'. Parameters:
-    # kernel, groups, channels, width, neck, stem, spp.
+    # (search_space: space.yaml, e.g. from 'edgenas suggest-space') or an inline mapping with
+    # 'parameters:'. Parameters: kernel, groups, channels, width, neck, stem, spp,
+    # stage2_channels, stage3_channels, stage4_channels, stage2_repeats, stage3_repeats, stage4_repeats.
     search_space: default
 
     # ap50 (maximised) and latency (minimised) first; params and memory are optional.

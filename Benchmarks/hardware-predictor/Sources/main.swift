@@ -1,7 +1,8 @@
 // Latency predictor accuracy on held-out architectures of the detector head space.
 //
 // Measures `--count` architectures drawn from the head space (kernel 3/5, groups 1/2/4/8,
-// channels 24...96, width 220...320) with the local FP32 libtorch backend, one thread, in
+// channels 24...96, width 220...320) with the `--latency` backend (default `local`, eager
+// libtorch FP32; e.g. `--latency 'onnxruntime int8'` for the deployment runtime), one thread, in
 // `--rounds` rounds of shuffled order. Two latency figures are kept per architecture, both
 // the smallest over the rounds (another process on shared cores only ever adds time): the
 // median of a round's timed runs, and the minimum (the fastest run, the figure least moved
@@ -26,6 +27,7 @@ struct Options {
     var rounds = 3
     var seed: UInt64 = 1
     var threads = 1
+    var latency = LatencyBackendSpec.local
     var output = URL(fileURLWithPath: "predictor-bench")
 
     init(_ arguments: [String]) throws {
@@ -39,7 +41,8 @@ struct Options {
             case "--seed": seed = UInt64(try Self.int(flag, value))
             case "--threads": threads = try Self.int(flag, value)
             case "--output": output = URL(fileURLWithPath: value)
-            default: throw BenchError("unknown option \(flag); expected --count, --train, --rounds, --seed, --threads, --output")
+            case "--latency": latency = try LatencyBackendSpec(parsing: value)
+            default: throw BenchError("unknown option \(flag); expected --count, --train, --rounds, --seed, --threads, --latency, --output")
             }
         }
         guard train >= 2, train < count, rounds >= 1 else { throw BenchError("expected 2 <= --train < --count and --rounds >= 1") }
@@ -87,7 +90,7 @@ func run() throws {
     let options = try Options(Array(CommandLine.arguments.dropFirst()))
     try FileManager.default.createDirectory(at: options.output, withIntermediateDirectories: true)
     let architectures = HeadSpaceSample.draw(options.count, seed: options.seed)
-    let backend = TorchFP32Backend(threads: options.threads, seed: options.seed)
+    let backend = try options.latency.makeBackend(LatencyBackendSettings(threads: options.threads, seed: options.seed))
     var measured = architectures.map { MeasuredArchitecture(architecture: $0.description) }
     var generator = SplitMix64(seed: options.seed ^ 0x5EED)
     let start = ContinuousClock.now
