@@ -66,7 +66,7 @@ public struct SpaceSuggestion: Sendable {
         var lines = ["# Search space suggested by 'edgenas suggest-space' from \(source), threshold \(Int((threshold * 100).rounded())) %.",
                      "# Blocks by share of the latency; opened ones are searched, the others keep the base model's values:"]
         lines += blocks.map { block in
-            String(format: "#   %-7@ %5.1f %%  ", block.block.rawValue, block.share * 100)
+            "#   " + block.block.rawValue.padding(toLength: 7, withPad: " ", startingAt: 0) + String(format: "%5.1f %%  ", block.share * 100)
                 + (block.opened ? "opened: " : "kept: ") + block.parameters.map(\.rawValue).joined(separator: ", ")
         }
         lines.append("# The input width scales every block and is always searched. Cheapest member: \(smallest).")

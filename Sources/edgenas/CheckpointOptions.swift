@@ -38,10 +38,17 @@ struct CheckpointOptionGroup: ParsableArguments {
         do {
             try detector.load(from: weights)
         } catch let error as ModuleStateError {
-            throw ValidationError("\(weights.path) holds weights of \(state.architecture) (\(TrainingCheckpoint.stateFile)), "
-                                  + "which do not fit \(architecture) with \(classCount) class(es): \(error)")
+            throw CheckpointMismatch(message: "\(weights.path) holds weights of \(state.architecture) (\(TrainingCheckpoint.stateFile)), "
+                                     + "which do not fit \(architecture) with \(classCount) class(es): \(error)")
         }
         detector.eval()
         return (detector, weights)
     }
+}
+
+/// Weights that do not fit the requested network: a problem with the files, not with the
+/// command line, so it is reported without the usage text a `ValidationError` brings.
+struct CheckpointMismatch: Error, CustomStringConvertible {
+    let message: String
+    var description: String { message }
 }

@@ -49,7 +49,8 @@ struct SuggestSpaceCommand: ParsableCommand {
         print("block    share  cumulative  choices")
         for block in suggestion.blocks {
             let names = block.parameters.map(\.rawValue).joined(separator: ", ")
-            print(String(format: "%-7@ %5.1f%%  %9.1f%%  ", block.block.rawValue, block.share * 100, block.cumulativeShare * 100)
+            print(block.block.rawValue.padding(toLength: 7, withPad: " ", startingAt: 0)
+                  + String(format: "%5.1f%%  %9.1f%%  ", block.share * 100, block.cumulativeShare * 100)
                   + (block.opened ? "opened: \(names)" : "kept at the base (\(names))"))
         }
         print("width: opened (it scales every block)")
