@@ -21,7 +21,8 @@
 // include/onnxruntime/core/session/onnxruntime_c_api.h at ORT_API_VERSION 13 (ONNX Runtime
 // 1.13), cross-checked against the static_asserts in onnxruntime/core/session/
 // onnxruntime_c_api.cc (ReleaseCustomOpDomain at 101, ReleaseModelMetadata at 118,
-// AddFreeDimensionOverrideByName at 124, ReleaseAvailableProviders at 126). Version 13 is
+// AddFreeDimensionOverrideByName at 124, ReleaseAvailableProviders at 126; SessionEndProfiling
+// at 110 is counted up from the 101 and down from the 118 anchor). Version 13 is
 // requested from GetApi: newer runtimes (the installed one is 1.32.0) serve every older
 // version, and everything used here exists in it.
 #define ORTB_API_VERSION 13u
@@ -33,6 +34,7 @@ enum {
     API_RUN = 9,
     API_CREATE_SESSION_OPTIONS = 10,
     API_SET_SESSION_EXECUTION_MODE = 13,
+    API_ENABLE_PROFILING = 14,
     API_SET_SESSION_GRAPH_OPTIMIZATION_LEVEL = 23,
     API_SET_INTRA_OP_NUM_THREADS = 24,
     API_SET_INTER_OP_NUM_THREADS = 25,
@@ -61,6 +63,7 @@ enum {
     API_RELEASE_TYPE_INFO = 98,
     API_RELEASE_TENSOR_TYPE_AND_SHAPE_INFO = 99,
     API_RELEASE_SESSION_OPTIONS = 100,
+    API_SESSION_END_PROFILING = 110,
     API_ADD_SESSION_CONFIG_ENTRY = 130,
 };
 
@@ -108,6 +111,8 @@ typedef ort_status *(*fn_run)(ort_session *, const void *run_options, const char
 typedef ort_status *(*fn_create_session_options)(ort_session_options **out);
 typedef ort_status *(*fn_options_set_int)(ort_session_options *, int value);
 typedef ort_status *(*fn_add_session_config_entry)(ort_session_options *, const char *key, const char *value);
+typedef ort_status *(*fn_enable_profiling)(ort_session_options *, const char *profile_file_prefix);
+typedef ort_status *(*fn_session_end_profiling)(ort_session *, ort_allocator *, char **out);
 typedef ort_status *(*fn_session_get_count)(const ort_session *, size_t *out);
 typedef ort_status *(*fn_session_get_type_info)(const ort_session *, size_t index, ort_type_info **out);
 typedef ort_status *(*fn_session_get_name)(const ort_session *, size_t index, ort_allocator *, char **out);
@@ -232,6 +237,8 @@ struct ortb_session_s {
     ortb_io *io[2];
     // Name arrays in the layout Run wants.
     const char **names[2];
+    int profiling;       // created with a profile prefix
+    char *profile_path;  // set once profiling has ended
 };
 
 static void free_io(ortb_io *io, size_t count) {
@@ -252,6 +259,7 @@ void ortb_session_free(ortb_session *session) {
     }
     if (session->cpu_memory != NULL) ORT_RELEASE(runtime, API_RELEASE_MEMORY_INFO, session->cpu_memory);
     if (session->session != NULL) ORT_RELEASE(runtime, API_RELEASE_SESSION, session->session);
+    free(session->profile_path);
     free(session);
 }
 
@@ -336,8 +344,10 @@ static int describe(ortb_session *session, ortb_io_kind kind, const char *model_
     return 0;
 }
 
-/// Session options for batch-1 latency on shared cores (see the header).
-static ort_session_options *latency_options(const ortb_runtime *runtime, int32_t intra_op_threads) {
+/// Session options for batch-1 latency on shared cores (see the header), profiling into
+/// `profile_prefix` unless it is NULL.
+static ort_session_options *latency_options(const ortb_runtime *runtime, int32_t intra_op_threads,
+                                            const char *profile_prefix) {
     ort_session_options *options = NULL;
     if (failed(runtime, ORT_CALL(runtime, fn_create_session_options, API_CREATE_SESSION_OPTIONS)(&options),
                "cannot create ONNX Runtime session options"))
@@ -359,14 +369,18 @@ static ort_session_options *latency_options(const ortb_runtime *runtime, int32_t
         failed(runtime,
                ORT_CALL(runtime, fn_add_session_config_entry, API_ADD_SESSION_CONFIG_ENTRY)(
                    options, "session.inter_op.allow_spinning", "0"),
-               "cannot stop inter-op threads spinning")) {
+               "cannot stop inter-op threads spinning") ||
+        (profile_prefix != NULL &&
+         failed(runtime, ORT_CALL(runtime, fn_enable_profiling, API_ENABLE_PROFILING)(options, profile_prefix),
+                "cannot enable profiling into %s", profile_prefix))) {
         ORT_RELEASE(runtime, API_RELEASE_SESSION_OPTIONS, options);
         return NULL;
     }
     return options;
 }
 
-ortb_session *ortb_session_create(ortb_runtime *runtime, const char *model_path, int32_t intra_op_threads) {
+ortb_session *ortb_session_create(ortb_runtime *runtime, const char *model_path, int32_t intra_op_threads,
+                                  const char *profile_prefix) {
     if (intra_op_threads < 1) {
         set_error("intra-op threads must be at least 1, not %d", intra_op_threads);
         return NULL;
@@ -377,7 +391,8 @@ ortb_session *ortb_session_create(ortb_runtime *runtime, const char *model_path,
         return NULL;
     }
     session->runtime = runtime;
-    ort_session_options *options = latency_options(runtime, intra_op_threads);
+    session->profiling = profile_prefix != NULL;
+    ort_session_options *options = latency_options(runtime, intra_op_threads, profile_prefix);
     if (options == NULL) {
         free(session);
         return NULL;
@@ -562,3 +577,40 @@ size_t ortb_outputs_element_count(const ortb_outputs *outputs, size_t index) {
 }
 
 const float *ortb_outputs_data(const ortb_outputs *outputs, size_t index) { return outputs->items[index].data; }
+
+// MARK: profiling
+
+const char *ortb_session_end_profiling(ortb_session *session) {
+    const ortb_runtime *runtime = session->runtime;
+    if (!session->profiling) {
+        set_error("profiling is not enabled for this session: create it with a profile prefix");
+        return NULL;
+    }
+    // ONNX Runtime would answer a second call with an empty name and no error.
+    if (session->profile_path != NULL) {
+        set_error("profiling of this session already ended; its profile is %s", session->profile_path);
+        return NULL;
+    }
+    ort_allocator *allocator = NULL;
+    char *path = NULL;
+    if (failed(runtime,
+               ORT_CALL(runtime, fn_get_allocator_with_default_options, API_GET_ALLOCATOR_WITH_DEFAULT_OPTIONS)(&allocator),
+               "cannot get ONNX Runtime's default allocator") ||
+        failed(runtime, ORT_CALL(runtime, fn_session_end_profiling, API_SESSION_END_PROFILING)(session->session, allocator,
+                                                                                               &path),
+               "cannot end profiling"))
+        return NULL;
+    // An empty name is ONNX Runtime's answer when its profiler was not running.
+    int empty = path[0] == '\0';
+    session->profile_path = empty ? NULL : strdup(path);
+    ORT_CALL(runtime, fn_allocator_free, API_ALLOCATOR_FREE)(allocator, path);  // cannot fail for this allocator
+    if (empty) {
+        set_error("ONNX Runtime wrote no profile: its profiler was not running");
+        return NULL;
+    }
+    if (session->profile_path == NULL) {
+        set_error("out of memory");
+        return NULL;
+    }
+    return session->profile_path;
+}

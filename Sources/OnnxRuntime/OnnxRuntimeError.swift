@@ -10,6 +10,12 @@ public enum OnnxRuntimeError: Error, Equatable, Sendable, CustomStringConvertibl
     case modelNotLoaded(path: String, message: String)
     /// A run was refused (wrong input size or type, several inputs) or failed inside ONNX Runtime.
     case runFailed(modelPath: String, message: String)
+    /// `endProfiling()` on a session created without a profiling prefix.
+    case profilingNotEnabled(modelPath: String)
+    /// Profiling already ended, or ONNX Runtime failed to end it or to write the profile.
+    case profilingFailed(modelPath: String, message: String)
+    /// A profile file that cannot be read or is not ONNX Runtime's JSON event array.
+    case invalidProfile(path: String, message: String)
 
     public var description: String {
         switch self {
@@ -28,6 +34,12 @@ public enum OnnxRuntimeError: Error, Equatable, Sendable, CustomStringConvertibl
             return message
         case .runFailed(let modelPath, let message):
             return "ONNX Runtime could not run \(modelPath): \(message)"
+        case .profilingNotEnabled(let modelPath):
+            return "ONNX Runtime is not profiling \(modelPath): create the session with a profilingPrefix"
+        case .profilingFailed(let modelPath, let message):
+            return "ONNX Runtime could not end profiling of \(modelPath): \(message)"
+        case .invalidProfile(let path, let message):
+            return "\(path) is not an ONNX Runtime profile: \(message)"
         }
     }
 }

@@ -1,4 +1,5 @@
 import COnnxRuntime
+import Foundation
 
 /// One output tensor of a run.
 public struct OnnxRuntimeOutput: Equatable, Sendable {
@@ -14,11 +15,19 @@ public struct OnnxRuntimeOutput: Equatable, Sendable {
 /// all graph optimisations, and thread pools that sleep rather than spin when idle (spinning
 /// workers collapse on shared cores while another process is busy).
 ///
-/// `@unchecked Sendable`: nothing is mutated after init, each `run` allocates its own tensors,
-/// and ONNX Runtime allows concurrent Run calls on one session.
+/// With a `profilingPrefix`, ONNX Runtime's profiler times every node of every run;
+/// `endProfiling()` writes the profile and `OnnxRuntimeProfile` reads it. The profiler adds work
+/// around every node (timestamps, memory statistics), so use profiled runs for how a run's time
+/// divides over the nodes, and unprofiled sessions for the latency itself.
+///
+/// `@unchecked Sendable`: each `run` allocates its own tensors, ONNX Runtime allows concurrent
+/// Run calls on one session, and the only state that changes after init, the end of profiling,
+/// is behind `profilingLock`.
 public final class OnnxRuntimeSession: @unchecked Sendable {
     public let modelPath: String
     public let threads: Int
+    /// Where the profile goes: "<prefix>_<date>_<time>.json"; nil when the session is not profiled.
+    public let profilingPrefix: String?
     public let inputNames: [String]
     public let outputNames: [String]
     /// Declared input shapes; -1 marks a symbolic dimension (such as the batch).
@@ -29,19 +38,27 @@ public final class OnnxRuntimeSession: @unchecked Sendable {
     /// Kept so the runtime outlives the session, as ONNX Runtime requires.
     public let library: OnnxRuntimeLibrary
     private let handle: OpaquePointer
+    private let profilingLock = NSLock()
 
     /// Loads the model at `modelPath`. `library` defaults to `OnnxRuntimeLibrary()`, which
     /// searches the usual places.
-    public init(modelPath: String, threads: Int = 1, library: OnnxRuntimeLibrary? = nil) throws {
+    ///
+    /// `profilingPrefix`: profile every run into "<prefix>_<date>_<time>.json" (a path prefix;
+    /// its directory must exist). The timestamp has millisecond resolution, so sessions created
+    /// together need distinct prefixes. A profiled session that is released without
+    /// `endProfiling()` still leaves its file behind: ONNX Runtime writes it on release.
+    public init(modelPath: String, threads: Int = 1, library: OnnxRuntimeLibrary? = nil,
+                profilingPrefix: String? = nil) throws {
         guard threads >= 1, let threadCount = Int32(exactly: threads) else {
             throw OnnxRuntimeError.invalidThreadCount(threads)
         }
         let library = try library ?? OnnxRuntimeLibrary()
-        guard let handle = ortb_session_create(library.handle, modelPath, threadCount) else {
+        guard let handle = ortb_session_create(library.handle, modelPath, threadCount, profilingPrefix) else {
             throw OnnxRuntimeError.modelNotLoaded(path: modelPath, message: String(cString: ortb_last_error()))
         }
         self.modelPath = modelPath
         self.threads = threads
+        self.profilingPrefix = profilingPrefix
         self.library = library
         self.handle = handle
         func names(_ kind: ortb_io_kind) -> [String] {
@@ -82,5 +99,27 @@ public final class OnnxRuntimeSession: @unchecked Sendable {
                 values: Array(UnsafeBufferPointer(start: ortb_outputs_data(outputs, index),
                                                   count: ortb_outputs_element_count(outputs, index))))
         }
+    }
+}
+
+extension OnnxRuntimeSession {
+    /// Ends profiling and returns the JSON file ONNX Runtime wrote, for `OnnxRuntimeProfile`.
+    /// Runs after this are not recorded. Throws `.profilingNotEnabled` for a session created
+    /// without `profilingPrefix`, and `.profilingFailed` on a second call (a session is
+    /// profiled once) or when the file is not there (ONNX Runtime reports a path even when it
+    /// could not write to it, e.g. in a directory that does not exist).
+    public func endProfiling() throws -> URL {
+        guard let profilingPrefix else { throw OnnxRuntimeError.profilingNotEnabled(modelPath: modelPath) }
+        let ended = profilingLock.withLock { ortb_session_end_profiling(handle).map { String(cString: $0) } }
+        guard let path = ended else {
+            throw OnnxRuntimeError.profilingFailed(modelPath: modelPath, message: String(cString: ortb_last_error()))
+        }
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw OnnxRuntimeError.profilingFailed(
+                modelPath: modelPath,
+                message: "ONNX Runtime reports the profile at '\(path)' but wrote no file there; "
+                    + "does the directory of the prefix \(profilingPrefix) exist?")
+        }
+        return URL(fileURLWithPath: path)
     }
 }

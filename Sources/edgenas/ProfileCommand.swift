@@ -16,7 +16,9 @@ struct ProfileCommand: ParsableCommand {
         default), checks that the layer times add up to the end-to-end time, and writes to --output: \
         profile.json (format in docs/profile-format.md), layers-P.csv (graph order), bottlenecks-P.csv \
         (ranked), blocks-P.csv, blocks-P.svg and layers-P.svg for each precision P. Measurements hold the \
-        machine lock: they wait for other measurements and for training on this machine.
+        machine lock: they wait for other measurements and for training on this machine. \
+        --runtime onnxruntime profiles the exported ONNX model in ONNX Runtime instead (the deployment \
+        runtime; per-node kernel times from its own profiler, attributed to the graph's layers).
         """)
 
     @Option(help: "Architecture short name (see 'edgenas arch --help').")
@@ -28,7 +30,10 @@ struct ProfileCommand: ParsableCommand {
     @Flag(help: "Profile INT8.")
     var int8 = false
 
-    @Option(help: "Quantized engine for INT8 (see 'edgenas quantize --list-engines').")
+    @Option(help: "Runtime to profile on: torch (libtorch, eager FP32 and quantized kernels) or onnxruntime.")
+    var runtime = "torch"
+
+    @Option(help: "Quantized engine for libtorch INT8 (see 'edgenas quantize --list-engines').")
     var engine: String?
 
     @Option(help: "Intra-op threads.")
@@ -43,17 +48,27 @@ struct ProfileCommand: ParsableCommand {
     @Option(help: "Directory for the profile files.")
     var output: String
 
+    func validate() throws {
+        guard ["torch", "onnxruntime"].contains(runtime) else {
+            throw ValidationError("--runtime must be torch or onnxruntime, not '\(runtime)'")
+        }
+    }
+
     func run() throws {
         let architecture = try DetectorArchitecture(shortName: arch)
         let precisions: [LayerProfiler.Precision] = fp32 == int8 ? [.fp32, .int8] : fp32 ? [.fp32] : [.int8]
-        var profiler = LayerProfiler(threads: threads, weights: weights.map { URL(fileURLWithPath: $0) })
+        let weightsFile = weights.map { URL(fileURLWithPath: $0) }
+        var profiler = LayerProfiler(threads: threads, weights: weightsFile)
         if let engine { profiler.engine = engine }
         let directory = URL(fileURLWithPath: output)
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
 
         var profiles: [LayerProfile] = []
         for precision in precisions {
-            let profile = try profiler.profile(architecture, precision: precision)
+            let profile = runtime == "onnxruntime"
+                ? try OnnxRuntimeLayerProfiler(precision: precision == .int8 ? .int8 : .fp32, threads: threads, weights: weightsFile)
+                    .profile(architecture)
+                : try profiler.profile(architecture, precision: precision)
             profiles.append(profile)
             report(profile)
             try write(profile, to: directory)

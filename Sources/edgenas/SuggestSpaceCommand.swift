@@ -73,7 +73,7 @@ struct SuggestSpaceCommand: ParsableCommand {
     private func measureReductions(_ suggestion: SpaceSuggestion, profile: LayerProfile) throws
         -> (backend: String, suggested: Double, headSpace: Double)
     {
-        let spec = latency ?? (profile.backend.hasPrefix("torch-int8-") ? "int8 " + profile.backend.dropFirst("torch-int8-".count) : "fp32")
+        let spec = latency ?? Self.latencySpec(ofProfileBackend: profile.backend)
         let backend = try LatencyBackendFactory.make(spec: spec, threads: profile.threads, seed: 0)
         var headCheapest = suggestion.base
         for parameter in ArchitectureSpace.Parameter.allCases where ArchitectureSpace.defaultSpace[parameter.rawValue] != nil {
@@ -86,5 +86,12 @@ struct SuggestSpaceCommand: ParsableCommand {
                      backend.name, suggestion.base.description, base, suggestion.smallest.description, suggested, (1 - suggested / base) * 100,
                      headCheapest.description, head, (1 - head / base) * 100))
         return (backend.name, 1 - suggested / base, 1 - head / base)
+    }
+
+    /// The `latency.backend` spec that measures like the backend a profile was made on.
+    static func latencySpec(ofProfileBackend name: String) -> String {
+        if name.hasPrefix("torch-int8-") { return "int8 " + name.dropFirst("torch-int8-".count) }
+        if name.hasPrefix("onnxruntime-") { return "onnxruntime " + name.dropFirst("onnxruntime-".count) }
+        return "fp32"
     }
 }

@@ -55,7 +55,15 @@ const char *ortb_runtime_version(const ortb_runtime *runtime);
 
 /// Loads the model at `model_path` with `intra_op_threads` (>= 1) threads inside operators.
 /// A missing or invalid model fails with ONNX Runtime's message and the path.
-ortb_session *ortb_session_create(ortb_runtime *runtime, const char *model_path, int32_t intra_op_threads);
+///
+/// `profile_prefix` NULL: no profiling. Otherwise ONNX Runtime's profiler records every run of
+/// the session (one event per executed node and per run, see ortb_session_end_profiling) and
+/// writes them to "<profile_prefix>_<date>_<time>.json" when profiling ends; the timestamp is
+/// taken at session creation, with millisecond resolution, so concurrent sessions need
+/// distinct prefixes. The prefix's directory must exist: ONNX Runtime does not create it and
+/// does not report failing to write there.
+ortb_session *ortb_session_create(ortb_runtime *runtime, const char *model_path, int32_t intra_op_threads,
+                                  const char *profile_prefix);
 void ortb_session_free(ortb_session *session);
 
 size_t ortb_session_count(const ortb_session *session, ortb_io_kind kind);
@@ -82,6 +90,15 @@ size_t ortb_outputs_element_count(const ortb_outputs *outputs, size_t index);
 /// The values of output `index`, `element_count` floats (valid while `outputs` lives).
 const float *ortb_outputs_data(const ortb_outputs *outputs, size_t index);
 void ortb_outputs_free(ortb_outputs *outputs);
+
+// MARK: profiling
+
+/// Ends profiling of a session created with a profile prefix: ONNX Runtime writes the JSON file
+/// (a Chrome-trace array of events) and stops recording. Returns the path it wrote (valid while
+/// `session` lives). Fails when the session was created without a prefix, and on a second
+/// call (ONNX Runtime profiles a session once). Runs still in flight on other threads may be
+/// partly recorded. Not safe to call concurrently with itself on one session.
+const char *ortb_session_end_profiling(ortb_session *session);
 
 #ifdef __cplusplus
 }
