@@ -138,7 +138,7 @@ private func parseError(_ yaml: String) -> ProjectConfigError? {
               parameters:
                 depth: {type: int, low: 1, high: 3}
             """)) == .invalidValue(key: "search_space.parameters.depth",
-                                   expected: "a parameter of the architecture: kernel, groups, channels, width, neck, stem, spp",
+                                   expected: "a parameter of the architecture: kernel, groups, channels, width, neck, stem, spp, stage2_channels, stage3_channels, stage4_channels, stage2_repeats, stage3_repeats, stage4_repeats",
                                    found: "'depth'"))
     }
 
