@@ -92,9 +92,13 @@ public final class PostgresStorage: ClosableStudyStorage {
         runTask = Task { await client.run() }
     }
 
+    /// Shuts the pool down. It waits for leased connections to come back, which a connection
+    /// stuck on a vanished server may never do, so the wait is bounded: a process that is done
+    /// must be able to exit.
     public func close() async {
         runTask.cancel()
-        await runTask.value
+        let pool = runTask
+        _ = try? await withDeadline(seconds: settings.operationTimeout) { await pool.value }
     }
 
     private static func tls(_ mode: PostgresSettings.TLSMode) -> PostgresClient.Configuration.TLS {
@@ -655,14 +659,68 @@ extension AsyncSequence where Self: Sendable {
 struct DeadlineExceeded: Error {}
 
 /// Runs `body`, cancelling it and throwing `DeadlineExceeded` after `seconds`.
+///
+/// The caller gets control back at the deadline even when `body` ignores cancellation (a
+/// connection-pool wait during a server restart can): a task group would wait for its child
+/// before returning, so `body` runs in a task of its own that is cancelled and left to finish.
+/// Callers retry through `withConnection`, whose attempt counter lets a retried write recognise
+/// a commit of the abandoned attempt.
 func withDeadline<Result: Sendable>(seconds: TimeInterval, _ body: @escaping @Sendable () async throws -> Result) async throws -> Result {
-    try await withThrowingTaskGroup(of: Result.self) { group in
-        group.addTask { try await body() }
-        group.addTask {
-            try await Task.sleep(for: .seconds(seconds))
-            throw DeadlineExceeded()
+    let race = DeadlineRace<Result>()
+    return try await withTaskCancellationHandler {
+        try await withCheckedThrowingContinuation { continuation in
+            race.start(
+                continuation,
+                work: Task {
+                    do { race.finish(.success(try await body())) } catch { race.finish(.failure(error)) }
+                },
+                timer: Task {
+                    try? await Task.sleep(for: .seconds(seconds))
+                    race.finish(.failure(DeadlineExceeded()))
+                })
         }
-        defer { group.cancelAll() }
-        return try await group.next()!
+    } onCancel: {
+        race.finish(.failure(CancellationError()))
+    }
+}
+
+/// The first of the work, the timer and the caller's cancellation to finish resumes the caller;
+/// the others are cancelled and their results dropped.
+private final class DeadlineRace<Value: Sendable>: @unchecked Sendable {
+    // All state below is guarded by `lock`.
+    private let lock = NSLock()
+    private var continuation: CheckedContinuation<Value, any Error>?
+    private var outcome: Swift.Result<Value, any Error>?
+    private var tasks: [Task<Void, Never>] = []
+
+    func start(_ continuation: CheckedContinuation<Value, any Error>, work: Task<Void, Never>, timer: Task<Void, Never>) {
+        lock.lock()
+        if let outcome {
+            // Finished (or cancelled) before the continuation was installed.
+            lock.unlock()
+            work.cancel()
+            timer.cancel()
+            continuation.resume(with: outcome)
+            return
+        }
+        self.continuation = continuation
+        tasks = [work, timer]
+        lock.unlock()
+    }
+
+    func finish(_ result: Swift.Result<Value, any Error>) {
+        lock.lock()
+        guard outcome == nil else {
+            lock.unlock()
+            return
+        }
+        outcome = result
+        let waiting = continuation
+        continuation = nil
+        let running = tasks
+        tasks = []
+        lock.unlock()
+        for task in running { task.cancel() }
+        waiting?.resume(with: result)
     }
 }
