@@ -7,17 +7,6 @@ import XCTest
 final class OnnxRuntimeProfileTests: XCTestCase {
     private let image = (1...9).map(Float.init)
 
-    private func fixturePath() throws -> String {
-        try XCTUnwrap(Bundle.module.url(forResource: "conv_relu_add", withExtension: "onnx", subdirectory: "Fixtures")).path
-    }
-
-    private func temporaryDirectory() throws -> URL {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("edgenas-ort-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        addTeardownBlock { try? FileManager.default.removeItem(at: directory) }
-        return directory
-    }
-
     /// A session profiling into a fresh directory, run `runs` times, and its ended profile.
     private func profiledFixture(runs: Int) throws -> (session: OnnxRuntimeSession, file: URL) {
         let prefix = try temporaryDirectory().appendingPathComponent("fixture").path
