@@ -102,7 +102,10 @@ public struct ParetoPlot: Sendable {
             svg += "<path class=\"baseline\" d=\"M\(svgNumber(x - 7)),\(svgNumber(y - 7)) L\(svgNumber(x + 7)),\(svgNumber(y + 7)) "
             svg += "M\(svgNumber(x - 7)),\(svgNumber(y + 7)) L\(svgNumber(x + 7)),\(svgNumber(y - 7))\" stroke=\"black\" stroke-width=\"3\">"
             svg += "<title>baseline \(xmlEscaped(baseline.label))</title></path>"
-            svg += "<text x=\"\(svgNumber(x + 10))\" y=\"\(svgNumber(y - 8))\" font-weight=\"bold\">baseline</text>\n"
+            // The baseline is usually the slowest point, at the right edge: label it on the inside.
+            let onRight = x > left + plotWidth / 2
+            svg += "<text x=\"\(svgNumber(onRight ? x - 10 : x + 10))\" y=\"\(svgNumber(y - 8))\" "
+                + "text-anchor=\"\(onRight ? "end" : "start")\" font-weight=\"bold\">baseline</text>\n"
         }
         svg += "<text x=\"\(svgNumber(left + plotWidth / 2))\" y=\"\(svgNumber(height - 14))\" text-anchor=\"middle\">\(xmlEscaped(xLabel))</text>"
         svg += "<text transform=\"translate(18,\(svgNumber(top + plotHeight / 2))) rotate(-90)\" text-anchor=\"middle\">\(xmlEscaped(yLabel))</text>\n"
