@@ -44,11 +44,7 @@ public struct OnnxRuntimeBackend: LatencyBackend {
     public func model(_ architecture: DetectorArchitecture) throws -> Data {
         try Torch.withNoGrad {
             let detector = try makeDetector(architecture, seed: seed, weights: weights)
-            var quantization: QuantizationParameters?
-            if precision == .int8 {
-                let images = try (0..<max(1, calibrationImages)).map { try randomImage(architecture, seed: seed &+ 1 &+ UInt64($0)) }
-                quantization = try QuantizationCalibrator.calibrate(detector, images: images)
-            }
+            let quantization = precision == .int8 ? try randomCalibration(detector, seed: seed, count: calibrationImages) : nil
             let classNames = (0..<architecture.classCount).map { "class\($0)" }
             return try DetectorONNXExporter.serializedModel(detector, quantization: quantization, classNames: classNames)
         }

@@ -62,3 +62,12 @@ func randomImage(_ architecture: DetectorArchitecture, seed: UInt64) throws -> T
     let side = architecture.inputSizePixels
     return try Tensor.uniform([1, 3, side, side], generator: Generator(seed: seed ^ 0x1A7E_1C7))
 }
+
+/// The INT8 calibration of `detector` on `count` seeded random images (at least one): latency
+/// depends on the grids' existence and the shapes, not on their values.
+func randomCalibration(_ detector: Detector, seed: UInt64, count: Int, options: CalibrationOptions = CalibrationOptions()) throws
+    -> QuantizationParameters
+{
+    let images = try (0..<max(1, count)).map { try randomImage(detector.architecture, seed: seed &+ 1 &+ UInt64($0)) }
+    return try QuantizationCalibrator.calibrate(detector, images: images, options: options)
+}

@@ -37,8 +37,7 @@ public struct TorchInt8Backend: LatencyBackend {
     /// The calibrated INT8 network of `architecture` (also used by the profiler).
     public func makeQuantizedDetector(_ architecture: DetectorArchitecture) throws -> QuantizedDetector {
         let detector = try makeDetector(architecture, seed: seed, weights: weights)
-        let images = try (0..<max(1, calibrationImages)).map { try randomImage(architecture, seed: seed &+ 1 &+ UInt64($0)) }
-        let parameters = try QuantizationCalibrator.calibrate(detector, images: images, options: calibration)
+        let parameters = try randomCalibration(detector, seed: seed, count: calibrationImages, options: calibration)
         return try QuantizedDetector(detector, parameters: parameters, engine: engine)
     }
 
