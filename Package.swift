@@ -111,6 +111,7 @@ let package = Package(
         // MARK: workflow (studies run by workers, objectives, the search pipeline, reports, dashboard)
         .target(name: "Workflow", dependencies: [
             "Search", "ProcessRunning", "Reports", "Vision", "DetectionData", "Hardware", "Estimation", "LatencyBackends",
+            "EstimatorSelection", "ZeroCostProxies",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Yams", package: "Yams"),
             .product(name: "Hummingbird", package: "hummingbird"),

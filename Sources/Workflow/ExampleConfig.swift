@@ -38,7 +38,8 @@ extension ProjectConfig {
       hours: 4                   # wall clock of the search phase (either or both)
 
     # auto: full training when the budget affords it, otherwise short training;
-    # full | short | sotl | extrapolate name one.
+    # full | short | sotl | extrapolate | proxy:NAME (a zero-cost proxy, e.g. proxy:params,
+    # proxy:synflow; what 'edgenas select-estimator' chose) name one.
     estimator: auto
 
     # auto, random, grid, sobol, sobol-scrambled, tpe, tpe-multivariate, gp, nsga2

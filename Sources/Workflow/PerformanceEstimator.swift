@@ -4,6 +4,7 @@ import Foundation
 import Hardware
 import Torch
 import Vision
+import ZeroCostProxies
 
 /// What an estimator says about one architecture.
 public struct PerformanceEstimate: Codable, Hashable, Sendable {
@@ -221,6 +222,7 @@ public struct ShortTrainingEstimator: PerformanceEstimator {
 /// Estimators by the names a config uses.
 public enum EstimatorCatalog {
     public static let names = ["full"] + ShortTrainingEstimator.Rule.allCases.map(\.rawValue)
+        + ZeroCostProxy.allCases.map { ZeroCostProxyEstimator.namePrefix + $0.rawValue }
 
     /// What each name means, for `edgenas init` and error messages.
     public static func summary(_ name: String, training: ProjectConfig.Training) -> String {
@@ -229,12 +231,18 @@ public enum EstimatorCatalog {
         case "short": "AP@0.5 after a \(training.shortEpochs)-epoch training"
         case "sotl": "sum of training losses over a \(training.shortEpochs)-epoch training"
         case "extrapolate": "AP@0.5 curve of a \(training.shortEpochs)-epoch training extrapolated to \(training.epochs) epochs"
+        case _ where name.hasPrefix(ZeroCostProxyEstimator.namePrefix):
+            "zero-cost proxy \(name.dropFirst(ZeroCostProxyEstimator.namePrefix.count)) at initialisation, no training"
         default: name
         }
     }
 
     public static func make(_ name: String, run: DetectorTrainingRun, training: ProjectConfig.Training) throws -> any PerformanceEstimator {
         if name == "full" { return FullTrainingEstimator(run: run, epochs: training.epochs) }
+        if name.hasPrefix(ZeroCostProxyEstimator.namePrefix),
+           let proxy = ZeroCostProxy(rawValue: String(name.dropFirst(ZeroCostProxyEstimator.namePrefix.count))) {
+            return ZeroCostProxyEstimator(proxy: proxy, trainingSet: run.splits.train, batchSize: run.recipe.batchSize, seed: run.recipe.seed)
+        }
         guard let rule = ShortTrainingEstimator.Rule(rawValue: name) else {
             throw ProjectConfigError.invalidValue(key: "estimator", expected: "one of auto, \(names.joined(separator: ", "))", found: "'\(name)'")
         }

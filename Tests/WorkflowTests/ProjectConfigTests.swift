@@ -79,7 +79,9 @@ private func parseError(_ yaml: String) -> ProjectConfigError? {
         #expect(parseError(config("training: {epochs: 4, short_epochs: 5}"))
             == .invalidValue(key: "training.short_epochs", expected: "at most training.epochs (4)", found: "5"))
         #expect(parseError(config("estimator: oracle"))
-            == .invalidValue(key: "estimator", expected: "one of auto, full, short, sotl, extrapolate", found: "'oracle'"))
+            == .invalidValue(key: "estimator", expected: "one of auto, full, short, sotl, extrapolate, proxy:params, proxy:flops, "
+                             + "proxy:synflow, proxy:snip, proxy:grasp, proxy:fisher, proxy:grad_norm, proxy:jacov, proxy:nwot, proxy:zen, "
+                             + "proxy:epe_nas, proxy:l2_norm, proxy:plain", found: "'oracle'"))
         #expect(parseError(config("sampler: annealing"))
             == .invalidValue(key: "sampler", expected: "one of \(SamplerCatalog.names.joined(separator: ", "))", found: "'annealing'"))
         #expect(parseError(config("objectives: [latency, ap50]"))
