@@ -53,9 +53,7 @@ public struct SpaceSuggestion: Sendable {
         }
         let opened = [ArchitectureSpace.Parameter.width] + choices.filter(\.opened).flatMap(\.parameters)
         let space = try SearchSpace(opened.map { SearchParameter($0.rawValue, ArchitectureSpace.choices(for: $0, base: base)) })
-        var smallest = base
-        for parameter in opened { parameter.set(ArchitectureSpace.cheapestValue(of: parameter, in: space), in: &smallest) }
-        try smallest.validate()
+        let smallest = try ArchitectureSpace.cheapestMember(of: space, base: base)
         return SpaceSuggestion(blocks: choices, space: space, base: base, smallest: smallest, threshold: threshold)
     }
 
@@ -120,17 +118,23 @@ extension ArchitectureSpace {
         }
     }
 
-    /// The value of `parameter` in `space` that costs least latency: the smallest number, except
-    /// the head groups (most groups is cheapest) and the kernel (smallest).
-    public static func cheapestValue(of parameter: Parameter, in space: SearchSpace) -> Int {
-        guard let distribution = space[parameter.rawValue]?.distribution else { return 0 }
-        switch distribution {
-        case .categorical(let options):
-            let numbers = options.compactMap { $0.numericValue.map { Int($0) } }
-            return parameter == .groups ? numbers.max()! : numbers.min()!
-        case .int(let low, _, _, _): return low
-        case .float(let low, _, _, _): return Int(low)
+    /// The member of `space` that costs least latency: `base` with every parameter of the space
+    /// at its cheapest value, the smallest number except for the head groups (most groups is
+    /// cheapest). Validated.
+    public static func cheapestMember(of space: SearchSpace, base: DetectorArchitecture) throws -> DetectorArchitecture {
+        var cheapest = base
+        for entry in space.parameters {
+            guard let parameter = Parameter(rawValue: entry.name) else { throw ArchitectureSpaceError.unknownParameter(entry.name) }
+            switch entry.distribution {
+            case .categorical(let options):
+                let numbers = options.compactMap { $0.numericValue.map { Int($0) } }
+                parameter.set(parameter == .groups ? numbers.max()! : numbers.min()!, in: &cheapest)
+            case .int(let low, _, _, _): parameter.set(low, in: &cheapest)
+            case .float(let low, _, _, _): parameter.set(Int(low), in: &cheapest)
+            }
         }
+        try cheapest.validate()
+        return cheapest
     }
 
     /// Every choice of every block opened around `base`: the extended space of the family.

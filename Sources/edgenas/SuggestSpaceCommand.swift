@@ -75,10 +75,7 @@ struct SuggestSpaceCommand: ParsableCommand {
     {
         let spec = latency ?? Self.latencySpec(ofProfileBackend: profile.backend)
         let backend = try LatencyBackendFactory.make(spec: spec, threads: profile.threads, seed: 0)
-        var headCheapest = suggestion.base
-        for parameter in ArchitectureSpace.Parameter.allCases where ArchitectureSpace.defaultSpace[parameter.rawValue] != nil {
-            parameter.set(ArchitectureSpace.cheapestValue(of: parameter, in: ArchitectureSpace.defaultSpace), in: &headCheapest)
-        }
+        let headCheapest = try ArchitectureSpace.cheapestMember(of: ArchitectureSpace.defaultSpace, base: suggestion.base)
         let base = try backend.measure(architecture: suggestion.base).median
         let suggested = try backend.measure(architecture: suggestion.smallest).median
         let head = try backend.measure(architecture: headCheapest).median

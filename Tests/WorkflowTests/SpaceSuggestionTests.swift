@@ -78,9 +78,9 @@ struct SpaceSuggestionTests {
     /// baseline and seeded random members: each builds, takes one training step and runs in INT8.
     @Test func membersOfTheExtendedSpaceBuildTrainAndQuantize() throws {
         let space = try ArchitectureSpace.extendedSpace()
-        var cheapest = DetectorArchitecture.baseline, largest = DetectorArchitecture.baseline
+        let cheapest = try ArchitectureSpace.cheapestMember(of: space, base: .baseline)
+        var largest = DetectorArchitecture.baseline
         for parameter in ArchitectureSpace.Parameter.allCases {
-            parameter.set(ArchitectureSpace.cheapestValue(of: parameter, in: space), in: &cheapest)
             let largestValue: Int = switch space[parameter.rawValue]!.distribution {
             case .int(_, let high, _, _): high
             case .categorical(let options): parameter == .groups ? 1 : options.compactMap { $0.numericValue.map { Int($0) } }.max()!
