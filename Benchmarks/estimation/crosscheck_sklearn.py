@@ -7,7 +7,11 @@ Writes Tests/EstimationTests/Fixtures/predictor_crosscheck.json, read by Predict
 
 Only models with deterministic output are compared: BayesianRidge, LinearRegression (also on a
 rank-deficient one-hot design), GaussianProcessRegressor with fixed kernel hyper-parameters
-(optimizer=None), KNeighborsRegressor, SVR and xgboost (tree_method="exact", no sampling).
+(optimizer=None), KNeighborsRegressor, SVR, xgboost (tree_method="exact", no sampling) and
+RandomForestRegressor without bootstrap and with every feature tried at each split (each tree is
+then the exact CART tree; the features are continuous, so no two splits tie and the random
+feature order cannot matter). A DecisionTreeRegressor with bootstrap-like integer sample weights
+stands for one bootstrap tree. The MLP's reference is crosscheck_torch_mlp.py (torch, other Python).
 Data are rounded to float32-representable values because xgboost works in float32.
 """
 import json
@@ -19,12 +23,50 @@ import xgboost
 from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.gaussian_process.kernels import RBF, ConstantKernel, Matern, WhiteKernel
 from sklearn.linear_model import BayesianRidge, LinearRegression
+from sklearn.ensemble import RandomForestRegressor
 from sklearn.neighbors import KNeighborsRegressor
 from sklearn.svm import SVR
+from sklearn.tree import DecisionTreeRegressor
 
 
 def f32(a):
     return np.asarray(a, dtype=np.float32).astype(np.float64)
+
+
+def add_forests(out, xtr, ytr, xte, rng):
+    """Random forests in the configuration where every tree is the deterministic CART tree.
+
+    Two features that induce the same partition of a node give the same gain; both libraries then
+    take the first in a random feature order, so such ties make test predictions differ. They are
+    unavoidable in nodes of 2 rows (every continuous feature separates them), so every case keeps
+    at least 3 rows per leaf; the script asserts that no tie is left (all trees agree).
+    """
+    cases = [("random_forest_leaf3", {"min_samples_leaf": 3}),
+             ("random_forest_depth4", {"min_samples_leaf": 3, "max_depth": 4}),
+             ("random_forest_split12", {"min_samples_leaf": 3, "min_samples_split": 12})]
+    for key, limits in cases:
+        forest = RandomForestRegressor(n_estimators=10, bootstrap=False, max_features=1.0, random_state=0, **limits)
+        forest.fit(xtr, ytr)
+        trees = [t.predict(xte) for t in forest.estimators_]
+        assert all(np.array_equal(trees[0], t) for t in trees), f"{key}: tied splits, trees differ"
+        out[key] = {"trees": 10, "max_depth": limits.get("max_depth"),
+                    "min_samples_split": limits.get("min_samples_split", 2),
+                    "min_samples_leaf": limits["min_samples_leaf"],
+                    "node_count": int(forest.estimators_[0].tree_.node_count),
+                    "predictions": forest.predict(xte).tolist()}
+
+    # One bootstrap tree: row i drawn counts[i] times is CART with sample weight counts[i]. The
+    # Swift forest counts the draws in a leaf (duplicates included), scikit-learn's
+    # min_samples_leaf counts distinct rows, so the leaf limit is given here as a weight: 3.5 of
+    # the 40 draws, i.e. at least 4 draws per leaf (3 would leave a tie on these draws).
+    counts = np.bincount(rng.integers(0, len(xtr), size=len(xtr)), minlength=len(xtr))
+    weighted = [DecisionTreeRegressor(min_weight_fraction_leaf=3.5 / len(xtr), random_state=seed)
+                .fit(xtr, ytr, sample_weight=counts) for seed in range(10)]
+    trees = [t.predict(xte) for t in weighted]
+    assert all(np.array_equal(trees[0], t) for t in trees), "weighted tree: tied splits"
+    out["decision_tree_weighted"] = {"counts": counts.tolist(), "min_samples_leaf": 4,
+                                     "node_count": int(weighted[0].tree_.node_count),
+                                     "predictions": trees[0].tolist()}
 
 
 def main():
@@ -86,6 +128,8 @@ def main():
     out["xgboost"] = {"rounds": 20, "learning_rate": 0.3, "max_depth": 3, "lambda": 1.0, "gamma": 0.5,
                       "min_child_weight": 1.0, "base_score": base_score,
                       "predictions": xgb.predict(xte.astype(np.float32)).astype(np.float64).tolist()}
+
+    add_forests(out, xtr, ytr, xte, rng)
 
     path = os.path.join("Tests", "EstimationTests", "Fixtures", "predictor_crosscheck.json")
     with open(path, "w") as f:

@@ -113,4 +113,28 @@ struct PredictorCrosscheckTests {
         try model.fit(features: trainX, targets: trainY)
         expectClose(try model.predict(testX), reference("xgboost"), tolerance: 1e-5, "xgboost")
     }
+
+    @Test("Random forest without bootstrap, all features per split: scikit-learn's CART trees",
+          arguments: ["random_forest_leaf3", "random_forest_depth4", "random_forest_split12"])
+    func randomForest(key: String) throws {
+        let info = try #require(fixture[key] as? [String: Any])
+        var model = RandomForestRegressor(
+            treeCount: Int(number(info["trees"])!), maxFeaturesFraction: 1, maxDepth: number(info["max_depth"]).map { Int($0) },
+            minSamplesSplit: Int(number(info["min_samples_split"])!), minSamplesLeaf: Int(number(info["min_samples_leaf"])!),
+            bootstrap: false)
+        try model.fit(features: trainX, targets: trainY)
+        #expect(model.trees.allSatisfy { Double($0.nodeCount) == number(info["node_count"]) })
+        expectClose(try model.predict(testX), reference(key), tolerance: 1e-12, key)
+    }
+
+    @Test("A bootstrap tree (rows repeated by their draw counts) is scikit-learn's CART with those sample weights")
+    func weightedTree() throws {
+        let info = try #require(fixture["decision_tree_weighted"] as? [String: Any])
+        let counts = doubles(info["counts"]).map { Int($0) }
+        let rows = counts.indices.flatMap { i in Array(repeating: i, count: counts[i]) }
+        var model = RandomForestRegressor(treeCount: 1, minSamplesLeaf: Int(number(info["min_samples_leaf"])!), bootstrap: false)
+        try model.fit(features: rows.map { trainX[$0] }, targets: rows.map { trainY[$0] })
+        #expect(Double(model.trees[0].nodeCount) == number(info["node_count"]))
+        expectClose(try model.predict(testX), reference("decision_tree_weighted"), tolerance: 1e-12, "weighted tree")
+    }
 }
