@@ -137,4 +137,22 @@ struct PredictorCrosscheckTests {
         #expect(Double(model.trees[0].nodeCount) == number(info["node_count"]))
         expectClose(try model.predict(testX), reference("decision_tree_weighted"), tolerance: 1e-12, "weighted tree")
     }
+
+    /// Measured: 4e-15 after up to 2,500 Adam steps (summation order only). 1e-10 still catches a
+    /// change as small as Adam's epsilon 1e-8 -> 1.1e-8, which moves these predictions by 5e-8 to 7e-7.
+    @Test("MLP: the same seeded initialisation, batch order and Adam steps as PyTorch (float64)")
+    func multilayerPerceptron() throws {
+        let torchFixture = try loadFixture("mlp_crosscheck")
+        let x = matrix(torchFixture["train_x"]), y = doubles(torchFixture["train_y"]), test = matrix(torchFixture["test_x"])
+        let cases = try #require(torchFixture["cases"] as? [[String: Any]])
+        #expect(cases.count == 3)
+        for info in cases {
+            var model = MultilayerPerceptron(
+                hiddenLayers: doubles(info["hidden"]).map { Int($0) }, epochs: Int(number(info["epochs"])!),
+                batchSize: Int(number(info["batch_size"])!), learningRate: number(info["learning_rate"])!,
+                weightDecay: number(info["weight_decay"])!, seed: UInt64(number(info["seed"])!))
+            try model.fit(features: x, targets: y)
+            expectClose(try model.predict(test), doubles(info["predictions"]), tolerance: 1e-10, "mlp \(model.hiddenLayers)")
+        }
+    }
 }
