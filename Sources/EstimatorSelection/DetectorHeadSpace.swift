@@ -20,6 +20,22 @@ public struct DetectorHeadSpace: Codable, Sendable, Hashable {
         self.inputWidths = inputWidths
     }
 
+    /// The smallest space holding every head value the architectures use.
+    public init(spanning architectures: [DetectorArchitecture]) {
+        func values(_ field: (DetectorArchitecture) -> Int) -> [Int] { Array(Set(architectures.map(field))).sorted() }
+        self.init(kernelSizes: values(\.headKernelSize), groups: values(\.headGroups), channels: values(\.headChannels),
+                  inputWidths: values(\.inputWidthPixels))
+    }
+
+    /// Adds the other space's values to this one's.
+    public mutating func formUnion(_ other: DetectorHeadSpace) {
+        func union(_ a: [Int], _ b: [Int]) -> [Int] { Array(Set(a).union(b)).sorted() }
+        kernelSizes = union(kernelSizes, other.kernelSizes)
+        groups = union(groups, other.groups)
+        channels = union(channels, other.channels)
+        inputWidths = union(inputWidths, other.inputWidths)
+    }
+
     /// Every architecture of the space, in a fixed order (kernel, groups, channels, width).
     public func allArchitectures(base: DetectorArchitecture = .baseline) throws -> [DetectorArchitecture] {
         var result: [DetectorArchitecture] = []

@@ -26,6 +26,14 @@ public struct DetectorReferenceTrainer: ReferenceTrainer {
     }
 
     public func train(_ architecture: DetectorArchitecture, epochs: Int) throws -> ReferenceRun {
+        try train(architecture, epochs: epochs, stoppingAfter: epochs, validation: .everyEpoch)
+    }
+
+    /// The first `stoppingAfter` epochs of an `epochs`-epoch training, recorded as a reference
+    /// run is (a learning-curve strategy's view of a full training). Epochs without a
+    /// validation pass get NaN AP and validation loss.
+    public func train(_ architecture: DetectorArchitecture, epochs: Int, stoppingAfter lastEpoch: Int,
+                      validation: LearningCurveStrategy.Validation) throws -> ReferenceRun {
         let size = architecture.inputSizePixels
         let seed = configuration.seed
         let loader = BatchLoader(dataset: trainingSet, batchSize: batchSize,
@@ -38,21 +46,32 @@ public struct DetectorReferenceTrainer: ReferenceTrainer {
         Torch.manualSeed(seed)
         let trainer = try Trainer(detector: Detector(architecture), configuration: configuration)
 
-        var lossSums = [Double](repeating: 0, count: epochs), ap: [Double] = [], validationLosses: [Double] = []
+        let recorded = min(epochs, lastEpoch)
+        var lossSums = [Double](repeating: 0, count: recorded), ap: [Double] = [], validationLosses: [Double] = []
         var epochSeconds: [Double] = [], evaluationSeconds: [Double] = []
         var epochStart = Date()
         var failure: Error?
-        try trainer.train(data: LoaderBatches(loader: loader)) { step in
+        try trainer.train(data: LoaderBatches(loader: loader), stoppingAfter: recorded) { step in
             lossSums[step.epoch] += step.terms.total
             progress(step)
             guard step.iteration + 1 == step.iterationsPerEpoch, failure == nil else { return }
             epochSeconds.append(Date().timeIntervalSince(epochStart))
             let evaluationStart = Date()
-            do {
-                ap.append(try DetectorEvaluation.evaluate(trainer.evaluationModel, on: validationSet).averagePrecision50)
-                validationLosses.append(try validationLoss(trainer.evaluationModel, loss: trainer.loss))
-            } catch {
-                failure = error
+            let validates = switch validation {
+            case .everyEpoch: true
+            case .lastEpoch: step.epoch + 1 == recorded
+            case .none: false
+            }
+            if validates {
+                do {
+                    ap.append(try DetectorEvaluation.evaluate(trainer.evaluationModel, on: validationSet).averagePrecision50)
+                    validationLosses.append(try validationLoss(trainer.evaluationModel, loss: trainer.loss))
+                } catch {
+                    failure = error
+                }
+            } else {
+                ap.append(.nan)
+                validationLosses.append(.nan)
             }
             evaluationSeconds.append(Date().timeIntervalSince(evaluationStart))
             epochStart = Date()

@@ -156,17 +156,26 @@ public struct EstimatorSelection {
         try cache?.claim(for: settings)
         var runs: [ReferenceRun] = []
         var proxyScores: [[ZeroCostProxyScore]] = []
+        var trainingSeconds: [Double] = []
+        /// The remaining references at the mean of those trained in this run.
+        func remaining(after index: Int) -> String {
+            guard !trainingSeconds.isEmpty, index + 1 < architectures.count else { return "" }
+            let seconds = trainingSeconds.reduce(0, +) / Double(trainingSeconds.count) * Double(architectures.count - index - 1)
+            return String(format: "; about %.0f s for the %d left", seconds, architectures.count - index - 1)
+        }
         for (index, architecture) in architectures.enumerated() {
             let label = "[\(index + 1)/\(architectures.count)] \(architecture)"
             if let cached = try cache?.reference(architecture) {
                 runs.append(cached)
                 log("\(label): training cached (AP@0.5 \(String(format: "%.4f", cached.finalAP)))")
             } else {
+                let started = Date()
                 let run = try trainer.train(architecture, epochs: settings.epochs)
                 try cache?.store(run, for: architecture)
                 runs.append(run)
+                trainingSeconds.append(Date().timeIntervalSince(started))
                 log("\(label): trained \(settings.epochs) epochs in \(String(format: "%.1f", run.fullTrainingSeconds)) s, "
-                    + "AP@0.5 \(String(format: "%.4f", run.finalAP))")
+                    + "AP@0.5 \(String(format: "%.4f", run.finalAP))\(remaining(after: index))")
             }
             guard runs[index].epochs == settings.epochs, runs[index].trainingLosses.count == settings.epochs,
                   runs[index].validationLosses.count == settings.epochs, runs[index].epochSeconds.count == settings.epochs else {
@@ -204,49 +213,22 @@ public struct EstimatorSelection {
 
     // MARK: strategies
 
-    /// Per budget e: AP after e epochs, SoTL (sum of the first e epoch losses), SoTL-E (the
-    /// e-th epoch's loss alone, e >= 2), validation loss after e epochs, and (e >= 3) the
-    /// power-law extrapolation of the first e APs to the full training length.
+    /// Every `LearningCurveStrategy` at every epoch budget: AP after e epochs, SoTL, SoTL-E
+    /// (e >= 2), validation loss, and (e >= 3) the power-law extrapolation to the full length.
     func learningCurveStrategies(_ runs: [ReferenceRun]) -> [SelectionStrategy] {
-        var result: [SelectionStrategy] = []
-        for e in settings.epochBudgets.sorted() {
-            func curve(_ run: ReferenceRun, metric: [Double]) -> LearningCurve {
-                LearningCurve(trainingLosses: Array(run.trainingLosses.prefix(e)), validationMetric: Array(metric.prefix(e)))
-            }
-            func training(_ run: ReferenceRun) -> Double { run.epochSeconds.prefix(e).reduce(0, +) }
-            func lastValidation(_ run: ReferenceRun) -> Double { training(run) + run.evaluationSeconds[e - 1] }
-            func allValidations(_ run: ReferenceRun) -> Double { training(run) + run.evaluationSeconds.prefix(e).reduce(0, +) }
-            func strategy(_ name: String, _ estimator: any LearningCurveEstimator, negateMetric: Bool = false,
-                          metric: (ReferenceRun) -> [Double], cost: (ReferenceRun) -> Double) -> SelectionStrategy {
-                let scores = runs.map { run in
-                    (try? estimator.score(curve(run, metric: metric(run).map { negateMetric ? -$0 : $0 }))) ?? .nan
-                }
-                return SelectionStrategy(name: "\(name)@\(e)ep", kind: .learningCurve, scores: scores,
-                                         secondsPerArchitecture: runs.reduce(0) { $0 + cost($1) } / Double(runs.count), epochs: e)
-            }
-            result.append(strategy("val_ap", LastValidationMetric(), metric: \.validationAP, cost: lastValidation))
-            result.append(strategy("sotl", SumOfTrainingLosses(), metric: \.validationAP, cost: training))
-            if e >= 2 { result.append(strategy("sotl_last", SumOfTrainingLosses(lastEpochs: 1), metric: \.validationAP, cost: training)) }
-            result.append(strategy("val_loss", LastValidationMetric(), negateMetric: true, metric: \.validationLosses, cost: lastValidation))
-            if e >= 3 {
-                result.append(strategy("extrapolate_power_law", CurveExtrapolation(model: .powerLaw, targetEpoch: settings.epochs),
-                                       metric: \.validationAP, cost: allValidations))
+        settings.epochBudgets.sorted().flatMap { e in
+            LearningCurveStrategy.all(epochs: e, fullEpochs: settings.epochs).map { strategy in
+                SelectionStrategy(name: strategy.name, kind: .learningCurve, scores: runs.map(strategy.score),
+                                  secondsPerArchitecture: runs.reduce(0) { $0 + strategy.cost($1) } / Double(runs.count), epochs: e)
             }
         }
-        return result
     }
 
-    /// The predictors, each scored by its out-of-fold predictions in a k-fold cross-validation
-    /// over the references (features: the head space's ordinal encoding + log10 parameters and
-    /// log10 multiply-accumulates). Cost per architecture: the whole cross-validation's time / K.
+    /// The predictors (`PredictorStrategy`), each scored by its out-of-fold predictions in a
+    /// k-fold cross-validation over the references. Cost per architecture: the whole
+    /// cross-validation's time / K.
     func predictorStrategies(_ architectures: [DetectorArchitecture], _ runs: [ReferenceRun]) throws -> [SelectionStrategy] {
-        let space = DetectorHeadSpace(kernelSizes: Array(Set(architectures.map(\.headKernelSize))),
-                                      groups: Array(Set(architectures.map(\.headGroups))),
-                                      channels: Array(Set(architectures.map(\.headChannels))),
-                                      inputWidths: Array(Set(architectures.map(\.inputWidthPixels))))
-        let features = try space.encoding.featureMatrix(
-            architectures.map(DetectorHeadSpace.configuration),
-            extraFeatures: runs.map { [log10(Double(max(1, $0.parameterCount))), log10(Double(max(1, $0.multiplyAccumulates)))] })
+        let features = try PredictorStrategy.features(architectures, space: DetectorHeadSpace(spanning: architectures))
         let truth = runs.map(\.finalAP)
         let k = architectures.count, folds = min(settings.folds, k)
         // Fold sizes differ by at most one, so every fit has at least k - ceil(k / folds) rows.
@@ -254,12 +236,7 @@ public struct EstimatorSelection {
         let order = generator.permutation(k)
         var fold = [Int](repeating: 0, count: k)
         for (position, index) in order.enumerated() { fold[index] = position % folds }
-        let models: [any PerformancePredictor] = [
-            BayesianRidge(), OrdinaryLeastSquares(), GaussianProcessRegressor(seed: settings.seed),
-            RandomForestRegressor(seed: settings.seed), GradientBoostedTrees(maxDepth: 3, seed: settings.seed),
-            KNearestNeighbors(neighbourCount: min(5, k - (k + folds - 1) / folds)), SupportVectorRegressor(), MultilayerPerceptron(seed: settings.seed),
-        ]
-        return models.map { prototype in
+        return PredictorStrategy.models(seed: settings.seed, trainingRows: k - (k + folds - 1) / folds).map { prototype in
             let start = Date()
             var predictions = [Double](repeating: .nan, count: k)
             for f in 0..<folds {

@@ -37,10 +37,20 @@ extension ProjectConfig {
       trials: 30                 # complete trials, the baseline included
       hours: 4                   # wall clock of the search phase (either or both)
 
-    # auto: full training when the budget affords it, otherwise short training;
-    # full | short | sotl | extrapolate | proxy:NAME (a zero-cost proxy, e.g. proxy:params,
-    # proxy:synflow; what 'edgenas select-estimator' chose) name one.
+    # auto: full training when the budget affords it; otherwise the two-stage selection below
+    # trains its references fully, ranks every strategy by Kendall tau against their AP@0.5 and
+    # searches with the best affordable one. Or name one: full | short | sotl | extrapolate
+    # (a short complete schedule of short_epochs) | RULE@Eep (the first E epochs of a full
+    # training: val_ap, sotl, sotl_last, val_loss, extrapolate_power_law, e.g. val_ap@3ep) |
+    # proxy:NAME (a zero-cost proxy, e.g. proxy:params, proxy:synflow) | predictor:NAME
+    # (fitted on the selection's references, e.g. predictor:bayesian_ridge, predictor:gp_rbf).
     estimator: auto
+
+    selection:
+      references: 40             # architectures trained fully (the baseline first); 0: no selection
+      max_cost_fraction: 0.25    # affordable: one evaluation costs at most this share of a full training
+      folds: 5                   # cross-validation folds of the predictors
+      resamples: 1000            # bootstrap resamples of the tau intervals
 
     # auto, random, grid, sobol, sobol-scrambled, tpe, tpe-multivariate, gp, nsga2
     sampler: auto

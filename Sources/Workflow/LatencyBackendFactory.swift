@@ -1,5 +1,6 @@
 import Hardware
 import LatencyBackends
+import Vision
 
 /// Latency backends by the specification a config's `latency.backend` holds:
 /// `int8 [ENGINE]` (libtorch's quantized kernels in this process, the default engine unless
@@ -38,6 +39,28 @@ public enum LatencyBackendFactory {
             return TorchFP32Backend(threads: threads, seed: seed)
         default:
             return try LatencyBackendSpec(parsing: spec).makeBackend(LatencyBackendSettings(threads: threads, seed: seed))
+        }
+    }
+
+    /// The layer-by-layer profile of `architecture` on the runtime the spec measures on:
+    /// libtorch INT8 (with the spec's engine) or FP32, or ONNX Runtime. Backends outside this
+    /// process (agent, command, predictor) are profiled on libtorch INT8 here, as the closest
+    /// runtime at hand; the profile's backend field says which runtime it is.
+    public static func profile(_ architecture: DetectorArchitecture, spec: String, threads: Int, seed: UInt64) throws -> LayerProfile {
+        try validate(spec)
+        let (kind, argument) = split(spec)
+        var profiler = LayerProfiler(threads: threads, seed: seed)
+        switch kind {
+        case "int8":
+            if !argument.isEmpty { profiler.engine = argument }
+            return try profiler.profile(architecture, precision: .int8)
+        case "fp32":
+            return try profiler.profile(architecture, precision: .fp32)
+        default:
+            if case .onnxruntime(let precision) = try LatencyBackendSpec(parsing: spec) {
+                return try OnnxRuntimeLayerProfiler(precision: precision, threads: threads, seed: seed).profile(architecture)
+            }
+            return try profiler.profile(architecture, precision: .int8)
         }
     }
 

@@ -1,7 +1,9 @@
 import DetectionData
 import Estimation
+import EstimatorSelection
 import Foundation
 import Hardware
+import Search
 import Torch
 import Vision
 import ZeroCostProxies
@@ -120,13 +122,34 @@ public struct DetectorTrainingRun: Sendable {
         _ architecture: DetectorArchitecture, epochs: Int, validateEachEpoch: Bool = false,
         checkpoint: URL? = nil, progress: (TrainingProgress) -> Void = { _ in }
     ) throws -> TrainingRun {
-        // Training shares the machine lock, so no latency measurement (here or in another
-        // EdgeNAS process) runs beside it; the pipeline measures between trainings.
+        try onTrainingMachine { try trainHoldingTheMachine(architecture, epochs: epochs, validateEachEpoch: validateEachEpoch,
+                                                           checkpoint: checkpoint, progress: progress) }
+    }
+
+    /// Runs training work with the recipe's threads, holding the machine's training lock so
+    /// that no latency measurement (here or in another EdgeNAS process) runs beside it; the
+    /// pipeline measures between trainings.
+    public func onTrainingMachine<T>(_ body: () throws -> T) throws -> T {
         let machineLock = try MeasurementLock(.training, timeout: 3600)
         defer { machineLock.release() }
         let previousThreads = Torch.threadCount
         Torch.setThreadCount(recipe.threads)
         defer { Torch.setThreadCount(previousThreads) }
+        return try body()
+    }
+
+    /// The selection's trainer on these splits with this recipe: a reference it trains for the
+    /// full length is the same training as `train` runs, validated after every epoch.
+    public var referenceTrainer: DetectorReferenceTrainer {
+        DetectorReferenceTrainer(
+            trainingSet: splits.train, validationSet: splits.validation, batchSize: recipe.batchSize,
+            configuration: TrainingConfiguration(optimizer: recipe.optimizer, learningRate: recipe.learningRate, seed: recipe.seed))
+    }
+
+    private func trainHoldingTheMachine(
+        _ architecture: DetectorArchitecture, epochs: Int, validateEachEpoch: Bool, checkpoint: URL?,
+        progress: (TrainingProgress) -> Void
+    ) throws -> TrainingRun {
         Torch.manualSeed(recipe.seed)
         let started = Date()
         let size = architecture.inputSizePixels
@@ -219,53 +242,205 @@ public struct ShortTrainingEstimator: PerformanceEstimator {
     }
 }
 
-/// Estimators by the names a config uses.
-public enum EstimatorCatalog {
-    public static let names = ["full"] + ShortTrainingEstimator.Rule.allCases.map(\.rawValue)
-        + ZeroCostProxy.allCases.map { ZeroCostProxyEstimator.namePrefix + $0.rawValue }
+/// A learning-curve strategy of the two-stage selection as the search's estimator (named as the
+/// rank table names it, e.g. `val_ap@3ep` or `sotl_last@2ep`): the first epochs of a full
+/// training, scored by the same rule, so a trial is scored as the references were.
+public struct LearningCurveStrategyEstimator: PerformanceEstimator {
+    public var strategy: LearningCurveStrategy
+    public var run: DetectorTrainingRun
 
-    /// What each name means, for `edgenas init` and error messages.
-    public static func summary(_ name: String, training: ProjectConfig.Training) -> String {
-        switch name {
-        case "full": "full training, \(training.epochs) epochs"
-        case "short": "AP@0.5 after a \(training.shortEpochs)-epoch training"
-        case "sotl": "sum of training losses over a \(training.shortEpochs)-epoch training"
-        case "extrapolate": "AP@0.5 curve of a \(training.shortEpochs)-epoch training extrapolated to \(training.epochs) epochs"
-        case _ where name.hasPrefix(ZeroCostProxyEstimator.namePrefix):
-            "zero-cost proxy \(name.dropFirst(ZeroCostProxyEstimator.namePrefix.count)) at initialisation, no training"
-        default: name
+    public init(strategy: LearningCurveStrategy, run: DetectorTrainingRun) {
+        self.strategy = strategy
+        self.run = run
+    }
+
+    public var name: String { strategy.name }
+    public var isFullFidelity: Bool { false }
+
+    public func estimate(_ architecture: DetectorArchitecture, trialNumber: Int) throws -> PerformanceEstimate {
+        let record = try run.onTrainingMachine {
+            try run.referenceTrainer.train(architecture, epochs: strategy.fullEpochs, stoppingAfter: strategy.epochs,
+                                           validation: strategy.validation)
+        }
+        let score = strategy.score(record)
+        guard score.isFinite else { throw EstimatorError.unscorable(estimator: name, architecture: architecture.description) }
+        let ap = record.validationAP.last.flatMap { $0.isFinite ? $0 : nil }
+        return PerformanceEstimate(score: score, ap50: ap, seconds: strategy.cost(record), epochs: strategy.epochs)
+    }
+}
+
+/// A model-based predictor fitted on the selection's fully trained references (features: the
+/// head values' ordinal encoding, log10 parameters and log10 multiply-accumulates), predicting
+/// a trial's AP@0.5 without training it. Named `predictor:NAME`, e.g. `predictor:bayesian_ridge`.
+public struct PredictorEstimator: PerformanceEstimator {
+    public let predictor: String
+    private let model: any PerformancePredictor
+    private let space: DetectorHeadSpace
+
+    /// Fits `predictor` on the references. `space` must list every head value a trial can take.
+    public init(predictor: String, references: [(architecture: DetectorArchitecture, ap50: Double)], space: DetectorHeadSpace,
+                seed: UInt64) throws {
+        guard var model = PredictorStrategy.model(named: predictor, seed: seed, trainingRows: references.count) else {
+            throw EstimatorError.unknownPredictor(predictor, known: PredictorStrategy.names())
+        }
+        try model.fit(features: PredictorStrategy.features(references.map(\.architecture), space: space),
+                      targets: references.map(\.ap50))
+        self.predictor = predictor
+        self.model = model
+        self.space = space
+    }
+
+    public var name: String { EstimatorCatalog.predictorPrefix + predictor }
+    public var isFullFidelity: Bool { false }
+
+    public func estimate(_ architecture: DetectorArchitecture, trialNumber: Int) throws -> PerformanceEstimate {
+        let started = Date()
+        let score = try model.predict(PredictorStrategy.features([architecture], space: space))[0]
+        return PerformanceEstimate(score: score, ap50: nil, seconds: Date().timeIntervalSince(started), epochs: 0)
+    }
+}
+
+public enum EstimatorError: Error, Equatable, CustomStringConvertible {
+    case unscorable(estimator: String, architecture: String)
+    case unknownPredictor(String, known: [String])
+    case needsSelection(estimator: String)
+
+    public var description: String {
+        switch self {
+        case .unscorable(let estimator, let architecture):
+            "estimator \(estimator) could not score \(architecture) (its learning curve does not fit)"
+        case .unknownPredictor(let name, let known): "unknown predictor '\(name)'; expected one of \(known.joined(separator: ", "))"
+        case .needsSelection(let estimator):
+            "estimator \(estimator) learns from the two-stage selection's references, and none were trained (selection.references)"
+        }
+    }
+}
+
+/// Estimators by the names a config uses: `full`; the short-schedule estimators `short`,
+/// `sotl`, `extrapolate`; and every strategy the two-stage selection ranks, by its rank-table
+/// name (`val_ap@3ep`, ...), `proxy:NAME` or `predictor:NAME`.
+public enum EstimatorCatalog {
+    public static let predictorPrefix = "predictor:"
+    static let shortScheduleNames = ShortTrainingEstimator.Rule.allCases.map(\.rawValue)
+
+    public static func isKnown(_ name: String, training: ProjectConfig.Training) -> Bool {
+        name == "full" || shortScheduleNames.contains(name) || proxy(name) != nil
+            || LearningCurveStrategy(name: name, fullEpochs: training.epochs) != nil
+            || (name.hasPrefix(predictorPrefix) && PredictorStrategy.names().contains(String(name.dropFirst(predictorPrefix.count))))
+    }
+
+    /// What a config may name, for its error message.
+    public static func expected(training: ProjectConfig.Training) -> String {
+        "auto, full, \(shortScheduleNames.joined(separator: ", ")), "
+            + "proxy:NAME (\(ZeroCostProxy.allCases.map(\.rawValue).joined(separator: ", "))), "
+            + "RULE@Eep (\(LearningCurveStrategy.Rule.allCases.map(\.rawValue).joined(separator: ", ")); E in 1...\(training.epochs - 1)), "
+            + "or predictor:NAME (\(PredictorStrategy.names().joined(separator: ", ")))"
+    }
+
+    /// The search estimator that runs a rank-table strategy, or nil for a name the table cannot hold.
+    public static func name(ofStrategy strategy: String, fullEpochs: Int) -> String? {
+        switch StrategyReference(name: strategy, fullEpochs: fullEpochs) {
+        case .learningCurve(let curve): curve.name
+        case .predictor(let predictor): predictorPrefix + predictor
+        case .proxy(let proxy): ZeroCostProxyEstimator.namePrefix + proxy.rawValue
+        case nil: nil
         }
     }
 
-    public static func make(_ name: String, run: DetectorTrainingRun, training: ProjectConfig.Training) throws -> any PerformanceEstimator {
+    /// Whether the estimator learns from the selection's references.
+    public static func needsReferences(_ name: String) -> Bool { name.hasPrefix(predictorPrefix) }
+
+    /// What each name means, for logs and the report.
+    public static func summary(_ name: String, training: ProjectConfig.Training) -> String {
+        switch name {
+        case "full": return "full training, \(training.epochs) epochs"
+        case "short": return "AP@0.5 after a \(training.shortEpochs)-epoch training"
+        case "sotl": return "sum of training losses over a \(training.shortEpochs)-epoch training"
+        case "extrapolate": return "AP@0.5 curve of a \(training.shortEpochs)-epoch training extrapolated to \(training.epochs) epochs"
+        default:
+            if let proxy = proxy(name) { return "zero-cost proxy \(proxy.rawValue) at initialisation, no training" }
+            if name.hasPrefix(predictorPrefix) {
+                return "predictor \(name.dropFirst(predictorPrefix.count)) fitted on the fully trained references, no training"
+            }
+            if let curve = LearningCurveStrategy(name: name, fullEpochs: training.epochs) {
+                return "\(curve.rule.rawValue) after the first \(curve.epochs) of \(training.epochs) epochs"
+            }
+            return name
+        }
+    }
+
+    /// - Parameters:
+    ///   - selection: the two-stage selection, whose fully trained references a `predictor:NAME` learns from.
+    ///   - headValues: the head values the search's trials can take (the predictor's encoding must list them).
+    public static func make(_ name: String, run: DetectorTrainingRun, training: ProjectConfig.Training,
+                            selection: EstimatorSelectionSummary? = nil, headValues: DetectorHeadSpace? = nil) throws -> any PerformanceEstimator {
         if name == "full" { return FullTrainingEstimator(run: run, epochs: training.epochs) }
-        if name.hasPrefix(ZeroCostProxyEstimator.namePrefix),
-           let proxy = ZeroCostProxy(rawValue: String(name.dropFirst(ZeroCostProxyEstimator.namePrefix.count))) {
+        if let proxy = proxy(name) {
             return ZeroCostProxyEstimator(proxy: proxy, trainingSet: run.splits.train, batchSize: run.recipe.batchSize, seed: run.recipe.seed)
         }
+        if let curve = LearningCurveStrategy(name: name, fullEpochs: training.epochs) {
+            return LearningCurveStrategyEstimator(strategy: curve, run: run)
+        }
+        if name.hasPrefix(predictorPrefix) {
+            guard let selection, !selection.references.isEmpty else { throw EstimatorError.needsSelection(estimator: name) }
+            let trained = try selection.references.map { (architecture: try DetectorArchitecture(shortName: $0.architecture), ap50: $0.ap50) }
+            var headSpace = DetectorHeadSpace(spanning: trained.map(\.architecture))
+            if let headValues { headSpace.formUnion(headValues) }
+            return try PredictorEstimator(predictor: String(name.dropFirst(predictorPrefix.count)), references: trained,
+                                          space: headSpace, seed: run.recipe.seed)
+        }
         guard let rule = ShortTrainingEstimator.Rule(rawValue: name) else {
-            throw ProjectConfigError.invalidValue(key: "estimator", expected: "one of auto, \(names.joined(separator: ", "))", found: "'\(name)'")
+            throw ProjectConfigError.invalidValue(key: "estimator", expected: expected(training: training), found: "'\(name)'")
         }
         return ShortTrainingEstimator(run: run, epochs: training.shortEpochs, fullEpochs: training.epochs, rule: rule)
+    }
+
+    private static func proxy(_ name: String) -> ZeroCostProxy? {
+        name.hasPrefix(ZeroCostProxyEstimator.namePrefix)
+            ? ZeroCostProxy(rawValue: String(name.dropFirst(ZeroCostProxyEstimator.namePrefix.count))) : nil
     }
 }
 
 extension PipelineComponents {
-    /// The real components of a config: its latency backend, training-based estimators on its
-    /// dataset, and full training for the retraining of candidates.
+    /// The real components of a config: its latency backend and profiler, training-based
+    /// estimators on its dataset, the two-stage selection with the same training recipe, and
+    /// full training for the retraining of candidates.
     public static func standard(config: ProjectConfig, splits: DatasetSplits) throws -> PipelineComponents {
         let run = DetectorTrainingRun(splits: splits, recipe: TrainingRecipe(config.training, seed: config.seed))
-        let training = config.training
+        let training = config.training, latency = config.latency, seed = config.seed
+        let headValues = headValues(of: config.searchSpace, base: config.baseModel)
         return PipelineComponents(
-            latency: try LatencyBackendFactory.make(spec: config.latency.backend, threads: config.latency.threads, seed: config.seed),
-            estimator: { name in try EstimatorCatalog.make(name, run: run, training: training) },
+            latency: try LatencyBackendFactory.make(spec: latency.backend, threads: latency.threads, seed: seed),
+            profile: { architecture in
+                LayerProfileSummary(try LatencyBackendFactory.profile(architecture, spec: latency.backend, threads: latency.threads, seed: seed))
+            },
+            estimator: { name, selection in
+                try EstimatorCatalog.make(name, run: run, training: training, selection: selection, headValues: headValues)
+            },
             fullTrainingSeconds: { architecture in
                 // One epoch, timed, stands for each of the full training's epochs.
                 try run.train(architecture, epochs: 1).seconds * Double(training.epochs)
+            },
+            selection: { request in
+                try run.onTrainingMachine {
+                    let proxies = DetectorProxyScorer(trainingSet: splits.train, batchSize: training.batchSize, seed: seed)
+                    return try EstimatorSelection(settings: request.settings).run(
+                        architectures: request.references, trainer: run.referenceTrainer, proxies: proxies,
+                        cache: SelectionCache(directory: request.cacheDirectory), log: request.log)
+                }
             },
             retrain: { architecture, checkpoint in
                 let result = try run.train(architecture, epochs: training.epochs, checkpoint: checkpoint)
                 return PerformanceEstimate(score: result.finalAP50, ap50: result.finalAP50, seconds: result.seconds, epochs: training.epochs)
             })
+    }
+
+    /// The head values the space's trials can take (the base model's where a field is not searched).
+    static func headValues(of space: SearchSpace, base: DetectorArchitecture) -> DetectorHeadSpace {
+        func values(_ parameter: ArchitectureSpace.Parameter) -> [Int] {
+            let listed = space[parameter.rawValue]?.distribution.allValues?.compactMap { $0.numericValue.map { Int($0) } }
+            return listed ?? [parameter.value(in: base)]
+        }
+        return DetectorHeadSpace(kernelSizes: values(.kernel), groups: values(.groups), channels: values(.channels), inputWidths: values(.width))
     }
 }

@@ -101,6 +101,20 @@ public struct ProjectConfig: Hashable, Sendable {
         public var threads: Int
     }
 
+    /// The two-stage estimator selection the `auto` plan runs when the budget cannot afford
+    /// full training (and that a `predictor:NAME` estimator learns from).
+    public struct Selection: Hashable, Sendable {
+        /// Reference architectures trained fully (the baseline among them); 0 turns the
+        /// selection off, and `auto` then falls back to short training.
+        public var references: Int
+        /// A strategy is affordable when one evaluation costs at most this fraction of a full training.
+        public var maxCostFraction: Double
+        /// Cross-validation folds of the model-based predictors.
+        public var folds: Int
+        /// Bootstrap resamples of the Kendall tau intervals.
+        public var resamples: Int
+    }
+
     /// Study name in the storage.
     public var name: String
     public var dataset: Dataset
@@ -111,8 +125,9 @@ public struct ProjectConfig: Hashable, Sendable {
     public var objectives: [SearchObjective]
     public var constraints: [SearchConstraint]
     public var budget: Budget
-    /// `auto`, `full`, or an estimator name from `EstimatorCatalog.names`.
+    /// `auto`, or an estimator name `EstimatorCatalog` knows.
     public var estimator: String
+    public var selection: Selection
     /// A name from `SamplerCatalog.names`.
     public var sampler: String
     public var latency: Latency
@@ -147,7 +162,7 @@ public struct ProjectConfig: Hashable, Sendable {
 
     private init(root: ConfigMapping, baseDirectory: URL) throws(ProjectConfigError) {
         try root.allowOnly(["name", "dataset", "base_model", "search_space", "objectives", "constraints", "budget",
-                            "estimator", "sampler", "latency", "storage", "seed", "training", "retrain", "output"])
+                            "estimator", "selection", "sampler", "latency", "storage", "seed", "training", "retrain", "output"])
         func resolve(_ path: String) -> String {
             path.hasPrefix("/") ? path : baseDirectory.appendingPathComponent(path).standardizedFileURL.path
         }
@@ -251,9 +266,15 @@ public struct ProjectConfig: Hashable, Sendable {
         }
 
         estimator = try root.string("estimator", default: "auto")
-        let estimatorNames = ["auto"] + EstimatorCatalog.names
-        guard estimatorNames.contains(estimator) else {
-            throw .invalidValue(key: "estimator", expected: "one of \(estimatorNames.joined(separator: ", "))", found: "'\(estimator)'")
+        let selectionNode = try root.optionalMapping("selection")
+        try selectionNode?.allowOnly(["references", "max_cost_fraction", "folds", "resamples"])
+        selection = Selection(
+            references: try selectionNode?.optionalInt("references", atLeast: 0) ?? 40,
+            maxCostFraction: try selectionNode?.optionalNumber("max_cost_fraction", above: 0) ?? 0.25,
+            folds: try selectionNode?.optionalInt("folds", atLeast: 2) ?? 5,
+            resamples: try selectionNode?.optionalInt("resamples", atLeast: 1) ?? 1000)
+        if (1..<4).contains(selection.references) {
+            throw .invalidValue(key: "selection.references", expected: "0 (no selection) or at least 4", found: String(selection.references))
         }
         sampler = try root.string("sampler", default: "auto")
         guard SamplerCatalog.names.contains(sampler) else {
@@ -295,6 +316,14 @@ public struct ProjectConfig: Hashable, Sendable {
             threads: try trainingNode?.optionalInt("threads", atLeast: 1) ?? ProcessInfo.processInfo.activeProcessorCount)
         guard training.shortEpochs <= training.epochs else {
             throw .invalidValue(key: "training.short_epochs", expected: "at most training.epochs (\(training.epochs))", found: String(training.shortEpochs))
+        }
+
+        guard estimator == "auto" || EstimatorCatalog.isKnown(estimator, training: training) else {
+            throw .invalidValue(key: "estimator", expected: EstimatorCatalog.expected(training: training), found: "'\(estimator)'")
+        }
+        if estimator.hasPrefix(EstimatorCatalog.predictorPrefix), selection.references == 0 {
+            throw .invalidValue(key: "selection.references", expected: "at least 4: estimator \(estimator) learns from the references",
+                                found: "0")
         }
 
         let retrainNode = try root.optionalMapping("retrain")

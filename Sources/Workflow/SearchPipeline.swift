@@ -1,6 +1,8 @@
+import EstimatorSelection
 import Foundation
 import Hardware
 import Logging
+import Randomness
 import Search
 import Vision
 
@@ -57,24 +59,41 @@ public enum PipelineAttribute {
     public static let selectionSeconds = "selection_seconds"
 }
 
+/// What the selection stage asks for: train these references fully and rank every strategy.
+public struct SelectionRequest: Sendable {
+    public var references: [DetectorArchitecture]
+    public var settings: SelectionSettings
+    /// Where each reference's training record is kept, so an interrupted selection resumes.
+    public var cacheDirectory: URL
+    public var log: @Sendable (String) -> Void
+}
+
 /// The parts of a search that do real work, behind protocols so tests and other backends plug in.
 public struct PipelineComponents: Sendable {
     public var latency: any LatencyBackend
-    /// The estimator of a name from `EstimatorCatalog.names`.
-    public var estimator: @Sendable (String) throws -> any PerformanceEstimator
+    /// The base model's layer-by-layer latency on the latency backend's runtime.
+    public var profile: @Sendable (DetectorArchitecture) throws -> LayerProfileSummary
+    /// The estimator of a name `EstimatorCatalog` knows; a `predictor:NAME` learns from the selection's references.
+    public var estimator: @Sendable (String, EstimatorSelectionSummary?) throws -> any PerformanceEstimator
     /// Seconds one full training of the base model takes here (measured, for the auto plan).
     public var fullTrainingSeconds: @Sendable (DetectorArchitecture) throws -> Double
+    /// The two-stage selection's first stage: reference trainings and the rank table.
+    public var selection: @Sendable (SelectionRequest) throws -> SelectionResult
     /// Full training of a candidate, resuming from `checkpoint` when it holds one.
     public var retrain: @Sendable (DetectorArchitecture, _ checkpoint: URL?) throws -> PerformanceEstimate
 
     public init(
-        latency: any LatencyBackend, estimator: @escaping @Sendable (String) throws -> any PerformanceEstimator,
+        latency: any LatencyBackend, profile: @escaping @Sendable (DetectorArchitecture) throws -> LayerProfileSummary,
+        estimator: @escaping @Sendable (String, EstimatorSelectionSummary?) throws -> any PerformanceEstimator,
         fullTrainingSeconds: @escaping @Sendable (DetectorArchitecture) throws -> Double,
+        selection: @escaping @Sendable (SelectionRequest) throws -> SelectionResult,
         retrain: @escaping @Sendable (DetectorArchitecture, URL?) throws -> PerformanceEstimate
     ) {
         self.latency = latency
+        self.profile = profile
         self.estimator = estimator
         self.fullTrainingSeconds = fullTrainingSeconds
+        self.selection = selection
         self.retrain = retrain
     }
 }
@@ -88,8 +107,9 @@ public struct PipelineResult: Sendable {
     public var frontTrialNumbers: [Int]
 }
 
-/// The product's main loop: plan -> search (baseline first) -> retrain the Pareto candidates
-/// -> report. Everything is kept in the study storage, so running it again continues the
+/// The product's main loop: profile the base model -> plan (with the two-stage estimator
+/// selection when the budget needs it) -> search (baseline first) -> retrain the Pareto
+/// candidates -> report. Everything is kept in the study storage, so running it again continues the
 /// same study: finished trials and retrainings are not redone.
 public struct SearchPipeline: Sendable {
     public var config: ProjectConfig
@@ -111,9 +131,10 @@ public struct SearchPipeline: Sendable {
     @discardableResult
     public func run() async throws -> PipelineResult {
         let study = try await openStudy()
+        try await profileBaseModel(study)
         let plan = try await self.plan(study)
-        try await search(study, estimator: plan)
-        try await retrainCandidates(study, estimatorIsFull: plan.isFullFidelity)
+        try await search(study, estimator: plan.estimator)
+        try await retrainCandidates(study, estimatorIsFull: plan.estimator.isFullFidelity, selection: plan.selection)
         let record = try await storage.study(named: config.name)
         let trials = try await storage.trials(studyID: record.id, states: nil)
         let output = URL(fileURLWithPath: config.output)
@@ -166,16 +187,39 @@ public struct SearchPipeline: Sendable {
         return study
     }
 
+    // MARK: profile
+
+    /// Profiles the base model layer by layer on the latency backend's runtime (once per study),
+    /// so the report shows where its latency goes.
+    func profileBaseModel(_ study: Study) async throws {
+        let record = try await storage.study(named: config.name)
+        guard record.attributes[PipelineAttribute.layerProfile] == nil else { return }
+        log("profile: \(config.baseModel) layer by layer (\(components.latency.name))")
+        let profile = try components.profile(config.baseModel)
+        try await storage.setStudyAttribute(studyID: study.studyID, key: PipelineAttribute.layerProfile, value: try jsonText(profile))
+        let total = profile.layers.reduce(0) { $0 + $1.milliseconds }
+        let blocks = Dictionary(grouping: profile.layers, by: \.block).mapValues { $0.reduce(0) { $0 + $1.milliseconds } }
+            .sorted { $0.value > $1.value }.prefix(3).map { String(format: "%@ %.0f %%", $0.key, 100 * $0.value / max(total, 1e-12)) }
+        log(String(format: "profile: layers add up to %.2f ms; most of it in %@", total, blocks.joined(separator: ", ")))
+    }
+
     // MARK: plan
 
+    /// The search's estimator, and the selection it was chosen by (or learns from), if any.
+    struct Plan {
+        var estimator: any PerformanceEstimator
+        var selection: EstimatorSelectionSummary?
+    }
+
     /// Chooses the estimator (once per study; a resumed study keeps its choice) and says why.
-    func plan(_ study: Study) async throws -> any PerformanceEstimator {
+    func plan(_ study: Study) async throws -> Plan {
         let record = try await storage.study(named: config.name)
         if let chosen = record.attributes[PipelineAttribute.estimator] {
             log("plan: estimator '\(chosen)' (chosen when the study started: \(record.attributes[PipelineAttribute.estimatorReason] ?? "-"))")
-            return try components.estimator(chosen)
+            let selection = try storedSelection(record)
+            return Plan(estimator: try components.estimator(chosen, selection), selection: selection)
         }
-        let (name, reason) = try await chooseEstimator(study)
+        let (name, reason, selection) = try await chooseEstimator(study)
         let decision = AutoSampler(budget: config.budget.trials)
             .decide(space: config.searchSpace, objectives: config.objectives.count, finishedTrials: 0)
         let samplerReason = config.sampler == "auto" ? decision.reason : "set in the config"
@@ -186,7 +230,7 @@ public struct SearchPipeline: Sendable {
             + "budget \(budgetText)")
         log("plan: estimator '\(name)', because \(reason)")
         log("plan: sampler '\(config.sampler)' starts with \(config.sampler == "auto" ? decision.sampler.name : config.sampler): \(samplerReason)")
-        return try components.estimator(name)
+        return Plan(estimator: try components.estimator(name, selection), selection: selection)
     }
 
     private var budgetText: String {
@@ -194,27 +238,112 @@ public struct SearchPipeline: Sendable {
             .compactMap { $0 }.joined(separator: " and ")
     }
 
-    /// `auto`: full training when the budget affords it for every trial, otherwise the
-    /// short-training estimator that fits.
-    private func chooseEstimator(_ study: Study) async throws -> (String, String) {
+    /// `auto`: full training when the budget affords it for every trial; otherwise the
+    /// two-stage selection's best strategy that fits the budget (or short training when the
+    /// selection is off or would cost more than the trials it speeds up).
+    private func chooseEstimator(_ study: Study) async throws -> (String, String, EstimatorSelectionSummary?) {
         guard config.estimator == "auto" else {
-            return (config.estimator, "the config names it (\(EstimatorCatalog.summary(config.estimator, training: config.training)))")
+            let selection = EstimatorCatalog.needsReferences(config.estimator) ? try await selectionStage(study, fullTrainingSeconds: nil) : nil
+            return (config.estimator, "the config names it (\(EstimatorCatalog.summary(config.estimator, training: config.training)))", selection)
         }
         guard let hours = config.budget.hours else {
-            return ("full", "the budget sets no time limit, so every trial can afford full training (\(config.training.epochs) epochs)")
+            return ("full", "the budget sets no time limit, so every trial can afford full training (\(config.training.epochs) epochs)", nil)
         }
         log("plan: timing the base model's training to see what the budget affords")
         let fullSeconds = try components.fullTrainingSeconds(config.baseModel)
         try await storage.setStudyAttribute(studyID: study.studyID, key: PipelineAttribute.fullTrainingSeconds, value: String(fullSeconds))
         let affordable = hours * 3600 / fullSeconds
         if let trials = config.budget.trials, affordable >= Double(trials) {
-            return ("full", String(format: "%d full trainings of about %.0f s fit in %g h", trials, fullSeconds, hours))
+            return ("full", String(format: "%d full trainings of about %.0f s fit in %g h", trials, fullSeconds, hours), nil)
         }
         let trialsText = config.budget.trials.map { "\($0) trials" } ?? "the trials a search needs"
+        let notAffordable = String(format: "%@ of full training (about %.0f s each) do not fit in %g h (%.1f would)",
+                                   trialsText, fullSeconds, hours, affordable)
         let shortSeconds = fullSeconds * Double(config.training.shortEpochs) / Double(config.training.epochs)
-        return ("short", String(format: "%@ of full training (about %.0f s each) do not fit in %g h (%.1f would); "
-                                + "%d-epoch short training (about %.0f s each) does", trialsText, fullSeconds, hours, affordable,
-                                config.training.shortEpochs, shortSeconds))
+        let shortReason = String(format: "%d-epoch short training (about %.0f s each) does", config.training.shortEpochs, shortSeconds)
+        let references = config.selection.references
+        let expectedTrials = config.budget.trials ?? Int(hours * 3600 / shortSeconds)
+        if references == 0 {
+            return ("short", "\(notAffordable); the selection is off (selection.references: 0), and \(shortReason)", nil)
+        }
+        if references >= expectedTrials {
+            return ("short", "\(notAffordable); training \(references) references for the selection would cost more than the "
+                    + "\(expectedTrials) trials it speeds up, and \(shortReason)", nil)
+        }
+        let selection = try await selectionStage(study, fullTrainingSeconds: fullSeconds)
+        let perTrial = hours * 3600 / Double(expectedTrials)
+        let row = selection.rows.first { $0.name == selection.chosen }
+        return (EstimatorCatalog.name(ofStrategy: selection.chosen, fullEpochs: config.training.epochs)!,
+                String(format: "%@; of the %d strategies ranked on %d fully trained references, %@ has the best Kendall tau "
+                       + "(%.3f) among those that cost at most %.0f %% of a full training and fit %.0f s per trial",
+                       notAffordable, selection.rows.count, selection.references.count, selection.chosen, row?.kendallTau ?? .nan,
+                       100 * config.selection.maxCostFraction, perTrial), selection)
+    }
+
+    // MARK: selection
+
+    /// The selection a study stored, if any.
+    private func storedSelection(_ record: StudyRecord) throws -> EstimatorSelectionSummary? {
+        try record.attributes[PipelineAttribute.estimatorSelection].map {
+            try decodeJSONText(EstimatorSelectionSummary.self, $0)
+        }
+    }
+
+    /// Stage one of the two-stage procedure: trains `selection.references` architectures of the
+    /// search space fully (the baseline first), ranks every estimation strategy by Kendall tau
+    /// against their AP@0.5 and chooses the best one that is affordable: at most
+    /// `selection.max_cost_fraction` of a full training, and within the budget per trial. The rank
+    /// table goes to `<output>/selection/`, the summary and its cost into the study.
+    func selectionStage(_ study: Study, fullTrainingSeconds: Double?) async throws -> EstimatorSelectionSummary {
+        let record = try await storage.study(named: config.name)
+        if let stored = try storedSelection(record) { return stored }
+        let references = try referenceArchitectures()
+        let epochs = config.training.epochs
+        let affordableEpochs = max(1, min(epochs - 1, Int(config.selection.maxCostFraction * Double(epochs))))
+        let settings = SelectionSettings(
+            epochs: epochs, epochBudgets: Array(1...affordableEpochs), folds: min(config.selection.folds, references.count),
+            bootstrapResamples: config.selection.resamples, maxCostFraction: config.selection.maxCostFraction, seed: config.seed,
+            trainingKey: "\(config.dataset.format.rawValue):\(config.dataset.path) batch=\(config.training.batchSize) "
+                + "lr=\(config.training.learningRate) optimizer=\(config.training.optimizer.rawValue) seed=\(config.seed)")
+        let directory = URL(fileURLWithPath: config.output).appendingPathComponent("selection")
+        log("select: training \(references.count) reference architectures fully (\(epochs) epochs each) to rank the estimators")
+        let started = Date()
+        let result = try components.selection(SelectionRequest(
+            references: references, settings: settings, cacheDirectory: directory.appendingPathComponent("cache"), log: log))
+        try result.write(to: directory)
+        let fullSeconds = fullTrainingSeconds ?? result.meanFullTrainingSeconds
+        var perTrialBudget = config.selection.maxCostFraction * fullSeconds
+        if let hours = config.budget.hours, let trials = config.budget.trials { perTrialBudget = min(perTrialBudget, hours * 3600 / Double(trials)) }
+        let costs = Dictionary(result.strategyCosts(fullTrainingSeconds: fullSeconds).map { ($0.name, $0.secondsPerTrial) }) { a, _ in a }
+        let chosen = result.table.rows.first { row in
+            !row.kendallTau.isNaN && (costs[row.name] ?? .infinity) <= perTrialBudget
+                && EstimatorCatalog.name(ofStrategy: row.name, fullEpochs: epochs) != nil
+        }?.name ?? result.chosen ?? "val_ap@1ep"
+        let summary = EstimatorSelectionSummary(
+            rows: result.table.rows.map {
+                .init(name: $0.name, kendallTau: $0.kendallTau, spearmanRho: $0.spearmanRho, secondsPerArchitecture: $0.secondsPerArchitecture)
+            },
+            chosen: chosen, references: zip(result.architectures, result.trueAP).map { .init(architecture: $0, ap50: $1) },
+            meanFullTrainingSeconds: result.meanFullTrainingSeconds)
+        try await storage.setStudyAttribute(studyID: study.studyID, key: PipelineAttribute.estimatorSelection, value: try jsonText(summary))
+        try await storage.setStudyAttribute(studyID: study.studyID, key: PipelineAttribute.selectionSeconds, value: String(result.selectionSeconds))
+        log("select: done in \(formatSeconds(Date().timeIntervalSince(started))); chosen \(chosen); rank table in \(directory.path)/rank_table.txt")
+        return summary
+    }
+
+    /// The baseline and `selection.references - 1` other distinct members of the search space,
+    /// drawn uniformly with the config's seed.
+    func referenceArchitectures() throws -> [DetectorArchitecture] {
+        var result = [config.baseModel]
+        var seen: Set<String> = [config.baseModel.description]
+        var generator = SplitMix64(seed: config.seed &+ 0x5E1EC7)
+        var attempts = 0
+        while result.count < config.selection.references, attempts < 100 * config.selection.references {
+            attempts += 1
+            let candidate = try ArchitectureSpace.architecture(config.searchSpace.sampleUniform(using: &generator), base: config.baseModel)
+            if seen.insert(candidate.description).inserted { result.append(candidate) }
+        }
+        return result
     }
 
     // MARK: search
@@ -316,7 +445,8 @@ public struct SearchPipeline: Sendable {
 
     /// After a low-fidelity search, trains the front's candidates (at most
     /// `config.retrainCandidates`, spread along the front) and the baseline fully.
-    private func retrainCandidates(_ study: Study, estimatorIsFull: Bool) async throws {
+    /// A candidate that is one of the selection's references keeps that full training.
+    private func retrainCandidates(_ study: Study, estimatorIsFull: Bool, selection: EstimatorSelectionSummary?) async throws {
         if estimatorIsFull {
             log("retrain: not needed, the search trained every trial fully")
             return
@@ -334,12 +464,18 @@ public struct SearchPipeline: Sendable {
             let key = RetrainedResult.attributePrefix + String(trial.number)
             if record.attributes[key] != nil { continue }
             let architecture = try ArchitectureSpace.architecture(trial.parameters, base: config.baseModel)
-            log("retrain \(index + 1)/\(chosen.count): trial \(trial.number) \(architecture), \(config.training.epochs) epochs")
-            let estimate = try components.retrain(architecture, checkpoints.appendingPathComponent("trial-\(trial.number)"))
+            let estimate: PerformanceEstimate
+            if let reference = selection?.references.first(where: { $0.architecture == architecture.description }) {
+                log("retrain \(index + 1)/\(chosen.count): trial \(trial.number) \(architecture) was trained fully as a selection reference")
+                estimate = PerformanceEstimate(score: reference.ap50, ap50: reference.ap50, seconds: selection!.meanFullTrainingSeconds,
+                                               epochs: config.training.epochs)
+            } else {
+                log("retrain \(index + 1)/\(chosen.count): trial \(trial.number) \(architecture), \(config.training.epochs) epochs")
+                estimate = try components.retrain(architecture, checkpoints.appendingPathComponent("trial-\(trial.number)"))
+            }
             let result = RetrainedResult(trialNumber: trial.number, architecture: architecture.description,
                                          ap50: estimate.score, seconds: estimate.seconds, epochs: estimate.epochs)
-            let json = String(decoding: try JSONEncoder().encode(result), as: UTF8.self)
-            try await storage.setStudyAttribute(studyID: study.studyID, key: key, value: json)
+            try await storage.setStudyAttribute(studyID: study.studyID, key: key, value: try jsonText(result))
             log(String(format: "retrain: trial %d AP@0.5 %.4f (search score %.4f) in %@", trial.number, estimate.score,
                        trial.values?[0] ?? .nan, formatSeconds(estimate.seconds)))
         }
@@ -352,6 +488,21 @@ public struct SearchPipeline: Sendable {
         let indices = (0..<count).map { Int((Double($0) * Double(front.count - 1) / Double(count - 1)).rounded()) }
         return Array(Set(indices)).sorted().map { front[$0] }
     }
+}
+
+/// A value as compact JSON text, for a study attribute.
+func jsonText(_ value: some Encodable) throws -> String {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = .sortedKeys
+    encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+    return String(decoding: try encoder.encode(value), as: UTF8.self)
+}
+
+/// The value a `jsonText` attribute holds.
+func decodeJSONText<T: Decodable>(_ type: T.Type, _ text: String) throws -> T {
+    let decoder = JSONDecoder()
+    decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+    return try decoder.decode(type, from: Data(text.utf8))
 }
 
 /// Seconds as 1h02m, 3m05s or 12s.

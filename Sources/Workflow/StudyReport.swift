@@ -1,4 +1,5 @@
 import Foundation
+import Hardware
 import Reports
 import Search
 
@@ -24,7 +25,7 @@ public struct StudySnapshot: Sendable {
     public var retrained: [Int: RetrainedResult] {
         var results: [Int: RetrainedResult] = [:]
         for (key, value) in record.attributes where key.hasPrefix(RetrainedResult.attributePrefix) {
-            if let result = try? JSONDecoder().decode(RetrainedResult.self, from: Data(value.utf8)) { results[result.trialNumber] = result }
+            if let result = try? decodeJSONText(RetrainedResult.self, value) { results[result.trialNumber] = result }
         }
         return results
     }
@@ -86,10 +87,17 @@ public struct LayerProfileSummary: Codable, Hashable, Sendable {
         self.architecture = architecture
         self.layers = layers
     }
+
+    public init(_ profile: LayerProfile) {
+        self.init(backend: "\(profile.backend) \(profile.precision)", architecture: profile.architecture,
+                  layers: profile.layers.map { Layer(name: $0.name, block: $0.block.rawValue, milliseconds: $0.medianMilliseconds) })
+    }
 }
 
 /// How each candidate estimator ranked architectures against full training, written by the
-/// selection stage as the study attribute `estimator_selection` (JSON).
+/// selection stage as the study attribute `estimator_selection` (JSON). It keeps the fully
+/// trained references too: a `predictor:NAME` estimator learns from them, and a front candidate
+/// that is one of them needs no retraining.
 public struct EstimatorSelectionSummary: Codable, Hashable, Sendable {
     public struct Row: Codable, Hashable, Sendable {
         public var name: String
@@ -105,12 +113,30 @@ public struct EstimatorSelectionSummary: Codable, Hashable, Sendable {
         }
     }
 
-    public var rows: [Row]
-    public var chosen: String
+    /// A reference architecture and its AP@0.5 after full training.
+    public struct Reference: Codable, Hashable, Sendable {
+        public var architecture: String
+        public var ap50: Double
 
-    public init(rows: [Row], chosen: String) {
+        public init(architecture: String, ap50: Double) {
+            self.architecture = architecture
+            self.ap50 = ap50
+        }
+    }
+
+    /// Best Kendall tau first.
+    public var rows: [Row]
+    /// The strategy the search uses (a rank-table name).
+    public var chosen: String
+    public var references: [Reference]
+    /// Mean seconds of one reference's full training.
+    public var meanFullTrainingSeconds: Double
+
+    public init(rows: [Row], chosen: String, references: [Reference] = [], meanFullTrainingSeconds: Double = .nan) {
         self.rows = rows
         self.chosen = chosen
+        self.references = references
+        self.meanFullTrainingSeconds = meanFullTrainingSeconds
     }
 }
 
@@ -171,6 +197,10 @@ public struct StudyReport: Sendable {
                             + "hypervolume of AP@0.5 vs latency after full training (higher is better, same reference for all)."))
         page.add(.table(speedUpTable))
         page.add(.heading("Pareto front"))
+        for study in studies where !study.complete.isEmpty && study.complete.allSatisfy({ study.searchAP($0) == nil }) {
+            page.add(.paragraph("Study '\(study.record.name)' searched with \(study.estimator), which scores architectures without "
+                                + "measuring AP@0.5; the plot shows its front after full training."))
+        }
         page.add(.svg(pareto))
         page.add(.heading("Chosen architectures"))
         page.add(.paragraph("Architectures trained fully, with their change against the baseline; 'front' marks the Pareto-optimal ones."))
@@ -192,7 +222,8 @@ public struct StudyReport: Sendable {
                 guard let ap = study.searchAP(trial), let latency = study.latency(trial) else { return nil }
                 return ParetoPlot.Point(x: latency, y: ap, label: "trial \(trial.number) \(trial.userAttributes["architecture"] ?? "")")
             }
-            series.append(ParetoPlot.Series(name: prefix + "search (\(study.estimator))", points: points))
+            // A proxy or predictor search measures no AP: only its retrained candidates are plotted.
+            if !points.isEmpty { series.append(ParetoPlot.Series(name: prefix + "search (\(study.estimator))", points: points)) }
             let retrained = study.retrained
             if !retrained.isEmpty {
                 let fullPoints = study.complete.compactMap { trial -> ParetoPlot.Point? in
@@ -212,7 +243,7 @@ public struct StudyReport: Sendable {
 
     func profileChart() -> BarChart? {
         guard let json = studies.lazy.compactMap({ $0.record.attributes[PipelineAttribute.layerProfile] }).first,
-              let profile = try? JSONDecoder().decode(LayerProfileSummary.self, from: Data(json.utf8)), !profile.layers.isEmpty else { return nil }
+              let profile = try? decodeJSONText(LayerProfileSummary.self, json), !profile.layers.isEmpty else { return nil }
         let total = profile.layers.reduce(0) { $0 + $1.milliseconds }
         let blocks = Array(Set(profile.layers.map(\.block))).sorted()
         let bars = profile.layers.sorted { $0.milliseconds > $1.milliseconds }.prefix(25).map { layer in
@@ -227,12 +258,13 @@ public struct StudyReport: Sendable {
     var rankingTable: Table? {
         let selections = studies.compactMap { study in
             study.record.attributes[PipelineAttribute.estimatorSelection]
-                .flatMap { try? JSONDecoder().decode(EstimatorSelectionSummary.self, from: Data($0.utf8)) }
+                .flatMap { try? decodeJSONText(EstimatorSelectionSummary.self, $0) }
         }
         guard let selection = selections.first else { return nil }
-        return Table(columns: ["estimator", "Kendall tau", "Spearman rho", "s / architecture", "chosen"], rows: selection.rows.map { row in
-            [row.name, String(format: "%.3f", row.kendallTau), String(format: "%.3f", row.spearmanRho),
-             String(format: "%.1f", row.secondsPerArchitecture), row.name == selection.chosen ? "yes" : ""]
+        return Table(columns: ["rank", "estimator", "Kendall tau", "Spearman rho", "s / architecture", "chosen"],
+                     rows: selection.rows.enumerated().map { index, row in
+            [String(index + 1), row.name, String(format: "%.3f", row.kendallTau), String(format: "%.3f", row.spearmanRho),
+             String(format: "%.2f", row.secondsPerArchitecture), row.name == selection.chosen ? "yes" : ""]
         })
     }
 

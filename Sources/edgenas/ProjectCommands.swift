@@ -1,5 +1,4 @@
 import ArgumentParser
-import DetectionData
 import Foundation
 import Search
 import Storage
@@ -31,7 +30,7 @@ struct InitCommand: ParsableCommand {
     fflush(nil)
 }
 
-/// Runs the whole pipeline of a config: plan, search, retraining, report.
+/// Runs the whole pipeline of a config: profile, plan (and selection), search, retraining, report.
 func runPipeline(config: ProjectConfig) async throws -> PipelineResult {
     let storage = try await makeStudyStorage(url: config.storage)
     defer { Task { await storage.close() } }
@@ -45,7 +44,7 @@ func runPipeline(config: ProjectConfig) async throws -> PipelineResult {
 struct SearchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "search",
-        abstract: "Search architectures as a project config says: plan, search, retrain the Pareto candidates, report.",
+        abstract: "Search architectures as a project config says: profile, plan, select an estimator, search, retrain the Pareto candidates, report.",
         discussion: "Rerunning with the same config continues the same study in its storage.")
 
     @Option(help: "Project config (write an example with 'edgenas init').")
@@ -62,7 +61,7 @@ struct SearchCommand: AsyncParsableCommand {
 }
 
 /// `edgenas demo`: the whole pipeline on synthetic data made on the spot, small enough for a
-/// laptop (about 10 minutes on 2 cores).
+/// laptop (within 15 minutes on 2 cores).
 struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
@@ -81,52 +80,12 @@ struct DemoCommand: AsyncParsableCommand {
     func run() async throws {
         let started = Date()
         let directory = URL(fileURLWithPath: output).standardizedFileURL
-        let data = directory.appendingPathComponent("data")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        if !FileManager.default.fileExists(atPath: data.appendingPathComponent("ImageSets/Main/val.txt").path) {
-            var synthetic = SyntheticDataConfig()
-            synthetic.imageWidth = 256
-            synthetic.imageHeight = 256
-            synthetic.figureHeight = 48...160
-            synthetic.figuresPerImage = 1...3
-            let summary = try SyntheticDataWriter(config: synthetic).write(
-                to: data, seed: seed, trainCount: DemoScale.trainImages, valCount: DemoScale.valImages)
-            printProgress("demo: wrote \(summary.trainImages) training and \(summary.valImages) validation images to \(data.path)")
-        }
-        let configURL = directory.appendingPathComponent("edgenas.yaml")
-        try DemoScale.config(seed: seed, threads: threads).write(to: configURL, atomically: true, encoding: .utf8)
+        let configURL = try DemoProject(seed: seed, threads: threads).prepare(in: directory, log: printProgress)
         printProgress("demo: config \(configURL.path)")
         let project = try ProjectConfig.load(path: configURL.path)
         let result = try await runPipeline(config: project)
         printProgress("demo: done in \(formatSeconds(Date().timeIntervalSince(started)))")
         print("report: \(result.reportPage.path)")
-    }
-}
-
-/// The demo's size, chosen so the whole pipeline ends within 15 minutes on 2 cores.
-enum DemoScale {
-    static let trainImages = 160
-    static let valImages = 40
-
-    static func config(seed: UInt64, threads: Int) -> String {
-        """
-        # Written by 'edgenas demo': the whole pipeline at small scale on synthetic data.
-        name: demo
-        dataset: {format: voc, path: data, train: train, val: val, classes: [person]}
-        base_model: k5-g1-c96-w320
-        search_space: default
-        objectives: [ap50, latency]
-        budget: {trials: 12, hours: 0.1}
-        estimator: auto
-        sampler: auto
-        latency: {backend: int8, threads: 1}
-        storage: sqlite://study.db
-        seed: \(seed)
-        training: {epochs: 24, short_epochs: 3, batch_size: 16, learning_rate: 0.01, optimizer: adamw, threads: \(threads)}
-        retrain: {candidates: 3}
-        output: report
-
-        """
     }
 }
 

@@ -114,6 +114,55 @@ func tinyStudy(in directory: URL) async throws -> (SQLiteStorage, ProjectConfig)
         #expect(shares.seriesBlue > 0.0005, "no plot points in the screenshot (\(shares.seriesBlue))")
     }
 
+    /// `edgenas demo`'s project at a smaller scale, with the real components: the profile on
+    /// libtorch INT8, the timed plan, the two-stage selection with real trainings and proxies,
+    /// the search, the retraining and the report, then the page in Chromium.
+    @Test func theDemoReportShowsTheProfileTheRankingTheFrontAndTheTables() async throws {
+        let directory = try temporaryDirectory("demo-browser")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var demo = DemoProject(seed: 1, threads: 2)
+        (demo.trainImages, demo.validationImages, demo.batchSize) = (8, 4, 4)
+        (demo.trials, demo.searchHours, demo.epochs, demo.shortEpochs) = (5, 0.004, 4, 1)
+        (demo.references, demo.retrainCandidates, demo.bootstrapResamples) = (4, 2, 100)
+        let config = try ProjectConfig.load(path: try demo.prepare(in: directory).path)
+        let storage = try SQLiteStorage(path: directory.appendingPathComponent("study.db").path)
+        defer { Task { await storage.close() } }
+        let components = try PipelineComponents.standard(config: config, splits: try DatasetSplits.load(config.dataset))
+        let log = LogLines()
+        let started = Date()
+        let result = try await SearchPipeline(config: config, storage: storage, components: components, log: { line in
+            log.append(line)
+            print(String(format: "[%.1f s] ", Date().timeIntervalSince(started)) + line)
+        }).run()
+        let snapshot = try await Dashboard(storage: storage, studyName: config.name).snapshot()
+        let selection = try decodeJSONText(EstimatorSelectionSummary.self,
+                                           try #require(snapshot.record.attributes[PipelineAttribute.estimatorSelection]))
+        #expect(selection.references.count == 4 && selection.rows.count >= 24)
+        #expect(snapshot.record.attributes[PipelineAttribute.estimator] == EstimatorCatalog.name(ofStrategy: selection.chosen, fullEpochs: 4))
+        #expect(log.lines.contains { $0.hasPrefix("profile: layers add up to") })
+
+        let dom = try await HeadlessChromium.dom(of: result.reportPage.absoluteString)
+        for heading in ["Layer profile", "Estimator ranking", "Speed-up", "Pareto front", "Chosen architectures", "All trials"] {
+            #expect(dom.contains("<h2>\(heading)</h2>"), "heading \(heading) missing")
+        }
+        // Every search trial with an AP (none for a proxy or predictor) and every full training is
+        // a point; each series draws its front.
+        let searchPoints = snapshot.complete.filter { snapshot.searchAP($0) != nil }.count
+        #expect(occurrences(of: "<circle class=\"trial\"", in: dom) == searchPoints + snapshot.retrained.count)
+        #expect(occurrences(of: "class=\"front\"", in: dom) == (searchPoints > 0 ? 2 : 1))
+        #expect(snapshot.retrained.count >= 2)
+        #expect(dom.contains("class=\"baseline\""))
+        // Table rows, each table with its header: ranking, speed-up, chosen, all trials.
+        #expect(occurrences(of: "<tr>", in: dom)
+            == (1 + selection.rows.count) + (1 + 1) + (1 + snapshot.chosen.count) + (1 + snapshot.trials.count))
+        // The speed-up row charges the selection's cost.
+        #expect(StudyReport(studies: [snapshot]).speedUpTable.rows[0][7] != "-")
+
+        let image = try await HeadlessChromium.screenshot(of: result.reportPage.absoluteString, to: directory.appendingPathComponent("demo.png"))
+        let shares = inkShares(image)
+        #expect(shares.ink > 0.02, "the screenshot is blank (\(shares.ink) of pixels inked)")
+    }
+
     @Test func theDashboardServesTheLiveStudyOnLoopback() async throws {
         let directory = try temporaryDirectory("dashboard-browser")
         defer { try? FileManager.default.removeItem(at: directory) }

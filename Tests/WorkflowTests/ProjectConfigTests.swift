@@ -73,15 +73,25 @@ private func parseError(_ yaml: String) -> ProjectConfigError? {
             == .missingKey(key: "dataset.train_images", expected: "the split's image directory, relative to dataset.path (coco only)"))
         #expect(parseError(config("budjet: {trials: 3}"))
             == .unknownKey(key: "budjet", known: ["name", "dataset", "base_model", "search_space", "objectives", "constraints", "budget",
-                                                  "estimator", "sampler", "latency", "storage", "seed", "training", "retrain", "output"]))
+                                                  "estimator", "selection", "sampler", "latency", "storage", "seed", "training", "retrain",
+                                                  "output"]))
         #expect(parseError(config("training: {epochs: 10, batchsize: 4}"))
             == .unknownKey(key: "training.batchsize", known: ["epochs", "short_epochs", "batch_size", "learning_rate", "optimizer", "threads"]))
         #expect(parseError(config("training: {epochs: 4, short_epochs: 5}"))
             == .invalidValue(key: "training.short_epochs", expected: "at most training.epochs (4)", found: "5"))
         #expect(parseError(config("estimator: oracle"))
-            == .invalidValue(key: "estimator", expected: "one of auto, full, short, sotl, extrapolate, proxy:params, proxy:flops, "
-                             + "proxy:synflow, proxy:snip, proxy:grasp, proxy:fisher, proxy:grad_norm, proxy:jacov, proxy:nwot, proxy:zen, "
-                             + "proxy:epe_nas, proxy:l2_norm, proxy:plain", found: "'oracle'"))
+            == .invalidValue(key: "estimator", expected: "auto, full, short, sotl, extrapolate, proxy:NAME (params, flops, synflow, snip, "
+                             + "grasp, fisher, grad_norm, jacov, nwot, zen, epe_nas, l2_norm, plain), RULE@Eep (val_ap, sotl, sotl_last, "
+                             + "val_loss, extrapolate_power_law; E in 1...59), or predictor:NAME (bayesian_ridge, ols, gp_rbf, "
+                             + "random_forest, gbdt, knn, svr, mlp)", found: "'oracle'"))
+        // A learning-curve strategy must stop before the full training ends.
+        #expect(parseError(config("estimator: val_ap@60ep")) != nil)
+        #expect(parseError(config("estimator: sotl_last@3ep")) == nil)
+        #expect(parseError(config("estimator: predictor:ols\nselection: {references: 0}"))
+            == .invalidValue(key: "selection.references", expected: "at least 4: estimator predictor:ols learns from the references",
+                             found: "0"))
+        #expect(parseError(config("selection: {references: 3}"))
+            == .invalidValue(key: "selection.references", expected: "0 (no selection) or at least 4", found: "3"))
         #expect(parseError(config("sampler: annealing"))
             == .invalidValue(key: "sampler", expected: "one of \(SamplerCatalog.names.joined(separator: ", "))", found: "'annealing'"))
         #expect(parseError(config("objectives: [latency, ap50]"))

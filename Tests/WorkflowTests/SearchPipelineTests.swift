@@ -1,4 +1,6 @@
 import DetectionData
+import Estimation
+import EstimatorSelection
 import Foundation
 @testable import Hardware
 import Search
@@ -6,6 +8,7 @@ import Storage
 import Testing
 import Vision
 @testable import Workflow
+import ZeroCostProxies
 
 /// Latency from the architecture's multiply-accumulates (1 ms per 10 M), so the test knows
 /// every trial's latency without timing anything.
@@ -38,9 +41,46 @@ struct FakeEstimator: PerformanceEstimator {
     }
 }
 
-/// Full training in the fake world: 0.1 above the short estimate.
+/// A reference training in the fake world: 10 epochs of 10 s, ending 0.1 above the short
+/// estimate (as the fake full training does). The training loss falls in the order of the true
+/// AP, so SoTL ranks perfectly; the validation AP of early epochs is scrambled.
+struct FakeReferenceTrainer: ReferenceTrainer {
+    func train(_ architecture: DetectorArchitecture, epochs: Int) throws -> ReferenceRun {
+        let truth = FakeEstimator.ap(architecture) + 0.1
+        let scramble = Double(architecture.description.unicodeScalars.reduce(0) { ($0 * 31 + Int($1.value)) % 97 }) / 97
+        let ap = (1...epochs).map { e in e == epochs ? truth : scramble * Double(e) / Double(epochs) }
+        return ReferenceRun(architecture: architecture.description, trainingLosses: (1...epochs).map { 2 - truth * Double($0) / Double(epochs) },
+                            validationAP: ap, validationLosses: ap.map { 1 - $0 }, epochSeconds: Array(repeating: 10, count: epochs),
+                            evaluationSeconds: Array(repeating: 1, count: epochs),
+                            parameterCount: try DetectorGraph(architecture).parameterCount,
+                            multiplyAccumulates: try DetectorGraph(architecture).multiplyAccumulates)
+    }
+}
+
+/// Proxies that know nothing (scores from the name), at 0.2 s each.
+struct FakeProxyScorer: ProxyScorer {
+    func scores(_ architecture: DetectorArchitecture) throws -> [ZeroCostProxyScore] {
+        ZeroCostProxy.allCases.map { proxy in
+            ZeroCostProxyScore(proxy: proxy, score: Double((architecture.description + proxy.rawValue).utf8.reduce(0) { ($0 * 7 + Int($1)) % 13 }),
+                               seconds: 0.2)
+        }
+    }
+}
+
+/// The profile the fake world's base model has.
+let fakeProfile = LayerProfileSummary(backend: "fake-macs", architecture: "k5-g1-c96-w320", layers: [
+    .init(name: "stage3.0.branch2", block: "stage3", milliseconds: 2), .init(name: "head.dw", block: "head", milliseconds: 1),
+    .init(name: "stem.conv", block: "stem", milliseconds: 0.5),
+])
+
+/// Full training in the fake world: 0.1 above the short estimate. The selection runs the real
+/// ranking on fake trainings and proxies.
 let fakeComponents = PipelineComponents(
-    latency: FakeLatency(), estimator: { _ in FakeEstimator() }, fullTrainingSeconds: { _ in 100 },
+    latency: FakeLatency(), profile: { _ in fakeProfile }, estimator: { _, _ in FakeEstimator() }, fullTrainingSeconds: { _ in 100 },
+    selection: { request in
+        try EstimatorSelection(settings: request.settings).run(architectures: request.references, trainer: FakeReferenceTrainer(),
+                                                                proxies: FakeProxyScorer())
+    },
     retrain: { architecture, _ in PerformanceEstimate(score: FakeEstimator.ap(architecture) + 0.1, ap50: FakeEstimator.ap(architecture) + 0.1,
                                                       seconds: 2, epochs: 10) })
 
@@ -50,12 +90,14 @@ func temporaryDirectory(_ label: String) throws -> URL {
     return url
 }
 
-func pipelineConfig(directory: URL, trials: Int, estimator: String = "auto", hours: String = "0.01") throws -> ProjectConfig {
+func pipelineConfig(directory: URL, trials: Int, estimator: String = "auto", hours: String = "0.01",
+                    references: Int = 40) throws -> ProjectConfig {
     try ProjectConfig.parse(yaml: """
         name: tiny
         dataset: {path: data}
         budget: {trials: \(trials), hours: \(hours)}
         estimator: \(estimator)
+        selection: {references: \(references), resamples: 100}
         storage: sqlite://study.db
         seed: 3
         training: {epochs: 10, short_epochs: 1}
@@ -92,9 +134,15 @@ final class LogLines: @unchecked Sendable {
         #expect(baseline.values == [FakeEstimator.ap(.baseline), try FakeLatency.milliseconds(.baseline)])
         #expect(baseline.userAttributes["architecture"] == "k5-g1-c96-w320")
 
-        // The auto plan: 8 full trainings of 100 s do not fit in 0.01 h, so short training.
+        // The auto plan: 8 full trainings of 100 s do not fit in 0.01 h, and 40 references would
+        // cost more than the 8 trials, so short training.
         #expect(record.attributes[PipelineAttribute.estimator] == "short")
         #expect(record.attributes[PipelineAttribute.estimatorReason]?.contains("do not fit in 0.01 h") == true)
+        #expect(record.attributes[PipelineAttribute.estimatorReason]?.contains("would cost more than the 8 trials") == true)
+        #expect(record.attributes[PipelineAttribute.estimatorSelection] == nil)
+        // The profile stage ran first and its layers reached the study.
+        let profile = try decodeJSONText(LayerProfileSummary.self, try #require(record.attributes[PipelineAttribute.layerProfile]))
+        #expect(profile == fakeProfile)
         #expect(log.lines.contains { $0.hasPrefix("search: 8/8 complete") && $0.contains("front") && $0.contains("ETA") })
 
         // The front is the brute-force set of non-dominated trials.
@@ -135,6 +183,77 @@ final class LogLines: @unchecked Sendable {
         #expect(svg.components(separatedBy: "<circle class=\"trial\"").count - 1 == complete.count + retrained.count)
         #expect(svg.contains("class=\"baseline\""))
         await storage.close()
+    }
+
+    @Test func theAutoPlanRunsTheSelectionAndSearchesWithItsBestAffordableStrategy() async throws {
+        let directory = try temporaryDirectory("pipeline-selection")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        // 30 trials of full training (100 s each) do not fit in 0.05 h; 6 references cost less than 30 trials.
+        let config = try pipelineConfig(directory: directory, trials: 30, hours: "0.05", references: 6)
+        let storage = try SQLiteStorage(path: directory.appendingPathComponent("study.db").path)
+        let log = LogLines()
+        _ = try await SearchPipeline(config: config, storage: storage, components: fakeComponents, log: log.append).run()
+        let record = try await storage.study(named: "tiny")
+        let summary = try decodeJSONText(EstimatorSelectionSummary.self, try #require(record.attributes[PipelineAttribute.estimatorSelection]))
+
+        // The references: the baseline first, then 5 other distinct members of the space, with their full AP.
+        #expect(summary.references.count == 6 && Set(summary.references.map(\.architecture)).count == 6)
+        #expect(summary.references[0] == .init(architecture: "k5-g1-c96-w320", ap50: FakeEstimator.ap(.baseline) + 0.1))
+        #expect(summary.rows.count >= 24)
+        // Affordable: at most 25 % of a full training and 0.05 h / 30 trials = 6 s per trial, so
+        // no learning-curve strategy (10 s an epoch); the best tau among the rest is chosen.
+        let affordable = summary.rows.filter { !$0.kendallTau.isNaN && $0.secondsPerArchitecture <= 6 && !$0.name.contains("@") }
+        let chosen = try #require(summary.rows.first { $0.name == summary.chosen })
+        #expect(chosen.kendallTau == affordable.map(\.kendallTau).max())
+        #expect(!summary.chosen.contains("@"))
+        let estimator = try #require(EstimatorCatalog.name(ofStrategy: summary.chosen, fullEpochs: 10))
+        #expect(record.attributes[PipelineAttribute.estimator] == estimator)
+        #expect(record.attributes[PipelineAttribute.estimatorReason]?.contains("best Kendall tau") == true)
+        #expect(Double(try #require(record.attributes[PipelineAttribute.selectionSeconds]))! > 6 * 100)
+        for file in ["rank_table.csv", "rank_table.txt", "selection.json"] {
+            #expect(FileManager.default.fileExists(atPath: directory.appendingPathComponent("report/selection/\(file)").path), "\(file) missing")
+        }
+
+        // The baseline was a reference, so its full training was not repeated.
+        #expect(log.lines.contains { $0.contains("trial 0 k5-g1-c96-w320 was trained fully as a selection reference") })
+        let snapshot = StudySnapshot(record: record, trials: try await storage.trials(studyID: record.id, states: nil))
+        #expect(snapshot.retrained[0]?.ap50 == FakeEstimator.ap(.baseline) + 0.1)
+
+        // The report shows the profile, the rank table and the speed-up with the selection's cost.
+        let page = try String(contentsOf: directory.appendingPathComponent("report/index.html"), encoding: .utf8)
+        #expect(page.contains("Layer profile") && page.contains("stage3.0.branch2"))
+        #expect(page.contains("Estimator ranking") && page.contains(summary.chosen))
+        let report = StudyReport(studies: [snapshot])
+        #expect(report.speedUpTable.rows[0][7] != "-")
+        await storage.close()
+    }
+
+    @Test func aPredictorEstimatorLearnsFromTheSelectionsReferences() throws {
+        let references = try DetectorHeadSpace(kernelSizes: [3, 5], groups: [1, 2], channels: [24, 48, 96], inputWidths: [224, 320])
+            .sample(12, seed: 2)
+        let truth = references.map { FakeEstimator.ap($0) }
+        let summary = EstimatorSelectionSummary(rows: [], chosen: "ols",
+                                                references: zip(references, truth).map { .init(architecture: $0.description, ap50: $1) })
+        let directory = try temporaryDirectory("predictor")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let config = try pipelineConfig(directory: directory, trials: 5, estimator: "predictor:ols")
+        _ = try SyntheticDataWriter().write(to: directory.appendingPathComponent("data"), seed: 3, trainCount: 2, valCount: 2)
+        let splits = try DatasetSplits.load(config.dataset)
+        let run = DetectorTrainingRun(splits: splits, recipe: TrainingRecipe(config.training, seed: 0))
+        let estimator = try EstimatorCatalog.make("predictor:ols", run: run, training: config.training, selection: summary,
+                                                  headValues: DetectorHeadSpace(kernelSizes: [3, 5], groups: [1, 2, 4, 8],
+                                                                                channels: [24, 48, 72, 96], inputWidths: [224, 256, 320]))
+        #expect(estimator.name == "predictor:ols" && !estimator.isFullFidelity)
+        // The fake AP is linear in the ordinal features except for log2(groups), so least squares
+        // on 12 references orders held-out architectures almost as the truth does.
+        let heldOut = try DetectorHeadSpace(kernelSizes: [3, 5], groups: [1, 2], channels: [24, 48, 96], inputWidths: [224, 320])
+            .allArchitectures().filter { !references.contains($0) }
+        let scores = try heldOut.map { try estimator.estimate($0, trialNumber: 0).score }
+        #expect(try RankStatistics.kendallTau(scores, heldOut.map { FakeEstimator.ap($0) }) > 0.8)
+        // Without references there is nothing to learn from.
+        #expect(throws: EstimatorError.needsSelection(estimator: "predictor:ols")) {
+            try EstimatorCatalog.make("predictor:ols", run: run, training: config.training)
+        }
     }
 
     @Test func rerunningContinuesTheSameStudy() async throws {

@@ -143,9 +143,13 @@ public final class Trainer {
     public var evaluationModel: Detector { average?.model ?? detector }
 
     /// Runs the remaining epochs. Returns the loss terms of the last iteration of each epoch run.
+    /// - Parameter stoppingAfter: stop after this many epochs of the schedule, which stays
+    ///   fitted to `configuration.epochs`: the first epochs of a full training, as a
+    ///   learning-curve estimator sees them (nil: run every epoch).
     @discardableResult
     public func train(
-        data: any TrainingBatchProvider, resume: Bool = false, progress: (TrainingProgress) -> Void = { _ in }
+        data: any TrainingBatchProvider, resume: Bool = false, stoppingAfter lastEpoch: Int? = nil,
+        progress: (TrainingProgress) -> Void = { _ in }
     ) throws -> [DetectionLossTerms] {
         let perEpoch = data.batchesPerEpoch
         guard perEpoch > 0 else { throw TrainingError.emptyDataset }
@@ -170,11 +174,12 @@ public final class Trainer {
             weightDecay: configuration.weightDecay) : nil
 
         let totalIterations = configuration.epochs * perEpoch
+        let endEpoch = min(configuration.epochs, lastEpoch ?? configuration.epochs)
         let start = Date()
         var iterationsRun = 0
         var epochEnds: [DetectionLossTerms] = []
         detector.train()
-        for epoch in firstEpoch..<configuration.epochs {
+        for epoch in firstEpoch..<max(firstEpoch, endEpoch) {
             var last: DetectionLossTerms?
             for index in 0..<perEpoch {
                 let iteration = epoch * perEpoch + index
@@ -195,7 +200,7 @@ public final class Trainer {
                 iterationsRun += 1
                 last = terms
                 let elapsed = Date().timeIntervalSince(start)
-                let remaining = elapsed / Double(iterationsRun) * Double(totalIterations - iteration - 1)
+                let remaining = elapsed / Double(iterationsRun) * Double(endEpoch * perEpoch - iteration - 1)
                 progress(TrainingProgress(
                     epoch: epoch, epochs: configuration.epochs, iteration: index, iterationsPerEpoch: perEpoch, terms: terms,
                     learningRate: rate, elapsedSeconds: elapsed, remainingSeconds: remaining))
