@@ -75,6 +75,40 @@ import Testing
         #expect(choleskyFactor([1, 2, 2, 1], n: 2) == nil)
     }
 
+    /// The blocked forward substitution of the GP posterior gives what a row-by-row
+    /// solve gives, to the bit (same terms in the same order), for any row count.
+    @Test func forwardSubstitutionMatchesRowByRowSolve() {
+        var rng = SplitMix64(seed: 4)
+        for n in [1, 3, 4, 9] {
+            var l = [Double](repeating: 0, count: n * n)
+            for i in 0..<n {
+                for j in 0..<i { l[i * n + j] = rng.nextUnit() - 0.5 }
+                l[i * n + i] = 0.5 + rng.nextUnit()
+            }
+            let width = 8
+            let b = (0..<(n * width)).map { _ in rng.nextUnit() }
+            var expected = b, expectedSquares = [Double](repeating: 0, count: width)
+            for i in 0..<n {
+                for c in 0..<width {
+                    var value = expected[i * width + c]
+                    for j in 0..<i { value = value - l[i * n + j] * expected[j * width + c] }
+                    expected[i * width + c] = value / l[i * n + i]
+                    expectedSquares[c] += expected[i * width + c] * expected[i * width + c]
+                }
+            }
+            var v = b, squares = [Double](repeating: 0, count: width)
+            l.withUnsafeBufferPointer { l in
+                v.withUnsafeMutableBufferPointer { v in
+                    squares.withUnsafeMutableBufferPointer { squares in
+                        forwardSubstitution(l, n: n, v.baseAddress!, width: width, squaredNorms: squares.baseAddress!)
+                    }
+                }
+            }
+            #expect(v == expected, "n = \(n)")
+            #expect(squares == expectedSquares, "n = \(n)")
+        }
+    }
+
     @Test func logExpectedImprovementMatchesClosedForm() {
         for (best, mean, sd) in [(0.0, 0.0, 1.0), (1.0, 0.2, 0.5), (-1.0, 2.0, 0.3)] {
             let z = (best - mean) / sd
