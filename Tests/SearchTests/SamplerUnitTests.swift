@@ -43,7 +43,7 @@ import Testing
     @Test func gaussianProcessInterpolatesASmoothFunction() {
         let x = (0..<12).map { [Double($0) / 11] }
         let y = x.map { sin(6 * $0[0]) }
-        let gp = GaussianProcess.fit(x: x, y: y, iterations: 80)
+        let gp = GaussianProcess(x: x, y: y, hyperparameters: GaussianProcess.fitHyperparameters(x: x, y: y, iterations: 80))
         // Between training points the standardised posterior mean tracks the function.
         let mean = y.reduce(0, +) / 12
         let sd = (y.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / 12).squareRoot()
