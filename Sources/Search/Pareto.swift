@@ -57,11 +57,19 @@ public enum Pareto {
         precondition(points.allSatisfy { $0.count == m }, "points of one dimension")
         // One flat copy of the coordinates: comparing through the per-point arrays (bounds
         // checks, reference counting) was most of the cost on long histories.
-        let flat = points.flatMap { $0 }
+        return leadingFronts(flat: points.flatMap { $0 }, dimension: m, minimumCount: minimumCount)
+    }
+
+    /// `leadingFronts` of points stored one after another: point i is
+    /// `flat[i * dimension ..< (i + 1) * dimension]`.
+    static func leadingFronts(flat: [Double], dimension m: Int, minimumCount: Int) -> [[Int]] {
+        guard m > 0 else { return [] }
+        let count = flat.count / m
         return flat.withUnsafeBufferPointer { flat in
-            // Lexicographic order of points a and b.
-            func less(_ a: Int, _ b: Int) -> Bool {
-                for k in 0..<m {
+            // Lexicographic order of points a and b, from coordinate 1 on (the sort below
+            // compares coordinate 0 itself).
+            func lessAfterFirst(_ a: Int, _ b: Int) -> Bool {
+                for k in 1..<max(m, 1) {
                     let x = flat[a * m + k], y = flat[b * m + k]
                     if x < y { return true }
                     if y < x { return false }
@@ -78,7 +86,16 @@ public enum Pareto {
                 }
                 return strictlyBetter
             }
-            var remaining = points.indices.sorted(by: less)
+            // Sorting (first coordinate, index) pairs settles most comparisons without
+            // reaching into the flat copy; the order is the lexicographic one, ties kept in
+            // index order, as sorting the indices by points would give.
+            var keyed = (0..<count).map { (first: flat[$0 * m], index: $0) }
+            keyed.sort { a, b in
+                if a.first < b.first { return true }
+                if b.first < a.first { return false }
+                return lessAfterFirst(a.index, b.index)
+            }
+            var remaining = keyed.map(\.index)
             var fronts: [[Int]] = []
             var taken = 0
             while taken < minimumCount, !remaining.isEmpty {

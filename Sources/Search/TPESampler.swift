@@ -58,16 +58,10 @@ public struct TPESampler: Sampler {
         // records (each holds several dictionaries) dominated the cost on long studies.
         let (below, above, belowWeights) = split(context)
         guard !below.isEmpty else { return space.sampleUniform(using: &rng) }
-        let aboveWeights = Self.defaultWeights(above.count)
-        // Every parameter's value in every trial, looked up once (one pass over the trials,
-        // each trial's parameter dictionary retained once).
-        var rawColumns = [[ParameterValue?]](repeating: [], count: space.parameters.count)
-        for p in rawColumns.indices { rawColumns[p].reserveCapacity(trials.count) }
-        for i in trials.indices {
-            let parameters = trials[i].parameters
-            for (p, parameter) in space.parameters.enumerated() { rawColumns[p].append(parameters[parameter.name]) }
-        }
-        let columns = zip(space.parameters, rawColumns).map { ParzenEstimator.Column($0.distribution, values: $1) }
+        // Shared by the estimators of every parameter observed in all split trials.
+        let belowKernels = ParzenEstimator.KernelWeights(belowWeights, priorWeight: priorWeight)
+        let aboveKernels = ParzenEstimator.KernelWeights(Self.defaultWeights(above.count), priorWeight: priorWeight)
+        let columns = ParzenEstimator.Column.all(space.parameters, in: trials)
 
         var result: [String: ParameterValue] = [:]
         if multivariate {
@@ -81,8 +75,8 @@ public struct TPESampler: Sampler {
                 aboveColumns.append(values.rows(above))
             }
             if !joint.isEmpty {
-                let l = ParzenEstimator(parameters: joint, columns: belowColumns, weights: belowWeights, priorWeight: priorWeight)
-                let g = ParzenEstimator(parameters: joint, columns: aboveColumns, weights: aboveWeights, priorWeight: priorWeight)
+                let l = ParzenEstimator(parameters: joint, columns: belowColumns, weights: belowKernels)
+                let g = ParzenEstimator(parameters: joint, columns: aboveColumns, weights: aboveKernels)
                 let chosen = bestCandidate(l: l, g: g, rng: &rng)
                 for (k, parameter) in joint.enumerated() { result[parameter.name] = chosen[k] }
             }
@@ -90,14 +84,16 @@ public struct TPESampler: Sampler {
         for (parameter, values) in zip(space.parameters, columns) where space.isActive(parameter, in: result) && result[parameter.name] == nil {
             let l: ParzenEstimator, g: ParzenEstimator
             if parameter.condition == nil {
-                l = ParzenEstimator(parameters: [parameter], columns: [values.rows(below)], weights: belowWeights, priorWeight: priorWeight)
-                g = ParzenEstimator(parameters: [parameter], columns: [values.rows(above)], weights: aboveWeights, priorWeight: priorWeight)
+                l = ParzenEstimator(parameters: [parameter], columns: [values.rows(below)], weights: belowKernels)
+                g = ParzenEstimator(parameters: [parameter], columns: [values.rows(above)], weights: aboveKernels)
             } else {
                 // Only conditional parameters can be missing from a trial.
                 let b = below.indices.filter { values.isPresent(below[$0]) }
                 let a = above.filter(values.isPresent)
-                l = ParzenEstimator(parameters: [parameter], columns: [values.rows(b.map { below[$0] })], weights: b.map { belowWeights[$0] }, priorWeight: priorWeight)
-                g = ParzenEstimator(parameters: [parameter], columns: [values.rows(a)], weights: Self.defaultWeights(a.count), priorWeight: priorWeight)
+                l = ParzenEstimator(parameters: [parameter], columns: [values.rows(b.map { below[$0] })],
+                                    weights: ParzenEstimator.KernelWeights(b.map { belowWeights[$0] }, priorWeight: priorWeight))
+                g = ParzenEstimator(parameters: [parameter], columns: [values.rows(a)],
+                                    weights: ParzenEstimator.KernelWeights(Self.defaultWeights(a.count), priorWeight: priorWeight))
             }
             result[parameter.name] = bestCandidate(l: l, g: g, rng: &rng)[0]
         }
@@ -109,8 +105,7 @@ public struct TPESampler: Sampler {
         var bestScore = -Double.infinity
         // One per-kernel buffer for every density evaluation of this choice.
         var scratch = [Double](repeating: 0, count: max(l.logWeights.count, g.logWeights.count))
-        for _ in 0..<max(1, eiCandidates) {
-            let x = l.sample(using: &rng)
+        for x in l.samples(max(1, eiCandidates), using: &rng) {
             let score = l.logDensity(x, scratch: &scratch) - g.logDensity(x, scratch: &scratch)
             if score > bestScore || best.isEmpty {
                 best = x
@@ -160,13 +155,23 @@ public struct TPESampler: Sampler {
             below = Array(ordered.prefix(nBelow))
             rest = Array(ordered.dropFirst(nBelow))
         } else {
-            let losses = feasible.map { lossVector(trials[$0].values!, directions) }
-            let chosen = Self.selectMultiObjective(losses, count: min(nBelow, feasible.count))
+            // Loss vectors one after another (as `lossVector` gives them), without an array
+            // per trial.
+            let m = directions.count
+            var losses: [Double] = []
+            losses.reserveCapacity(feasible.count * m)
+            for i in feasible {
+                for (k, direction) in directions.enumerated() {
+                    let value = trials[i].values![k]
+                    losses.append(direction == .minimize ? value : -value)
+                }
+            }
+            let chosen = Self.selectMultiObjective(losses, dimension: m, count: min(nBelow, feasible.count))
             var isChosen = [Bool](repeating: false, count: feasible.count)
             for c in chosen { isChosen[c] = true }
             below = chosen.map { feasible[$0] }
             rest = feasible.indices.filter { !isChosen[$0] }.map { feasible[$0] }
-            belowWeights = Self.hypervolumeContributionWeights(chosen.map { losses[$0] })
+            belowWeights = Self.hypervolumeContributionWeights(chosen.map { Array(losses[($0 * m)..<($0 * m + m)]) })
         }
         nBelow -= below.count
         for group in [pruned, infeasible] {
@@ -187,16 +192,18 @@ public struct TPESampler: Sampler {
         (trial.constraints ?? []).reduce(0) { $0 + max(0, $1) }
     }
 
-    /// Picks `count` points: whole non-domination ranks first, then the last rank cut by
-    /// greedy hypervolume contribution (Optuna's HSSP approximation).
-    static func selectMultiObjective(_ losses: [[Double]], count: Int) -> [Int] {
+    /// Picks `count` of the points (`losses`: one after another, `dimension` numbers each):
+    /// whole non-domination ranks first, then the last rank cut by greedy hypervolume
+    /// contribution (Optuna's HSSP approximation).
+    static func selectMultiObjective(_ losses: [Double], dimension m: Int, count: Int) -> [Int] {
         guard count > 0 else { return [] }
         var chosen: [Int] = []
-        for front in Pareto.leadingFronts(losses, minimumCount: count) where chosen.count < count {
+        for front in Pareto.leadingFronts(flat: losses, dimension: m, minimumCount: count) where chosen.count < count {
             if chosen.count + front.count <= count {
                 chosen += front
             } else {
-                chosen += greedyHypervolumeSubset(front.map { losses[$0] }, count: count - chosen.count).map { front[$0] }
+                let points = front.map { Array(losses[($0 * m)..<($0 * m + m)]) }
+                chosen += greedyHypervolumeSubset(points, count: count - chosen.count).map { front[$0] }
             }
         }
         return chosen
@@ -366,12 +373,39 @@ struct ParzenEstimator {
         case numeric([Double?])
         case categorical([Int?])
 
-        init(_ distribution: Distribution, values: [ParameterValue?]) {
-            if case .categorical(let choices) = distribution {
-                self = .categorical(values.map { value in value.map { choices.firstIndex(of: $0) ?? -1 } })
-            } else {
-                self = .numeric(values.map { value in value.map { ParzenEstimator.toInternal(distribution, $0) } })
+        /// Every parameter's column over the trials, in one pass: each trial's parameter
+        /// dictionary is fetched once and each value looked up once.
+        static func all(_ parameters: [SearchParameter], in trials: [FrozenTrial]) -> [Column] {
+            let names = parameters.map(\.name), distributions = parameters.map(\.distribution)
+            let choices: [[ParameterValue]?] = distributions.map { if case .categorical(let choices) = $0 { choices } else { nil } }
+            var numbers = [[Double?]](repeating: [], count: parameters.count)
+            var indices = [[Int?]](repeating: [], count: parameters.count)
+            for p in parameters.indices {
+                if choices[p] == nil { numbers[p].reserveCapacity(trials.count) } else { indices[p].reserveCapacity(trials.count) }
             }
+            // In a space of a few parameters, walking a trial's dictionary and matching each
+            // key against the names (short strings, equal in their bits when equal) is
+            // cheaper than hashing every name for every trial, which was most of this pass.
+            let matchNames = names.count <= 16
+            var found = [ParameterValue?](repeating: nil, count: names.count)
+            for i in trials.indices {
+                let values = trials[i].parameters
+                if matchNames {
+                    for p in found.indices { found[p] = nil }
+                    for (key, value) in values {
+                        if let p = names.firstIndex(of: key) { found[p] = value }
+                    }
+                }
+                for p in names.indices {
+                    let value = matchNames ? found[p] : values[names[p]]
+                    if let choices = choices[p] {
+                        indices[p].append(value.map { choices.firstIndex(of: $0) ?? -1 })
+                    } else {
+                        numbers[p].append(value.map { ParzenEstimator.toInternal(distributions[p], $0) })
+                    }
+                }
+            }
+            return parameters.indices.map { choices[$0] == nil ? .numeric(numbers[$0]) : .categorical(indices[$0]) }
         }
 
         func isPresent(_ row: Int) -> Bool {
@@ -390,21 +424,30 @@ struct ParzenEstimator {
         }
     }
 
+    /// Normalised log weights of the observations' kernels, then of the prior kernel.
+    struct KernelWeights {
+        let logWeights: [Double]
+        let priorWeight: Double
+
+        init(_ weights: [Double], priorWeight: Double) {
+            var w = weights + [priorWeight]
+            let sum = w.reduce(0, +)
+            w = w.map { $0 / sum }
+            logWeights = w.map { Foundation.log(max($0, 1e-300)) }
+            self.priorWeight = priorWeight
+        }
+    }
+
     let logWeights: [Double]
-    /// exp(logWeights), so that drawing a kernel takes no exp per kernel.
-    let kernelWeights: [Double]
     let components: [Component]
 
     /// `columns[p]`: parameter p's value in each observation (nil only where a categorical
-    /// parameter is missing); `weights[i]`: observation i's kernel weight.
-    init(parameters: [SearchParameter], columns: [Column], weights: [Double], priorWeight: Double) {
-        let n = weights.count
-        var w = weights + [priorWeight]
-        let sum = w.reduce(0, +)
-        w = w.map { $0 / sum }
-        logWeights = w.map { Foundation.log(max($0, 1e-300)) }
-        kernelWeights = logWeights.map { Foundation.exp($0) }
-        let kernelCount = n + 1
+    /// parameter is missing); `weights`: the kernels' weights, one per observation and
+    /// the prior's.
+    init(parameters: [SearchParameter], columns: [Column], weights: KernelWeights) {
+        logWeights = weights.logWeights
+        let priorWeight = weights.priorWeight
+        let kernelCount = logWeights.count, n = kernelCount - 1
         components = zip(parameters, columns).map { parameter, column in
             switch (parameter.distribution, column) {
             case (.categorical(let choices), .categorical(let indices)):
@@ -419,27 +462,31 @@ struct ParzenEstimator {
                 return .categorical(logProbabilities: rows, choices: choices)
             case (.int, .numeric(let values)), (.float, .numeric(let values)):
                 let (low, high, step) = ParzenEstimator.internalBounds(parameter.distribution)
-                let mus = values.map { $0! }
-                var sigmas = ParzenEstimator.neighbourSigmas(mus, low: low, high: high)
-                if parameters.count > 1 {
-                    // Multivariate: Scott-like rule shared by every kernel (as Optuna).
-                    let sigma = 0.2 * pow(Double(max(n, 1)), -1.0 / Double(parameters.count + 4)) * (high - low)
-                    sigmas = [Double](repeating: sigma, count: n)
-                }
+                // Kernels at the observations, then the prior kernel over the whole range.
+                var mus = values.map { $0! }
+                // Multivariate: Scott-like rule shared by every kernel (as Optuna); else the
+                // gaps to the neighbours.
+                let widths = parameters.count > 1
+                    ? [Double](repeating: 0.2 * pow(Double(max(n, 1)), -1.0 / Double(parameters.count + 4)) * (high - low), count: n)
+                    : ParzenEstimator.neighbourSigmas(mus, low: low, high: high)
+                mus.append(0.5 * (low + high))
                 // Optuna's "magic clip": no kernel narrower than the range over min(100, kernels).
                 let minSigma = (high - low) / min(100, 1 + Double(kernelCount))
-                sigmas = sigmas.map { min(max($0, minSigma), high - low) }
-                let allMus = mus + [0.5 * (low + high)], allSigmas = sigmas + [high - low]
+                var sigmas: [Double] = [], logNormalisers: [Double] = []
+                sigmas.reserveCapacity(kernelCount)
+                logNormalisers.reserveCapacity(kernelCount)
                 // Many kernels share a width (the clip, the multivariate rule): reuse the last log.
                 var lastSigma = Double.nan, lastLogSigma = 0.0
-                let logNormalisers = zip(allMus, allSigmas).map { mu, sigma in
+                for k in 0..<kernelCount {
+                    let mu = mus[k], sigma = k < n ? min(max(widths[k], minSigma), high - low) : high - low
                     if step == nil && sigma != lastSigma {
                         lastSigma = sigma
                         lastLogSigma = Foundation.log(sigma)
                     }
-                    return Gaussian.logMass((low - mu) / sigma, (high - mu) / sigma) + (step == nil ? lastLogSigma : 0)
+                    sigmas.append(sigma)
+                    logNormalisers.append(Gaussian.logMass((low - mu) / sigma, (high - mu) / sigma) + (step == nil ? lastLogSigma : 0))
                 }
-                return .numeric(mus: allMus, sigmas: allSigmas, logNormalisers: logNormalisers, low: low, high: high, step: step, distribution: parameter.distribution)
+                return .numeric(mus: mus, sigmas: sigmas, logNormalisers: logNormalisers, low: low, high: high, step: step, distribution: parameter.distribution)
             default:
                 preconditionFailure("the column of \(parameter.name) does not match its distribution")
             }
@@ -545,28 +592,32 @@ struct ParzenEstimator {
         }
     }
 
-    /// A draw: pick a kernel by weight, then each component from that kernel. Numeric
-    /// draws are snapped to the grid here so that densities are evaluated at real values.
-    func sample(using rng: inout SplitMix64) -> [Double] {
-        var u = rng.nextUnit()
-        var kernel = kernelWeights.count - 1
-        for (k, weight) in kernelWeights.enumerated() {
-            u -= weight
-            if u < 0 { kernel = k; break }
-        }
-        return components.map { component in
-            switch component {
-            case .numeric(let mus, let sigmas, _, let low, let high, _, let distribution):
-                let x = Gaussian.sampleTruncated(mu: mus[kernel], sigma: sigmas[kernel], low: low, high: high, using: &rng)
-                return ParzenEstimator.toInternal(distribution, ParzenEstimator.fromInternal(distribution, x))
-            case .categorical(let logProbabilities, _):
-                var v = rng.nextUnit()
-                let row = logProbabilities[kernel]
-                for (index, lp) in row.enumerated() {
-                    v -= Foundation.exp(lp)
-                    if v < 0 { return Double(index) }
+    /// `count` draws, each: pick a kernel by weight, then each component from that kernel.
+    /// Numeric draws are snapped to the grid here so that densities are evaluated at real
+    /// values. (The kernel weights are exponentiated once for all draws.)
+    func samples(_ count: Int, using rng: inout SplitMix64) -> [[Double]] {
+        let weights = logWeights.map { Foundation.exp($0) }
+        return (0..<count).map { _ in
+            var u = rng.nextUnit()
+            var kernel = weights.count - 1
+            for (k, weight) in weights.enumerated() {
+                u -= weight
+                if u < 0 { kernel = k; break }
+            }
+            return components.map { component in
+                switch component {
+                case .numeric(let mus, let sigmas, _, let low, let high, _, let distribution):
+                    let x = Gaussian.sampleTruncated(mu: mus[kernel], sigma: sigmas[kernel], low: low, high: high, using: &rng)
+                    return ParzenEstimator.toInternal(distribution, ParzenEstimator.fromInternal(distribution, x))
+                case .categorical(let logProbabilities, _):
+                    var v = rng.nextUnit()
+                    let row = logProbabilities[kernel]
+                    for (index, lp) in row.enumerated() {
+                        v -= Foundation.exp(lp)
+                        if v < 0 { return Double(index) }
+                    }
+                    return Double(row.count - 1)
                 }
-                return Double(row.count - 1)
             }
         }
     }
