@@ -15,8 +15,13 @@ import Randomness
 /// Only feasible trials are modelled when there are any.
 ///
 /// Cost: the hyperparameters are fitted on at most `maxFitPoints` trials (a seeded random
-/// subset beyond that: each optimiser step costs a factorisation, cubic in the points);
-/// the posterior then conditions on every trial, with one factorisation.
+/// subset beyond that: each optimiser step costs a factorisation, cubic in the points),
+/// and only when the number of modelled trials reaches a multiple of `refitInterval`: a
+/// trial then fits on the first multiple-of-`refitInterval` modelled trials, so the
+/// trials up to the next multiple reuse that fit (memoised per process, see
+/// `HyperparameterCache`; proposals stay a function of the history alone). One more trial
+/// barely moves the fit, and the fit was most of the cost below a few hundred trials. The
+/// posterior then conditions on every trial, with one factorisation.
 public struct GPSampler: Sampler {
     public var startupTrials: Int
     public var candidates: Int
@@ -25,13 +30,17 @@ public struct GPSampler: Sampler {
     public var monteCarloSamples: Int
     /// Most trials used to fit the kernel hyperparameters.
     public var maxFitPoints: Int
+    /// The hyperparameters are refitted every this many modelled trials (1: every trial).
+    public var refitInterval: Int
 
-    public init(startupTrials: Int = 10, candidates: Int = 512, fitIterations: Int = 100, monteCarloSamples: Int = 32, maxFitPoints: Int = 100) {
+    public init(startupTrials: Int = 10, candidates: Int = 512, fitIterations: Int = 100, monteCarloSamples: Int = 32, maxFitPoints: Int = 100,
+                refitInterval: Int = 5) {
         self.startupTrials = startupTrials
         self.candidates = candidates
         self.fitIterations = fitIterations
         self.monteCarloSamples = monteCarloSamples
         self.maxFitPoints = maxFitPoints
+        self.refitInterval = refitInterval
     }
 
     public var name: String { "gp" }
@@ -51,10 +60,17 @@ public struct GPSampler: Sampler {
         let encoder = UnitEncoder(space: space)
         let x = data.map { encoder.encode($0.parameters) }
         let losses = data.map { lossVector($0.values!, context.directions) }
-        var subsetRng = SplitMix64(seed: context.seed, UInt64(context.trialNumber), stableHash("gp-fit-subset"))
-        let fitSubset = x.count > maxFitPoints ? Array(Array(x.indices).shuffled(using: &subsetRng).prefix(maxFitPoints)).sorted() : nil
+        // The trials the hyperparameters are fitted on: the first multiple of refitInterval
+        // (all of them before the first multiple), a subset seeded by their count beyond
+        // maxFitPoints, so every trial until the next multiple makes the same fit.
+        let interval = max(1, refitInterval)
+        let fitCount = x.count < interval ? x.count : x.count - x.count % interval
+        var subsetRng = SplitMix64(seed: context.seed, UInt64(fitCount), stableHash("gp-fit-subset"))
+        let fitIndices = fitCount > maxFitPoints ? Array(Array(0..<fitCount).shuffled(using: &subsetRng).prefix(maxFitPoints)).sorted() : Array(0..<fitCount)
         let models = context.directions.indices.map { m in
-            GaussianProcess.fit(x: x, y: losses.map { $0[m] }, iterations: fitIterations, fitSubset: fitSubset)
+            let y = losses.map { $0[m] }
+            let hyperparameters = HyperparameterCache.shared.hyperparameters(x: fitIndices.map { x[$0] }, y: fitIndices.map { y[$0] }, iterations: fitIterations)
+            return GaussianProcess(x: x, y: y, hyperparameters: hyperparameters)
         }
         let acquisition: ([[Double]]) -> [Double]
         if models.count == 1 {
@@ -387,16 +403,19 @@ struct GaussianProcess {
         return signal * (1 + r + r * r / 3) * Foundation.exp(-r)
     }
 
-    /// Fits the hyperparameters with Adam on the negative log marginal likelihood (over the
-    /// points in `fitSubset` when given), then conditions on every point.
-    static func fit(x: [[Double]], y rawY: [Double], iterations: Int, fitSubset: [Int]? = nil) -> GaussianProcess {
+    /// Kernel hyperparameters: ARD length scales, signal and noise variances.
+    struct Hyperparameters: Sendable {
+        let lengthScales: [Double]
+        let signalVariance: Double
+        let noiseVariance: Double
+    }
+
+    /// Fits the hyperparameters with Adam on the negative log marginal likelihood of the
+    /// points (targets standardised over them).
+    static func fitHyperparameters(x: [[Double]], y rawY: [Double], iterations: Int) -> Hyperparameters {
         let dims = x[0].count
-        let mean = rawY.reduce(0, +) / Double(rawY.count)
-        let sd = max((rawY.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(rawY.count)).squareRoot(), 1e-12)
-        let allY = rawY.map { ($0 - mean) / sd }
-        let fitX = fitSubset.map { $0.map { x[$0] } } ?? x
-        let y = fitSubset.map { $0.map { allY[$0] } } ?? allY
-        let n = fitX.count
+        let y = standardised(rawY)
+        let n = x.count
         // theta = [log l_1..l_D, log signal, log noise].
         let priorCentre = Foundation.log(0.5)
         var theta = [Double](repeating: priorCentre, count: dims) + [0, Foundation.log(1e-2)]
@@ -404,7 +423,7 @@ struct GaussianProcess {
         let rate = 0.05, beta1 = 0.9, beta2 = 0.999
         var differences = [Double](repeating: 0, count: n * n * dims)
         for i in 0..<n { for j in 0..<n { for d in 0..<dims {
-            let t = fitX[i][d] - fitX[j][d]
+            let t = x[i][d] - x[j][d]
             differences[(i * n + j) * dims + d] = t * t
         } } }
         for step in 1...max(1, iterations) {
@@ -421,13 +440,15 @@ struct GaussianProcess {
             theta[dims] = min(max(theta[dims], Foundation.log(0.05)), Foundation.log(20))
             theta[dims + 1] = min(max(theta[dims + 1], Foundation.log(1e-6)), Foundation.log(0.5))
         }
-        let lengthScales = theta.prefix(dims).map { Foundation.exp($0) }
-        let signal = Foundation.exp(theta[dims]), noise = Foundation.exp(theta[dims + 1])
-        var (l, _) = factorise(x: x, lengthScales: lengthScales, signal: signal, noise: noise)
-        if l == nil { l = factorise(x: x, lengthScales: lengthScales, signal: signal, noise: noise + 1e-4).0 }
-        let factor = l ?? identityFactor(x.count)
-        let alpha = choleskySolve(factor, allY, n: x.count)
-        return GaussianProcess(x: x, standardisedY: allY, lengthScales: lengthScales, signalVariance: signal, noiseVariance: noise, cholesky: factor, alpha: alpha)
+        return Hyperparameters(lengthScales: theta.prefix(dims).map { Foundation.exp($0) },
+                               signalVariance: Foundation.exp(theta[dims]), noiseVariance: Foundation.exp(theta[dims + 1]))
+    }
+
+    /// Targets with zero mean and unit variance (a constant stays at zero).
+    static func standardised(_ y: [Double]) -> [Double] {
+        let mean = y.reduce(0, +) / Double(y.count)
+        let sd = max((y.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(y.count)).squareRoot(), 1e-12)
+        return y.map { ($0 - mean) / sd }
     }
 
     private static func identityFactor(_ n: Int) -> [Double] {
@@ -518,14 +539,16 @@ struct GaussianProcess {
         guard count > 0 else { return [] }
         let inverseScales = lengthScales.map { 1 / $0 }
         let scaledPoints = points.map { p in (0..<dims).map { p[$0] * inverseScales[$0] } }
-        // v[i * count + c] = k(x_i, point_c), then overwritten by L^-1 k*.
-        var v = [Double](repeating: 0, count: n * count)
+        // v[i * width + c] = k(x_i, point_c), then overwritten by L^-1 k*; rows padded with
+        // zero columns to a multiple of 4 for the blocked solve.
+        let width = (count + 3) & ~3
+        var v = [Double](repeating: 0, count: n * width)
         var means = [Double](repeating: 0, count: count)
-        var squared = [Double](repeating: 0, count: count)
+        var squared = [Double](repeating: 0, count: width)
         v.withUnsafeMutableBufferPointer { v in
             for i in 0..<n {
                 let xi = (0..<dims).map { x[i][$0] * inverseScales[$0] }
-                let row = i * count
+                let row = i * width
                 for c in 0..<count {
                     var r2 = 0.0
                     for d in 0..<dims {
@@ -540,24 +563,116 @@ struct GaussianProcess {
             }
             cholesky.withUnsafeBufferPointer { l in
                 squared.withUnsafeMutableBufferPointer { squared in
-                    let base = v.baseAddress!
-                    for i in 0..<n {
-                        let row = base + i * count
-                        for j in 0..<i {
-                            let a = l[i * n + j]
-                            if a == 0 { continue }
-                            axpy(-a, base + j * count, row, count)
-                        }
-                        let diagonal = l[i * n + i]
-                        for c in 0..<count {
-                            row[c] /= diagonal
-                            squared[c] += row[c] * row[c]
-                        }
-                    }
+                    forwardSubstitution(l, n: n, v.baseAddress!, width: width, squaredNorms: squared.baseAddress!)
                 }
             }
         }
         return (0..<count).map { (means[$0], max(signalVariance - squared[$0], 1e-12)) }
+    }
+}
+
+/// Overwrites the n x width block `v` (row-major, width a multiple of 4) with L^-1 v, L
+/// lower triangular (row-major n x n), and adds each column's squared norm to
+/// `squaredNorms`. Row i is v_i = (v_i - sum_j<i L_ij v_j) / L_ii, summed in j order as a
+/// row-by-row solve would, but four rows at a time over four columns at a time: each
+/// loaded v_j feeds four rows, where the row-by-row solve reloaded it for every row and
+/// was bound by memory traffic (the GP's acquisition spends most of its time here).
+func forwardSubstitution(_ l: UnsafeBufferPointer<Double>, n: Int, _ v: UnsafeMutablePointer<Double>, width: Int, squaredNorms: UnsafeMutablePointer<Double>) {
+    precondition(width % 4 == 0, "width must be a multiple of 4")
+    let raw = UnsafeMutableRawPointer(v), rawSquared = UnsafeMutableRawPointer(squaredNorms)
+    @inline(__always) func load(_ row: Int, _ c: Int) -> SIMD4<Double> {
+        raw.loadUnaligned(fromByteOffset: (row &* width &+ c) &* 8, as: SIMD4<Double>.self)
+    }
+    @inline(__always) func store(_ value: SIMD4<Double>, _ row: Int, _ c: Int) {
+        raw.storeBytes(of: value, toByteOffset: (row &* width &+ c) &* 8, as: SIMD4<Double>.self)
+    }
+    @inline(__always) func addSquare(_ value: SIMD4<Double>, _ c: Int) {
+        let total = rawSquared.loadUnaligned(fromByteOffset: c &* 8, as: SIMD4<Double>.self)
+        rawSquared.storeBytes(of: total + value * value, toByteOffset: c &* 8, as: SIMD4<Double>.self)
+    }
+    @inline(__always) func minus(_ i: Int, _ j: Int) -> SIMD4<Double> { SIMD4(repeating: -l[i &* n &+ j]) }
+    @inline(__always) func diagonal(_ i: Int) -> SIMD4<Double> { SIMD4(repeating: l[i &* n &+ i]) }
+    var i0 = 0
+    while i0 &+ 4 <= n {
+        let (i1, i2, i3) = (i0 &+ 1, i0 &+ 2, i0 &+ 3)
+        for c in stride(from: 0, to: width, by: 4) {
+            var v0 = load(i0, c), v1 = load(i1, c), v2 = load(i2, c), v3 = load(i3, c)
+            for j in 0..<i0 {
+                let vj = load(j, c)
+                v0 = v0 + minus(i0, j) * vj
+                v1 = v1 + minus(i1, j) * vj
+                v2 = v2 + minus(i2, j) * vj
+                v3 = v3 + minus(i3, j) * vj
+            }
+            // The block's own triangle, in the same j order.
+            v0 = v0 / diagonal(i0)
+            v1 = (v1 + minus(i1, i0) * v0) / diagonal(i1)
+            v2 = (v2 + minus(i2, i0) * v0 + minus(i2, i1) * v1) / diagonal(i2)
+            v3 = (v3 + minus(i3, i0) * v0 + minus(i3, i1) * v1 + minus(i3, i2) * v2) / diagonal(i3)
+            store(v0, i0, c); store(v1, i1, c); store(v2, i2, c); store(v3, i3, c)
+            addSquare(v0, c); addSquare(v1, c); addSquare(v2, c); addSquare(v3, c)
+        }
+        i0 &+= 4
+    }
+    for i in i0..<n {
+        for c in stride(from: 0, to: width, by: 4) {
+            var vi = load(i, c)
+            for j in 0..<i { vi = vi + minus(i, j) * load(j, c) }
+            vi = vi / diagonal(i)
+            store(vi, i, c)
+            addSquare(vi, c)
+        }
+    }
+}
+
+extension GaussianProcess {
+    /// The posterior given every point (targets standardised over them) and fitted
+    /// hyperparameters.
+    init(x: [[Double]], y rawY: [Double], hyperparameters: Hyperparameters) {
+        let allY = Self.standardised(rawY)
+        let lengthScales = hyperparameters.lengthScales
+        let signal = hyperparameters.signalVariance, noise = hyperparameters.noiseVariance
+        var (l, _) = Self.factorise(x: x, lengthScales: lengthScales, signal: signal, noise: noise)
+        if l == nil { l = Self.factorise(x: x, lengthScales: lengthScales, signal: signal, noise: noise + 1e-4).0 }
+        let factor = l ?? Self.identityFactor(x.count)
+        self.init(x: x, standardisedY: allY, lengthScales: lengthScales, signalVariance: signal, noiseVariance: noise,
+                  cholesky: factor, alpha: choleskySolve(factor, allY, n: x.count))
+    }
+}
+
+/// Fitted hyperparameters by their exact inputs, process-wide: the trials between two
+/// refits fit the same points (see `GPSampler.refitInterval`), and only the first of them
+/// needs to. A pure memo: a hit returns what the fit would, so what a process asked before
+/// never changes a proposal. Holds a few recent fits (a study's objectives, a few studies).
+final class HyperparameterCache: @unchecked Sendable {
+    static let shared = HyperparameterCache()
+    private static let capacity = 16
+
+    private struct Entry {
+        let x: [[Double]]
+        let y: [Double]
+        let iterations: Int
+        let hyperparameters: GaussianProcess.Hyperparameters
+    }
+
+    private let lock = NSLock()
+    private var entries: [Entry] = [] // oldest first
+
+    func hyperparameters(x: [[Double]], y: [Double], iterations: Int) -> GaussianProcess.Hyperparameters {
+        if let hit = lookUp(x: x, y: y, iterations: iterations) { return hit }
+        // Fitted outside the lock: concurrent studies do not wait for each other's fits.
+        let fitted = GaussianProcess.fitHyperparameters(x: x, y: y, iterations: iterations)
+        lock.lock()
+        defer { lock.unlock() }
+        entries.append(Entry(x: x, y: y, iterations: iterations, hyperparameters: fitted))
+        if entries.count > Self.capacity { entries.removeFirst() }
+        return fitted
+    }
+
+    private func lookUp(x: [[Double]], y: [Double], iterations: Int) -> GaussianProcess.Hyperparameters? {
+        lock.lock()
+        defer { lock.unlock() }
+        return entries.last { $0.iterations == iterations && $0.y == y && $0.x == x }?.hyperparameters
     }
 }
 

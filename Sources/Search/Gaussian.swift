@@ -63,10 +63,48 @@ enum Gaussian {
 
 /// log(sum(exp(values))) without overflow.
 func logSumExp(_ values: [Double]) -> Double {
-    guard let top = values.max(), top > -.infinity else { return -.infinity }
+    values.withUnsafeBufferPointer(logSumExp)
+}
+
+/// log(sum(exp(values))) over a buffer (TPE evaluates it over a reused scratch buffer).
+func logSumExp(_ values: UnsafeBufferPointer<Double>) -> Double {
+    guard !values.isEmpty else { return -.infinity }
+    let top = largest(values)
+    guard top > -.infinity else { return -.infinity }
     var sum = 0.0
     // Terms 40 nats below the top add under 1e-17 relative; skipping them also avoids
     // libm's slow underflow path.
     for v in values where v - top > -40 { sum += Foundation.exp(v - top) }
     return top + Foundation.log(sum)
+}
+
+/// The largest of a non-empty buffer: the value of `values.max()` (NaN only if the first
+/// value is NaN; the sign of a zero maximum may differ), in two SIMD accumulators, because
+/// a scalar running maximum is one long dependency chain (most of TPE's logSumExp time).
+private func largest(_ values: UnsafeBufferPointer<Double>) -> Double {
+    let n = values.count
+    var top = values[0]
+    var i = 0
+    if n >= 8 {
+        // Lanes start at the first value, so a NaN first value propagates and a later NaN
+        // never wins a comparison, as in the scalar maximum.
+        var a = SIMD4<Double>(repeating: top), b = a
+        let raw = UnsafeRawPointer(values.baseAddress!)
+        while i + 8 <= n {
+            let x = raw.loadUnaligned(fromByteOffset: i * 8, as: SIMD4<Double>.self)
+            let y = raw.loadUnaligned(fromByteOffset: (i + 4) * 8, as: SIMD4<Double>.self)
+            a.replace(with: x, where: a .< x)
+            b.replace(with: y, where: b .< y)
+            i += 8
+        }
+        for lane in 0..<4 {
+            if top < a[lane] { top = a[lane] }
+            if top < b[lane] { top = b[lane] }
+        }
+    }
+    while i < n {
+        if top < values[i] { top = values[i] }
+        i += 1
+    }
+    return top
 }

@@ -53,32 +53,61 @@ public enum Pareto {
         // In lexicographic order a point can only be dominated by points before it, and a
         // point dominated by anything is dominated by a front member (transitivity), so one
         // scan against the front found so far extracts the front.
-        var remaining = points.indices.sorted { a, b in lexicographicallyLess(points[a], points[b]) }
-        var fronts: [[Int]] = []
-        var taken = 0
-        while taken < minimumCount, !remaining.isEmpty {
-            var front: [Int] = [], rest: [Int] = []
-            for i in remaining {
-                if front.contains(where: { dominates(points[$0], points[i]) }) { rest.append(i) } else { front.append(i) }
-            }
-            fronts.append(front)
-            taken += front.count
-            remaining = rest
-        }
-        return fronts
+        guard let m = points.first?.count else { return [] }
+        precondition(points.allSatisfy { $0.count == m }, "points of one dimension")
+        // One flat copy of the coordinates: comparing through the per-point arrays (bounds
+        // checks, reference counting) was most of the cost on long histories.
+        return leadingFronts(flat: points.flatMap { $0 }, dimension: m, minimumCount: minimumCount)
     }
 
-    /// `a.lexicographicallyPrecedes(b)` for numbers, without the generic iterator machinery
-    /// (it was most of the cost of sorting a long history).
-    static func lexicographicallyLess(_ a: [Double], _ b: [Double]) -> Bool {
-        a.withUnsafeBufferPointer { a in
-            b.withUnsafeBufferPointer { b in
-                for k in 0..<min(a.count, b.count) {
-                    if a[k] < b[k] { return true }
-                    if b[k] < a[k] { return false }
+    /// `leadingFronts` of points stored one after another: point i is
+    /// `flat[i * dimension ..< (i + 1) * dimension]`.
+    static func leadingFronts(flat: [Double], dimension m: Int, minimumCount: Int) -> [[Int]] {
+        guard m > 0 else { return [] }
+        let count = flat.count / m
+        return flat.withUnsafeBufferPointer { flat in
+            // Lexicographic order of points a and b, from coordinate 1 on (the sort below
+            // compares coordinate 0 itself).
+            func lessAfterFirst(_ a: Int, _ b: Int) -> Bool {
+                for k in 1..<max(m, 1) {
+                    let x = flat[a * m + k], y = flat[b * m + k]
+                    if x < y { return true }
+                    if y < x { return false }
                 }
-                return a.count < b.count
+                return false
             }
+            // `dominates(points[a], points[b])` on the flat copy.
+            func flatDominates(_ a: Int, _ b: Int) -> Bool {
+                var strictlyBetter = false
+                for k in 0..<m {
+                    let x = flat[a * m + k], y = flat[b * m + k]
+                    if x > y { return false }
+                    if x < y { strictlyBetter = true }
+                }
+                return strictlyBetter
+            }
+            // Sorting (first coordinate, index) pairs settles most comparisons without
+            // reaching into the flat copy; the order is the lexicographic one, ties kept in
+            // index order, as sorting the indices by points would give.
+            var keyed = (0..<count).map { (first: flat[$0 * m], index: $0) }
+            keyed.sort { a, b in
+                if a.first < b.first { return true }
+                if b.first < a.first { return false }
+                return lessAfterFirst(a.index, b.index)
+            }
+            var remaining = keyed.map(\.index)
+            var fronts: [[Int]] = []
+            var taken = 0
+            while taken < minimumCount, !remaining.isEmpty {
+                var front: [Int] = [], rest: [Int] = []
+                for i in remaining {
+                    if front.contains(where: { flatDominates($0, i) }) { rest.append(i) } else { front.append(i) }
+                }
+                fronts.append(front)
+                taken += front.count
+                remaining = rest
+            }
+            return fronts
         }
     }
 

@@ -50,51 +50,50 @@ public struct TPESampler: Sampler {
         let trials = context.trials
         let objectives = context.directions.count
         let finished = trials.indices.reduce(0) { count, i in
-            let trial = trials[i]
-            return count + ((trial.state == .complete && trial.values?.count == objectives) || trial.state == .pruned ? 1 : 0)
+            let state = trials[i].state
+            return count + ((state == .complete && trials[i].values?.count == objectives) || state == .pruned ? 1 : 0)
         }
         guard finished >= startupTrials else { return space.sampleUniform(using: &rng) }
         // Trials are handled by index into `context.trials` from here on: copying trial
         // records (each holds several dictionaries) dominated the cost on long studies.
         let (below, above, belowWeights) = split(context)
         guard !below.isEmpty else { return space.sampleUniform(using: &rng) }
-        let aboveWeights = Self.defaultWeights(above.count)
-        // Each parameter's value in every trial, looked up once.
-        func column(_ parameter: SearchParameter) -> [ParameterValue?] {
-            trials.indices.map { trials[$0].parameters[parameter.name] }
-        }
+        // Shared by the estimators of every parameter observed in all split trials.
+        let belowKernels = ParzenEstimator.KernelWeights(belowWeights, priorWeight: priorWeight)
+        let aboveKernels = ParzenEstimator.KernelWeights(Self.defaultWeights(above.count), priorWeight: priorWeight)
+        let columns = ParzenEstimator.Column.all(space.parameters, in: trials)
 
         var result: [String: ParameterValue] = [:]
         if multivariate {
             // Joint model over the parameters present in every split trial (the rest, such
             // as conditional parameters, fall back to the independent model below).
-            var joint: [SearchParameter] = [], belowColumns: [[ParameterValue?]] = [], aboveColumns: [[ParameterValue?]] = []
-            for parameter in space.parameters {
-                let values = column(parameter)
-                guard below.allSatisfy({ values[$0] != nil }) && above.allSatisfy({ values[$0] != nil }) else { continue }
+            var joint: [SearchParameter] = [], belowColumns: [ParzenEstimator.Column] = [], aboveColumns: [ParzenEstimator.Column] = []
+            for (parameter, values) in zip(space.parameters, columns) {
+                guard below.allSatisfy(values.isPresent) && above.allSatisfy(values.isPresent) else { continue }
                 joint.append(parameter)
-                belowColumns.append(below.map { values[$0] })
-                aboveColumns.append(above.map { values[$0] })
+                belowColumns.append(values.rows(below))
+                aboveColumns.append(values.rows(above))
             }
             if !joint.isEmpty {
-                let l = ParzenEstimator(parameters: joint, columns: belowColumns, weights: belowWeights, priorWeight: priorWeight)
-                let g = ParzenEstimator(parameters: joint, columns: aboveColumns, weights: aboveWeights, priorWeight: priorWeight)
+                let l = ParzenEstimator(parameters: joint, columns: belowColumns, weights: belowKernels)
+                let g = ParzenEstimator(parameters: joint, columns: aboveColumns, weights: aboveKernels)
                 let chosen = bestCandidate(l: l, g: g, rng: &rng)
                 for (k, parameter) in joint.enumerated() { result[parameter.name] = chosen[k] }
             }
         }
-        for parameter in space.parameters where space.isActive(parameter, in: result) && result[parameter.name] == nil {
-            let values = column(parameter)
+        for (parameter, values) in zip(space.parameters, columns) where space.isActive(parameter, in: result) && result[parameter.name] == nil {
             let l: ParzenEstimator, g: ParzenEstimator
             if parameter.condition == nil {
-                l = ParzenEstimator(parameters: [parameter], columns: [below.map { values[$0] }], weights: belowWeights, priorWeight: priorWeight)
-                g = ParzenEstimator(parameters: [parameter], columns: [above.map { values[$0] }], weights: aboveWeights, priorWeight: priorWeight)
+                l = ParzenEstimator(parameters: [parameter], columns: [values.rows(below)], weights: belowKernels)
+                g = ParzenEstimator(parameters: [parameter], columns: [values.rows(above)], weights: aboveKernels)
             } else {
                 // Only conditional parameters can be missing from a trial.
-                let b = below.indices.filter { values[below[$0]] != nil }
-                let a = above.filter { values[$0] != nil }
-                l = ParzenEstimator(parameters: [parameter], columns: [b.map { values[below[$0]] }], weights: b.map { belowWeights[$0] }, priorWeight: priorWeight)
-                g = ParzenEstimator(parameters: [parameter], columns: [a.map { values[$0] }], weights: Self.defaultWeights(a.count), priorWeight: priorWeight)
+                let b = below.indices.filter { values.isPresent(below[$0]) }
+                let a = above.filter(values.isPresent)
+                l = ParzenEstimator(parameters: [parameter], columns: [values.rows(b.map { below[$0] })],
+                                    weights: ParzenEstimator.KernelWeights(b.map { belowWeights[$0] }, priorWeight: priorWeight))
+                g = ParzenEstimator(parameters: [parameter], columns: [values.rows(a)],
+                                    weights: ParzenEstimator.KernelWeights(Self.defaultWeights(a.count), priorWeight: priorWeight))
             }
             result[parameter.name] = bestCandidate(l: l, g: g, rng: &rng)[0]
         }
@@ -104,9 +103,10 @@ public struct TPESampler: Sampler {
     private func bestCandidate(l: ParzenEstimator, g: ParzenEstimator, rng: inout SplitMix64) -> [ParameterValue] {
         var best: [Double] = []
         var bestScore = -Double.infinity
-        for _ in 0..<max(1, eiCandidates) {
-            let x = l.sample(using: &rng)
-            let score = l.logDensity(x) - g.logDensity(x)
+        // One per-kernel buffer for every density evaluation of this choice.
+        var scratch = [Double](repeating: 0, count: max(l.logWeights.count, g.logWeights.count))
+        for x in l.samples(max(1, eiCandidates), using: &rng) {
+            let score = l.logDensity(x, scratch: &scratch) - g.logDensity(x, scratch: &scratch)
             if score > bestScore || best.isEmpty {
                 best = x
                 bestScore = score
@@ -121,13 +121,13 @@ public struct TPESampler: Sampler {
         let directions = context.directions
         let trials = context.trials
         var feasible: [Int] = [], infeasible: [Int] = [], pruned: [Int] = [], running: [Int] = []
+        // Fields are read in place: binding `trials[i]` to a constant copied the record.
         for i in trials.indices {
-            let trial = trials[i]
-            switch trial.state {
-            case .complete where trial.values?.count == directions.count:
-                if trial.isFeasible { feasible.append(i) } else { infeasible.append(i) }
+            switch trials[i].state {
+            case .complete where trials[i].values?.count == directions.count:
+                if trials[i].isFeasible { feasible.append(i) } else { infeasible.append(i) }
             case .pruned: pruned.append(i)
-            case .running where constantLiar && !trial.parameters.isEmpty: running.append(i)
+            case .running where constantLiar && !trials[i].parameters.isEmpty: running.append(i)
             default: break
             }
         }
@@ -155,13 +155,23 @@ public struct TPESampler: Sampler {
             below = Array(ordered.prefix(nBelow))
             rest = Array(ordered.dropFirst(nBelow))
         } else {
-            let losses = feasible.map { lossVector(trials[$0].values!, directions) }
-            let chosen = Self.selectMultiObjective(losses, count: min(nBelow, feasible.count))
+            // Loss vectors one after another (as `lossVector` gives them), without an array
+            // per trial.
+            let m = directions.count
+            var losses: [Double] = []
+            losses.reserveCapacity(feasible.count * m)
+            for i in feasible {
+                for (k, direction) in directions.enumerated() {
+                    let value = trials[i].values![k]
+                    losses.append(direction == .minimize ? value : -value)
+                }
+            }
+            let chosen = Self.selectMultiObjective(losses, dimension: m, count: min(nBelow, feasible.count))
             var isChosen = [Bool](repeating: false, count: feasible.count)
             for c in chosen { isChosen[c] = true }
             below = chosen.map { feasible[$0] }
             rest = feasible.indices.filter { !isChosen[$0] }.map { feasible[$0] }
-            belowWeights = Self.hypervolumeContributionWeights(chosen.map { losses[$0] })
+            belowWeights = Self.hypervolumeContributionWeights(chosen.map { Array(losses[($0 * m)..<($0 * m + m)]) })
         }
         nBelow -= below.count
         for group in [pruned, infeasible] {
@@ -182,16 +192,18 @@ public struct TPESampler: Sampler {
         (trial.constraints ?? []).reduce(0) { $0 + max(0, $1) }
     }
 
-    /// Picks `count` points: whole non-domination ranks first, then the last rank cut by
-    /// greedy hypervolume contribution (Optuna's HSSP approximation).
-    static func selectMultiObjective(_ losses: [[Double]], count: Int) -> [Int] {
+    /// Picks `count` of the points (`losses`: one after another, `dimension` numbers each):
+    /// whole non-domination ranks first, then the last rank cut by greedy hypervolume
+    /// contribution (Optuna's HSSP approximation).
+    static func selectMultiObjective(_ losses: [Double], dimension m: Int, count: Int) -> [Int] {
         guard count > 0 else { return [] }
         var chosen: [Int] = []
-        for front in Pareto.leadingFronts(losses, minimumCount: count) where chosen.count < count {
+        for front in Pareto.leadingFronts(flat: losses, dimension: m, minimumCount: count) where chosen.count < count {
             if chosen.count + front.count <= count {
                 chosen += front
             } else {
-                chosen += greedyHypervolumeSubset(front.map { losses[$0] }, count: count - chosen.count).map { front[$0] }
+                let points = front.map { Array(losses[($0 * m)..<($0 * m + m)]) }
+                chosen += greedyHypervolumeSubset(points, count: count - chosen.count).map { front[$0] }
             }
         }
         return chosen
@@ -200,6 +212,7 @@ public struct TPESampler: Sampler {
     /// Greedily adds the point that increases the hypervolume most.
     static func greedyHypervolumeSubset(_ points: [[Double]], count: Int) -> [Int] {
         let reference = referencePoint(points)
+        if reference.count == 2 { return greedyHypervolumeSubset2D(points, count: count, reference: reference) }
         var chosen: [Int] = []
         var candidates = Array(points.indices)
         var current = 0.0
@@ -211,6 +224,29 @@ public struct TPESampler: Sampler {
             }
             let i = candidates.remove(at: bestPosition)
             chosen.append(i)
+            current += bestGain
+        }
+        return chosen
+    }
+
+    /// `greedyHypervolumeSubset` for two objectives without rebuilding a point list per
+    /// candidate: the chosen points are kept in the order `Pareto.hypervolume2D` sorts them
+    /// and each candidate is merged into one sweep, which adds the same rectangles in the
+    /// same order, so the gains (and the choice) are bit-identical.
+    private static func greedyHypervolumeSubset2D(_ points: [[Double]], count: Int, reference: [Double]) -> [Int] {
+        var staircase = HypervolumeStaircase(reference: reference)
+        var chosen: [Int] = []
+        var candidates = Array(points.indices)
+        var current = 0.0
+        while chosen.count < count, !candidates.isEmpty {
+            var bestGain = -Double.infinity, bestPosition = 0
+            for (position, i) in candidates.enumerated() {
+                let gain = staircase.volume(adding: (points[i][0], points[i][1])) - current
+                if gain > bestGain { bestGain = gain; bestPosition = position }
+            }
+            let i = candidates.remove(at: bestPosition)
+            chosen.append(i)
+            staircase.insert((points[i][0], points[i][1]))
             current += bestGain
         }
         return chosen
@@ -230,12 +266,87 @@ public struct TPESampler: Sampler {
         guard points.count > 1 else { return [Double](repeating: 1, count: points.count) }
         let reference = referencePoint(points)
         let total = Pareto.hypervolume(points, reference: reference)
-        let contributions = points.indices.map { i in
-            total - Pareto.hypervolume(points.indices.filter { $0 != i }.map { points[$0] }, reference: reference)
+        let contributions: [Double]
+        if reference.count == 2 {
+            // One sorted staircase; each volume without point i is one sweep skipping it.
+            var staircase = HypervolumeStaircase(reference: reference)
+            for p in points { staircase.insert((p[0], p[1])) }
+            contributions = points.indices.map { i in total - staircase.volume(excluding: (points[i][0], points[i][1])) }
+        } else {
+            contributions = points.indices.map { i in
+                total - Pareto.hypervolume(points.indices.filter { $0 != i }.map { points[$0] }, reference: reference)
+            }
         }
         let top = contributions.max() ?? 0
         guard top > 0 else { return [Double](repeating: 1, count: points.count) }
         return contributions.map { max($0 / top, 1e-12) }
+    }
+}
+
+/// Two-objective points kept sorted as `Pareto.hypervolume2D` sorts them (by the first
+/// loss, then the second), with its sweep: volumes of the set plus or minus one point come
+/// out bit-identical to `Pareto.hypervolume` of that set, without building it.
+struct HypervolumeStaircase {
+    let reference: (Double, Double)
+    /// The points that strictly dominate the reference (the only ones `Pareto.hypervolume`
+    /// counts), in sweep order.
+    private(set) var points: [(Double, Double)] = []
+
+    init(reference: [Double]) {
+        self.reference = (reference[0], reference[1])
+    }
+
+    private static func precedes(_ a: (Double, Double), _ b: (Double, Double)) -> Bool {
+        a.0 != b.0 ? a.0 < b.0 : a.1 < b.1
+    }
+
+    private func counts(_ p: (Double, Double)) -> Bool { p.0 < reference.0 && p.1 < reference.1 }
+
+    /// After the points that do not sort after `p`, where a stable sort of the set with `p`
+    /// appended puts it (equal points are interchangeable in the sweep).
+    mutating func insert(_ p: (Double, Double)) {
+        guard counts(p) else { return }
+        let position = points.firstIndex { Self.precedes(p, $0) } ?? points.count
+        points.insert(p, at: position)
+    }
+
+    /// The hypervolume of the points and `p`.
+    func volume(adding p: (Double, Double)) -> Double {
+        var volume = 0.0, bestSecond = reference.1
+        var pending = counts(p)
+        func sweep(_ q: (Double, Double)) {
+            if q.1 < bestSecond {
+                volume += (reference.0 - q.0) * (bestSecond - q.1)
+                bestSecond = q.1
+            }
+        }
+        for q in points {
+            if pending && Self.precedes(p, q) {
+                sweep(p)
+                pending = false
+            }
+            sweep(q)
+        }
+        if pending { sweep(p) }
+        return volume
+    }
+
+    /// The hypervolume of the points without one point equal to `p` (all of them if `p`
+    /// does not count).
+    func volume(excluding p: (Double, Double)) -> Double {
+        var volume = 0.0, bestSecond = reference.1
+        var skipping = counts(p)
+        for q in points {
+            if skipping && q.0 == p.0 && q.1 == p.1 {
+                skipping = false
+                continue
+            }
+            if q.1 < bestSecond {
+                volume += (reference.0 - q.0) * (bestSecond - q.1)
+                bestSecond = q.1
+            }
+        }
+        return volume
     }
 }
 
@@ -254,53 +365,130 @@ struct ParzenEstimator {
         case categorical(logProbabilities: [[Double]], choices: [ParameterValue])
     }
 
+    /// One parameter's observations in the form the estimator uses, converted once per
+    /// trial (not once per estimator) and free of reference counting: numbers in the
+    /// internal space, categories as choice indices (-1 for a value that is none of the
+    /// choices: an observation that favours no choice). nil where the trial lacks it.
+    enum Column {
+        case numeric([Double?])
+        case categorical([Int?])
+
+        /// Every parameter's column over the trials, in one pass: each trial's parameter
+        /// dictionary is fetched once and each value looked up once.
+        static func all(_ parameters: [SearchParameter], in trials: [FrozenTrial]) -> [Column] {
+            let names = parameters.map(\.name), distributions = parameters.map(\.distribution)
+            let choices: [[ParameterValue]?] = distributions.map { if case .categorical(let choices) = $0 { choices } else { nil } }
+            var numbers = [[Double?]](repeating: [], count: parameters.count)
+            var indices = [[Int?]](repeating: [], count: parameters.count)
+            for p in parameters.indices {
+                if choices[p] == nil { numbers[p].reserveCapacity(trials.count) } else { indices[p].reserveCapacity(trials.count) }
+            }
+            // In a space of a few parameters, walking a trial's dictionary and matching each
+            // key against the names (short strings, equal in their bits when equal) is
+            // cheaper than hashing every name for every trial, which was most of this pass.
+            let matchNames = names.count <= 16
+            var found = [ParameterValue?](repeating: nil, count: names.count)
+            for i in trials.indices {
+                let values = trials[i].parameters
+                if matchNames {
+                    for p in found.indices { found[p] = nil }
+                    for (key, value) in values {
+                        if let p = names.firstIndex(of: key) { found[p] = value }
+                    }
+                }
+                for p in names.indices {
+                    let value = matchNames ? found[p] : values[names[p]]
+                    if let choices = choices[p] {
+                        indices[p].append(value.map { choices.firstIndex(of: $0) ?? -1 })
+                    } else {
+                        numbers[p].append(value.map { ParzenEstimator.toInternal(distributions[p], $0) })
+                    }
+                }
+            }
+            return parameters.indices.map { choices[$0] == nil ? .numeric(numbers[$0]) : .categorical(indices[$0]) }
+        }
+
+        func isPresent(_ row: Int) -> Bool {
+            switch self {
+            case .numeric(let values): values[row] != nil
+            case .categorical(let values): values[row] != nil
+            }
+        }
+
+        /// The observations of the given rows, in that order.
+        func rows(_ rows: [Int]) -> Column {
+            switch self {
+            case .numeric(let values): .numeric(rows.map { values[$0] })
+            case .categorical(let values): .categorical(rows.map { values[$0] })
+            }
+        }
+    }
+
+    /// Normalised log weights of the observations' kernels, then of the prior kernel.
+    struct KernelWeights {
+        let logWeights: [Double]
+        let priorWeight: Double
+
+        init(_ weights: [Double], priorWeight: Double) {
+            var w = weights + [priorWeight]
+            let sum = w.reduce(0, +)
+            w = w.map { $0 / sum }
+            logWeights = w.map { Foundation.log(max($0, 1e-300)) }
+            self.priorWeight = priorWeight
+        }
+    }
+
     let logWeights: [Double]
     let components: [Component]
 
-    /// `columns[p][i]`: parameter p's value in observation i (nil only where a categorical
-    /// parameter is missing); `weights[i]`: observation i's kernel weight.
-    init(parameters: [SearchParameter], columns: [[ParameterValue?]], weights: [Double], priorWeight: Double) {
-        let n = weights.count
-        var w = weights + [priorWeight]
-        let sum = w.reduce(0, +)
-        w = w.map { $0 / sum }
-        logWeights = w.map { Foundation.log(max($0, 1e-300)) }
-        let kernelCount = n + 1
+    /// `columns[p]`: parameter p's value in each observation (nil only where a categorical
+    /// parameter is missing); `weights`: the kernels' weights, one per observation and
+    /// the prior's.
+    init(parameters: [SearchParameter], columns: [Column], weights: KernelWeights) {
+        logWeights = weights.logWeights
+        let priorWeight = weights.priorWeight
+        let kernelCount = logWeights.count, n = kernelCount - 1
         components = zip(parameters, columns).map { parameter, column in
-            switch parameter.distribution {
-            case .categorical(let choices):
+            switch (parameter.distribution, column) {
+            case (.categorical(let choices), .categorical(let indices)):
                 let k = choices.count
-                var rows: [[Double]] = column.map { value in
+                var rows: [[Double]] = indices.map { index in
                     var row = [Double](repeating: priorWeight / Double(kernelCount), count: k)
-                    if let value, let index = choices.firstIndex(of: value) { row[index] += 1 }
+                    if let index, index >= 0 { row[index] += 1 }
                     let total = row.reduce(0, +)
                     return row.map { Foundation.log($0 / total) }
                 }
                 rows.append([Double](repeating: -Foundation.log(Double(k)), count: k))
                 return .categorical(logProbabilities: rows, choices: choices)
-            default:
+            case (.int, .numeric(let values)), (.float, .numeric(let values)):
                 let (low, high, step) = ParzenEstimator.internalBounds(parameter.distribution)
-                let mus = column.map { ParzenEstimator.toInternal(parameter.distribution, $0!) }
-                var sigmas = ParzenEstimator.neighbourSigmas(mus, low: low, high: high)
-                if parameters.count > 1 {
-                    // Multivariate: Scott-like rule shared by every kernel (as Optuna).
-                    let sigma = 0.2 * pow(Double(max(n, 1)), -1.0 / Double(parameters.count + 4)) * (high - low)
-                    sigmas = [Double](repeating: sigma, count: n)
-                }
+                // Kernels at the observations, then the prior kernel over the whole range.
+                var mus = values.map { $0! }
+                // Multivariate: Scott-like rule shared by every kernel (as Optuna); else the
+                // gaps to the neighbours.
+                let widths = parameters.count > 1
+                    ? [Double](repeating: 0.2 * pow(Double(max(n, 1)), -1.0 / Double(parameters.count + 4)) * (high - low), count: n)
+                    : ParzenEstimator.neighbourSigmas(mus, low: low, high: high)
+                mus.append(0.5 * (low + high))
                 // Optuna's "magic clip": no kernel narrower than the range over min(100, kernels).
                 let minSigma = (high - low) / min(100, 1 + Double(kernelCount))
-                sigmas = sigmas.map { min(max($0, minSigma), high - low) }
-                let allMus = mus + [0.5 * (low + high)], allSigmas = sigmas + [high - low]
+                var sigmas: [Double] = [], logNormalisers: [Double] = []
+                sigmas.reserveCapacity(kernelCount)
+                logNormalisers.reserveCapacity(kernelCount)
                 // Many kernels share a width (the clip, the multivariate rule): reuse the last log.
                 var lastSigma = Double.nan, lastLogSigma = 0.0
-                let logNormalisers = zip(allMus, allSigmas).map { mu, sigma in
+                for k in 0..<kernelCount {
+                    let mu = mus[k], sigma = k < n ? min(max(widths[k], minSigma), high - low) : high - low
                     if step == nil && sigma != lastSigma {
                         lastSigma = sigma
                         lastLogSigma = Foundation.log(sigma)
                     }
-                    return Gaussian.logMass((low - mu) / sigma, (high - mu) / sigma) + (step == nil ? lastLogSigma : 0)
+                    sigmas.append(sigma)
+                    logNormalisers.append(Gaussian.logMass((low - mu) / sigma, (high - mu) / sigma) + (step == nil ? lastLogSigma : 0))
                 }
-                return .numeric(mus: allMus, sigmas: allSigmas, logNormalisers: logNormalisers, low: low, high: high, step: step, distribution: parameter.distribution)
+                return .numeric(mus: mus, sigmas: sigmas, logNormalisers: logNormalisers, low: low, high: high, step: step, distribution: parameter.distribution)
+            default:
+                preconditionFailure("the column of \(parameter.name) does not match its distribution")
             }
         }
     }
@@ -404,28 +592,32 @@ struct ParzenEstimator {
         }
     }
 
-    /// A draw: pick a kernel by weight, then each component from that kernel. Numeric
-    /// draws are snapped to the grid here so that densities are evaluated at real values.
-    func sample(using rng: inout SplitMix64) -> [Double] {
-        var u = rng.nextUnit()
-        var kernel = logWeights.count - 1
-        for (k, lw) in logWeights.enumerated() {
-            u -= Foundation.exp(lw)
-            if u < 0 { kernel = k; break }
-        }
-        return components.map { component in
-            switch component {
-            case .numeric(let mus, let sigmas, _, let low, let high, _, let distribution):
-                let x = Gaussian.sampleTruncated(mu: mus[kernel], sigma: sigmas[kernel], low: low, high: high, using: &rng)
-                return ParzenEstimator.toInternal(distribution, ParzenEstimator.fromInternal(distribution, x))
-            case .categorical(let logProbabilities, _):
-                var v = rng.nextUnit()
-                let row = logProbabilities[kernel]
-                for (index, lp) in row.enumerated() {
-                    v -= Foundation.exp(lp)
-                    if v < 0 { return Double(index) }
+    /// `count` draws, each: pick a kernel by weight, then each component from that kernel.
+    /// Numeric draws are snapped to the grid here so that densities are evaluated at real
+    /// values. (The kernel weights are exponentiated once for all draws.)
+    func samples(_ count: Int, using rng: inout SplitMix64) -> [[Double]] {
+        let weights = logWeights.map { Foundation.exp($0) }
+        return (0..<count).map { _ in
+            var u = rng.nextUnit()
+            var kernel = weights.count - 1
+            for (k, weight) in weights.enumerated() {
+                u -= weight
+                if u < 0 { kernel = k; break }
+            }
+            return components.map { component in
+                switch component {
+                case .numeric(let mus, let sigmas, _, let low, let high, _, let distribution):
+                    let x = Gaussian.sampleTruncated(mu: mus[kernel], sigma: sigmas[kernel], low: low, high: high, using: &rng)
+                    return ParzenEstimator.toInternal(distribution, ParzenEstimator.fromInternal(distribution, x))
+                case .categorical(let logProbabilities, _):
+                    var v = rng.nextUnit()
+                    let row = logProbabilities[kernel]
+                    for (index, lp) in row.enumerated() {
+                        v -= Foundation.exp(lp)
+                        if v < 0 { return Double(index) }
+                    }
+                    return Double(row.count - 1)
                 }
-                return Double(row.count - 1)
             }
         }
     }
@@ -439,39 +631,44 @@ struct ParzenEstimator {
         }
     }
 
-    /// log of the mixture density (or mass, for discrete components) at `x`.
-    func logDensity(_ x: [Double]) -> Double {
-        var perKernel = logWeights
-        for (component, value) in zip(components, x) {
-            switch component {
-            case .numeric(let mus, let sigmas, let logNormalisers, let low, let high, let step, _):
-                if let step {
-                    let cellLow: Double = max(value - 0.5 * step, low)
-                    let cellHigh: Double = min(value + 0.5 * step, high)
-                    for k in perKernel.indices {
-                        let a = (cellLow - mus[k]) / sigmas[k]
-                        let b = (cellHigh - mus[k]) / sigmas[k]
-                        perKernel[k] += Gaussian.logMass(a, b) - logNormalisers[k]
-                    }
-                } else {
-                    perKernel.withUnsafeMutableBufferPointer { out in
-                        mus.withUnsafeBufferPointer { mus in
-                            sigmas.withUnsafeBufferPointer { sigmas in
-                                logNormalisers.withUnsafeBufferPointer { logNormalisers in
-                                    for k in 0..<out.count {
+    /// log of the mixture density (or mass, for discrete components) at `x`. `scratch`
+    /// (at least one slot per kernel) receives the per-kernel terms: allocating them for
+    /// every candidate was a large part of TPE's cost on long studies.
+    func logDensity(_ x: [Double], scratch: inout [Double]) -> Double {
+        let kernels = logWeights.count
+        precondition(scratch.count >= kernels, "scratch needs one slot per kernel")
+        return scratch.withUnsafeMutableBufferPointer { buffer in
+            let perKernel = UnsafeMutableBufferPointer(rebasing: buffer[0..<kernels])
+            _ = perKernel.update(fromContentsOf: logWeights)
+            for (component, value) in zip(components, x) {
+                switch component {
+                case .numeric(let mus, let sigmas, let logNormalisers, let low, let high, let step, _):
+                    mus.withUnsafeBufferPointer { mus in
+                        sigmas.withUnsafeBufferPointer { sigmas in
+                            logNormalisers.withUnsafeBufferPointer { logNormalisers in
+                                if let step {
+                                    let cellLow: Double = max(value - 0.5 * step, low)
+                                    let cellHigh: Double = min(value + 0.5 * step, high)
+                                    for k in 0..<kernels {
+                                        let a = (cellLow - mus[k]) / sigmas[k]
+                                        let b = (cellHigh - mus[k]) / sigmas[k]
+                                        perKernel[k] += Gaussian.logMass(a, b) - logNormalisers[k]
+                                    }
+                                } else {
+                                    for k in 0..<kernels {
                                         let z = (value - mus[k]) / sigmas[k]
-                                        out[k] += -0.5 * z * z - Gaussian.logSqrt2Pi - logNormalisers[k]
+                                        perKernel[k] += -0.5 * z * z - Gaussian.logSqrt2Pi - logNormalisers[k]
                                     }
                                 }
                             }
                         }
                     }
+                case .categorical(let logProbabilities, _):
+                    let index = Int(value)
+                    for k in 0..<kernels { perKernel[k] += logProbabilities[k][index] }
                 }
-            case .categorical(let logProbabilities, _):
-                let index = Int(value)
-                for k in perKernel.indices { perKernel[k] += logProbabilities[k][index] }
             }
+            return logSumExp(UnsafeBufferPointer(perKernel))
         }
-        return logSumExp(perKernel)
     }
 }

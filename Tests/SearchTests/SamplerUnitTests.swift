@@ -43,7 +43,7 @@ import Testing
     @Test func gaussianProcessInterpolatesASmoothFunction() {
         let x = (0..<12).map { [Double($0) / 11] }
         let y = x.map { sin(6 * $0[0]) }
-        let gp = GaussianProcess.fit(x: x, y: y, iterations: 80)
+        let gp = GaussianProcess(x: x, y: y, hyperparameters: GaussianProcess.fitHyperparameters(x: x, y: y, iterations: 80))
         // Between training points the standardised posterior mean tracks the function.
         let mean = y.reduce(0, +) / 12
         let sd = (y.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / 12).squareRoot()
@@ -73,6 +73,40 @@ import Testing
         let solved = choleskySolve(l, b, n: n)
         for i in 0..<n { #expect(abs((0..<n).reduce(0.0) { $0 + k[i * n + $1] * solved[$1] } - b[i]) < 1e-8) }
         #expect(choleskyFactor([1, 2, 2, 1], n: 2) == nil)
+    }
+
+    /// The blocked forward substitution of the GP posterior gives what a row-by-row
+    /// solve gives, to the bit (same terms in the same order), for any row count.
+    @Test func forwardSubstitutionMatchesRowByRowSolve() {
+        var rng = SplitMix64(seed: 4)
+        for n in [1, 3, 4, 9] {
+            var l = [Double](repeating: 0, count: n * n)
+            for i in 0..<n {
+                for j in 0..<i { l[i * n + j] = rng.nextUnit() - 0.5 }
+                l[i * n + i] = 0.5 + rng.nextUnit()
+            }
+            let width = 8
+            let b = (0..<(n * width)).map { _ in rng.nextUnit() }
+            var expected = b, expectedSquares = [Double](repeating: 0, count: width)
+            for i in 0..<n {
+                for c in 0..<width {
+                    var value = expected[i * width + c]
+                    for j in 0..<i { value = value - l[i * n + j] * expected[j * width + c] }
+                    expected[i * width + c] = value / l[i * n + i]
+                    expectedSquares[c] += expected[i * width + c] * expected[i * width + c]
+                }
+            }
+            var v = b, squares = [Double](repeating: 0, count: width)
+            l.withUnsafeBufferPointer { l in
+                v.withUnsafeMutableBufferPointer { v in
+                    squares.withUnsafeMutableBufferPointer { squares in
+                        forwardSubstitution(l, n: n, v.baseAddress!, width: width, squaredNorms: squares.baseAddress!)
+                    }
+                }
+            }
+            #expect(v == expected, "n = \(n)")
+            #expect(squares == expectedSquares, "n = \(n)")
+        }
     }
 
     @Test func logExpectedImprovementMatchesClosedForm() {
