@@ -209,44 +209,39 @@ public struct TPESampler: Sampler {
         return chosen
     }
 
-    /// Greedily adds the point that increases the hypervolume most.
+    /// Greedily adds the point that increases the hypervolume most. For two objectives the
+    /// chosen points are kept as a staircase in the order `Pareto.hypervolume2D` sorts them and
+    /// each candidate is merged into one sweep, which adds the same rectangles in the same order
+    /// as rebuilding the point list, so the gains (and the choice) are bit-identical.
     static func greedyHypervolumeSubset(_ points: [[Double]], count: Int) -> [Int] {
         let reference = referencePoint(points)
-        if reference.count == 2 { return greedyHypervolumeSubset2D(points, count: count, reference: reference) }
-        var chosen: [Int] = []
-        var candidates = Array(points.indices)
-        var current = 0.0
-        while chosen.count < count, !candidates.isEmpty {
-            var bestGain = -Double.infinity, bestPosition = 0
-            for (position, i) in candidates.enumerated() {
-                let gain = Pareto.hypervolume(chosen.map { points[$0] } + [points[i]], reference: reference) - current
-                if gain > bestGain { bestGain = gain; bestPosition = position }
-            }
-            let i = candidates.remove(at: bestPosition)
-            chosen.append(i)
-            current += bestGain
+        if reference.count == 2 {
+            var staircase = HypervolumeStaircase(reference: reference)
+            return greedySubset(count: count, candidates: points.count,
+                                volumeAdding: { i, _ in staircase.volume(adding: (points[i][0], points[i][1])) },
+                                choose: { i in staircase.insert((points[i][0], points[i][1])) })
         }
-        return chosen
+        return greedySubset(count: count, candidates: points.count,
+                            volumeAdding: { i, chosen in Pareto.hypervolume(chosen.map { points[$0] } + [points[i]], reference: reference) },
+                            choose: { _ in })
     }
 
-    /// `greedyHypervolumeSubset` for two objectives without rebuilding a point list per
-    /// candidate: the chosen points are kept in the order `Pareto.hypervolume2D` sorts them
-    /// and each candidate is merged into one sweep, which adds the same rectangles in the
-    /// same order, so the gains (and the choice) are bit-identical.
-    private static func greedyHypervolumeSubset2D(_ points: [[Double]], count: Int, reference: [Double]) -> [Int] {
-        var staircase = HypervolumeStaircase(reference: reference)
+    /// The greedy loop: `count` times, the candidate whose addition gives the largest volume.
+    private static func greedySubset(
+        count: Int, candidates candidateCount: Int, volumeAdding: (Int, [Int]) -> Double, choose: (Int) -> Void
+    ) -> [Int] {
         var chosen: [Int] = []
-        var candidates = Array(points.indices)
+        var candidates = Array(0..<candidateCount)
         var current = 0.0
         while chosen.count < count, !candidates.isEmpty {
             var bestGain = -Double.infinity, bestPosition = 0
             for (position, i) in candidates.enumerated() {
-                let gain = staircase.volume(adding: (points[i][0], points[i][1])) - current
+                let gain = volumeAdding(i, chosen) - current
                 if gain > bestGain { bestGain = gain; bestPosition = position }
             }
             let i = candidates.remove(at: bestPosition)
             chosen.append(i)
-            staircase.insert((points[i][0], points[i][1]))
+            choose(i)
             current += bestGain
         }
         return chosen

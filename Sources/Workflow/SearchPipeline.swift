@@ -273,7 +273,8 @@ public struct SearchPipeline: Sendable {
         let selection = try await selectionStage(study, fullTrainingSeconds: fullSeconds)
         let perTrial = hours * 3600 / Double(expectedTrials)
         let row = selection.rows.first { $0.name == selection.chosen }
-        return (EstimatorCatalog.name(ofStrategy: selection.chosen, fullEpochs: config.training.epochs)!,
+        // Every rank-table name maps to a search estimator (the selection only ranks those).
+        return (EstimatorCatalog.name(ofStrategy: selection.chosen, fullEpochs: config.training.epochs) ?? "short",
                 String(format: "%@; of the %d strategies ranked on %d fully trained references, %@ has the best Kendall tau "
                        + "(%.3f) among those that cost at most %.0f %% of a full training and fit %.0f s per trial",
                        notAffordable, selection.rows.count, selection.references.count, selection.chosen, row?.kendallTau ?? .nan,

@@ -129,7 +129,9 @@ import Testing
         let auto = AutoSampler(budget: 100)
         #expect(auto.decide(space: floats, objectives: 1, finishedTrials: 0).sampler.name == "sobol-scrambled")
         #expect(auto.decide(space: floats, objectives: 1, finishedTrials: 20).sampler.name == "gp")
-        #expect(auto.decide(space: floats, objectives: 2, finishedTrials: 20).sampler.name == "tpe-multivariate")
+        #expect(auto.decide(space: floats, objectives: 2, finishedTrials: 20).sampler.name == "gp")
+        let categories = try SearchSpace(["x": .categorical([.int(1), .int(2), .int(3)]), "y": .float(low: 0, high: 1)])
+        #expect(AutoSampler(budget: 100).decide(space: categories, objectives: 2, finishedTrials: 20).sampler.name == "tpe-multivariate")
         #expect(AutoSampler(budget: 5000).decide(space: floats, objectives: 2, finishedTrials: 20).sampler.name == "nsga2")
         #expect(AutoSampler(budget: 5000).decide(space: floats, objectives: 1, finishedTrials: 20).sampler.name == "tpe-multivariate")
     }
