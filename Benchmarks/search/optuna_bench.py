@@ -267,7 +267,8 @@ def main():
             for s in samplers:
                 for size in [int(v) for v in a.overhead.split(",")]:
                     wall, cpu = overhead(problem, s, size, a.repeats)
-                    emit({"framework": "optuna", "sampler": s, "problem": "zdt1", "trials": size, "ms_per_trial": wall, "cpu_ms_per_trial": cpu})
+                    emit({"framework": "optuna", "sampler": s, "problem": "zdt1", "trials": size, "ms_per_trial": wall, "cpu_ms_per_trial": cpu,
+                          "repeats": a.repeats})
 
 
 if __name__ == "__main__":
