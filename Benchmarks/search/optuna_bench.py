@@ -1,9 +1,15 @@
 #!/usr/bin/env python3
 """Optuna side of the EdgeNAS sampler benchmark (same problems, same output format).
 
-    python3 Benchmarks/search/optuna_bench.py [--quick] [--seeds N] [--out FILE] [--nb201 DIR]
+    /tmp/optuna-venv/bin/python Benchmarks/search/optuna_bench.py [--quick] [--seeds N] [--out FILE] [--nb201 DIR]
 
-Needs optuna >= 5 (and torch + scipy for GPSampler). The problems mirror
+Needs optuna >= 5, and torch >= 2 + scipy for GPSampler (Debian's python3-torch 1.13 is too old):
+Benchmarks/search/setup-optuna.sh makes such a venv. Everything runs on one thread (torch, OpenMP,
+OpenBLAS, MKL), like EdgeNAS's samplers, so that the overhead figures compare one core with one
+core; --threads N changes that. --first-seed K runs seeds K ..< K + SEEDS, to split a long run
+(--threads and --first-seed are this script's only; run.sh passes its options to both sides).
+Quality rows carry the cumulative wall and CPU seconds of the study at each checkpoint; the
+checkpoints are points of one study, not one study each. The problems mirror
 Benchmarks/search/Sources/Problems.swift exactly: 6 variables in [0, 1], 2 objectives;
 "-sr" variants shift and rotate the distance variables so the optimum is inside the box.
 """
@@ -11,9 +17,26 @@ import argparse
 import csv
 import json
 import math
+import os
+import sys
 import time
 
-import optuna
+
+def _threads_from_argv(argv):
+    for i, arg in enumerate(argv):
+        if arg == "--threads" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--threads="):
+            return arg.split("=", 1)[1]
+    return "1"
+
+
+# Thread pools read these when numpy/torch load, so they are set before optuna imports them.
+THREADS = _threads_from_argv(sys.argv)
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = THREADS
+
+import optuna  # noqa: E402
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -136,6 +159,24 @@ def load_column(path, column):
         return {r["arch_str"]: float(r[column]) for r in rows}
 
 
+def set_torch_threads(n):
+    try:
+        import torch
+    except ImportError:  # only GPSampler needs torch
+        return
+    torch.set_num_threads(n)
+
+
+def versions():
+    found = [f"python {sys.version.split()[0]}", f"optuna {optuna.__version__}"]
+    for module in ("torch", "scipy", "numpy", "greenlet"):
+        try:
+            found.append(f"{module} {__import__(module).__version__}")
+        except ImportError:
+            found.append(f"{module} missing")
+    return "optuna_bench: " + ", ".join(found) + f"; threads {THREADS}"
+
+
 def make_sampler(name, seed):
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
@@ -151,13 +192,17 @@ def make_sampler(name, seed):
 
 
 def quality(problem, sampler_name, seed, checkpoints):
+    """One study run to the largest checkpoint; the hypervolume ratio and the cumulative wall and
+    CPU seconds are recorded at each checkpoint on the way (not one study per checkpoint)."""
     study = optuna.create_study(directions=problem.directions, sampler=make_sampler(sampler_name, seed))
     out, done = {}, 0
+    start, cpu_start = time.perf_counter(), time.process_time()
     for c in sorted(checkpoints):
         study.optimize(problem.evaluate, n_trials=c - done)
         done = c
+        wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
         losses = [problem.to_losses(t.values) for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-        out[c] = hypervolume2d(losses, problem.ref) / problem.true_hv
+        out[c] = (hypervolume2d(losses, problem.ref) / problem.true_hv, wall, cpu)
     return out
 
 
@@ -180,6 +225,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--first-seed", type=int, default=0, help="run seeds FIRST ..< FIRST + SEEDS (to split a run)")
     parser.add_argument("--out", default="Benchmarks/search/results-optuna.jsonl")
     parser.add_argument("--nb201", default="../shared/data/nb201")
     parser.add_argument("--samplers", default="random,tpe,tpe-multivariate,gp,nsga2")
@@ -188,7 +234,11 @@ def main():
     parser.add_argument("--overhead", default="100,500,1000")
     parser.add_argument("--no-overhead", action="store_true")
     parser.add_argument("--no-quality", action="store_true")
+    parser.add_argument("--repeats", type=int, default=5, help="ask + tell rounds timed per overhead figure")
+    parser.add_argument("--threads", default="1", help="torch/OpenMP/BLAS threads (default 1, as EdgeNAS)")
     a = parser.parse_args()
+    set_torch_threads(int(a.threads))
+    print(versions(), file=sys.stderr, flush=True)
     problems = a.problems.split(",")
     checkpoints = [int(t) for t in a.trials.split(",")]
     seeds = a.seeds
@@ -208,15 +258,17 @@ def main():
             for s in samplers:
                 for name in problems:
                     problem = Problem(name, a.nb201)
-                    for seed in range(seeds):
-                        for trials, ratio in sorted(quality(problem, s, seed, checkpoints).items()):
-                            emit({"framework": "optuna", "sampler": s, "problem": name, "seed": seed, "trials": trials, "hv_ratio": ratio})
+                    for seed in range(a.first_seed, a.first_seed + seeds):
+                        for trials, (ratio, wall, cpu) in sorted(quality(problem, s, seed, checkpoints).items()):
+                            emit({"framework": "optuna", "sampler": s, "problem": name, "seed": seed, "trials": trials,
+                                  "hv_ratio": ratio, "wall_s": round(wall, 3), "cpu_s": round(cpu, 3)})
         if not a.no_overhead:
             problem = Problem("zdt1", a.nb201)
             for s in samplers:
                 for size in [int(v) for v in a.overhead.split(",")]:
-                    wall, cpu = overhead(problem, s, size)
-                    emit({"framework": "optuna", "sampler": s, "problem": "zdt1", "trials": size, "ms_per_trial": wall, "cpu_ms_per_trial": cpu})
+                    wall, cpu = overhead(problem, s, size, a.repeats)
+                    emit({"framework": "optuna", "sampler": s, "problem": "zdt1", "trials": size, "ms_per_trial": wall, "cpu_ms_per_trial": cpu,
+                          "repeats": a.repeats})
 
 
 if __name__ == "__main__":
