@@ -368,10 +368,13 @@ public struct SearchPipeline: Sendable {
             }
             let trialStart = Date()
             let failure = FailureNote()
+            let evaluated = Dictionary(trials.filter { $0.state == .complete }.compactMap { trial in
+                trial.userAttributes["architecture"].map { ($0, trial) }
+            }) { first, _ in first }
             try await study.optimize(nTrials: 1, catchErrors: true) { trial in
                 do {
                     return try await Self.evaluate(trial, base: baseModel, objectives: objectives, constraints: constraints,
-                                             latency: latency, estimator: estimator)
+                                             latency: latency, estimator: estimator, evaluated: evaluated)
                 } catch {
                     failure.error = "\(error)"
                     throw error
@@ -395,12 +398,19 @@ public struct SearchPipeline: Sendable {
     }
 
     /// One trial: the architecture, its latency on the backend, the estimator's score, and the
-    /// objective values and constraints in the config's order.
+    /// objective values and constraints in the config's order. An architecture a complete trial
+    /// already evaluated (a sampler may propose a point twice) takes that trial's results, so
+    /// one network never shows two latencies or scores in the front and the report.
     static func evaluate(
         _ trial: TrialHandle, base: DetectorArchitecture, objectives: [SearchObjective], constraints: [SearchConstraint],
-        latency: any LatencyBackend, estimator: any PerformanceEstimator
+        latency: any LatencyBackend, estimator: any PerformanceEstimator, evaluated: [String: FrozenTrial] = [:]
     ) async throws -> Evaluation {
         let architecture = try ArchitectureSpace.architecture(trial.parameters, base: base)
+        if let earlier = evaluated[architecture.description], let values = earlier.values {
+            for (key, value) in earlier.userAttributes.sorted(by: { $0.key < $1.key }) { try await trial.setUserAttribute(key, value) }
+            try await trial.setUserAttribute(Self.duplicateOf, String(earlier.number))
+            return Evaluation(values: values, constraints: earlier.constraints)
+        }
         let graph = try DetectorGraph(architecture)
         let measurement = try latency.measure(architecture: architecture)
         let estimate = try estimator.estimate(architecture, trialNumber: trial.number)
@@ -453,7 +463,9 @@ public struct SearchPipeline: Sendable {
             return
         }
         let record = try await storage.study(named: config.name)
-        let front = try await study.bestTrials().sorted { ($0.values?[1] ?? 0) < ($1.values?[1] ?? 0) }
+        // A repeated architecture is retrained once, as its first trial.
+        let front = try await study.bestTrials().filter { $0.userAttributes[Self.duplicateOf] == nil }
+            .sorted { ($0.values?[1] ?? 0) < ($1.values?[1] ?? 0) }
         var chosen = Self.spread(front, count: config.retrainCandidates)
         if let baselineNumber = record.attributes[PipelineAttribute.baselineTrial].flatMap(Int.init),
            !chosen.contains(where: { $0.number == baselineNumber }),
@@ -481,6 +493,9 @@ public struct SearchPipeline: Sendable {
                        trial.values?[0] ?? .nan, formatSeconds(estimate.seconds)))
         }
     }
+
+    /// The trial attribute naming the earlier trial whose results a repeated architecture took.
+    public static let duplicateOf = "duplicate_of"
 
     /// Up to `count` trials evenly spread over a front sorted by latency (both ends kept).
     static func spread(_ front: [FrozenTrial], count: Int) -> [FrozenTrial] {

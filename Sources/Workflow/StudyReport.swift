@@ -54,9 +54,10 @@ public struct StudySnapshot: Sendable {
         return Pareto.nonDominatedIndices(pool.map { lossVector($0.values!, record.directions) }).map { pool[$0] }
     }
 
-    /// Trials with a full-training AP and whether each is on the front of full AP vs latency.
+    /// Trials with a full-training AP and whether each is on the front of full AP vs latency
+    /// (a repeated architecture once, as its first trial).
     public var chosen: [(trial: FrozenTrial, onFront: Bool)] {
-        let candidates = complete.filter { fullAP($0) != nil && latency($0) != nil }
+        let candidates = complete.filter { fullAP($0) != nil && latency($0) != nil && $0.userAttributes[SearchPipeline.duplicateOf] == nil }
         let losses = candidates.map { [-fullAP($0)!, latency($0)!] }
         let front = Set(Pareto.nonDominatedIndices(losses))
         return candidates.indices.map { (candidates[$0], front.contains($0)) }.sorted { latency($0.trial)! < latency($1.trial)! }

@@ -25,6 +25,14 @@ struct FakeLatency: LatencyBackend {
     }
 }
 
+/// A backend that must not be asked.
+struct FailingLatency: LatencyBackend {
+    var name: String { "failing" }
+    func measure(architecture: DetectorArchitecture) throws -> LatencyMeasurement {
+        throw HardwareError.invalidSetting("latency", value: architecture.description, expected: "no measurement in this test")
+    }
+}
+
 /// A low-fidelity "short" estimator whose AP is a fixed function of the architecture: wider
 /// heads, kernel 5, fewer groups and larger inputs score higher, as they tend to.
 struct FakeEstimator: PerformanceEstimator {
@@ -278,6 +286,32 @@ final class LogLines: @unchecked Sendable {
         #expect(baselines.count >= 1 && baselines[0].number == 0)
         #expect(log.lines.contains { $0.contains("resumed") && $0.contains("4 complete trials") })
         await second.close()
+    }
+
+    @Test func aRepeatedArchitectureTakesTheEarlierTrialsResults() async throws {
+        let directory = try temporaryDirectory("repeat")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let storage = try SQLiteStorage(path: directory.appendingPathComponent("study.db").path)
+        let config = try pipelineConfig(directory: directory, trials: 3, estimator: "short")
+        try await SearchPipeline(config: config, storage: storage, components: fakeComponents, log: { _ in }).run()
+        // The baseline proposed again, as a sampler may do in a finite space.
+        let study = try await Study(name: "tiny", space: config.searchSpace, directions: config.directions, storage: storage,
+                                    sampler: RandomSampler(), seed: 3)
+        _ = try await study.enqueue(ArchitectureSpace.parameters(of: .baseline, in: config.searchSpace))
+        // A latency backend that fails shows the repeat is not measured again.
+        var components = fakeComponents
+        components.latency = FailingLatency()
+        try await SearchPipeline(config: try pipelineConfig(directory: directory, trials: 4, estimator: "short"), storage: storage,
+                                 components: components, log: { _ in }).run()
+        let record = try await storage.study(named: "tiny")
+        let trials = try await storage.trials(studyID: record.id, states: nil)
+        let repeated = try #require(trials.first { $0.number == 3 })
+        #expect(repeated.state == .complete && repeated.userAttributes[SearchPipeline.duplicateOf] == "0")
+        #expect(repeated.values == trials[0].values && repeated.userAttributes["latency_ms"] == trials[0].userAttributes["latency_ms"])
+        // The report lists the architecture once.
+        let chosen = StudySnapshot(record: record, trials: trials).chosen
+        #expect(chosen.filter { $0.trial.userAttributes["architecture"] == "k5-g1-c96-w320" }.count == 1)
+        await storage.close()
     }
 
     @Test func aStudyFromAnotherSpaceIsNotContinued() async throws {
