@@ -17,6 +17,23 @@ def load(path):
         return []
 
 
+def print_best(quality, problems, trials):
+    """Each framework's best sampler per problem (mean ± std, and n where it is not 10)."""
+    print(f"\n#### Best sampler of each framework at {trials} trials\n")
+    print("| problem | EdgeNAS best (sampler) | Optuna best (sampler) | EdgeNAS >= Optuna |")
+    print("|---|---|---|---|")
+    for p in problems:
+        best = {}
+        for framework in ("edgenas", "optuna"):
+            means = [(statistics.mean(v), statistics.pstdev(v), s, len(v))
+                     for (pp, t, f, s), v in quality.items() if pp == p and t == trials and f == framework]
+            best[framework] = max(means) if means else None
+        if None in best.values():
+            continue
+        cells = [f"{m:.3f} ± {sd:.3f} ({s}{'' if n == 10 else f', n={n}'})" for m, sd, s, n in (best["edgenas"], best["optuna"])]
+        print(f"| {p} | {cells[0]} | {cells[1]} | {'yes' if best['edgenas'][0] >= best['optuna'][0] else 'no'} |")
+
+
 def main():
     edgenas = sys.argv[1] if len(sys.argv) > 1 else "Benchmarks/search/results-edgenas.jsonl"
     optuna = sys.argv[2] if len(sys.argv) > 2 else "Benchmarks/search/results-optuna.jsonl"
@@ -57,6 +74,7 @@ def main():
             print(f"| {p} | " + " | ".join(cells) + f" | {verdict} |")
         if total:
             print(f"\nEdgeNAS best >= Optuna best on {wins}/{total} problems ({100 * wins / total:.0f}%).")
+        print_best(quality, problems, trials)
     for title, table in (("wall", overhead), ("CPU", cpu)):
         if not table:
             continue
