@@ -113,7 +113,7 @@ public enum PredictorStrategy {
         ]
     }
 
-    public static func names(seed: UInt64 = 0) -> [String] { models(seed: seed, trainingRows: 5).map(\.name) }
+    public static var names: [String] { models(seed: 0, trainingRows: 5).map(\.name) }
 
     /// A fresh predictor of that name.
     public static func model(named name: String, seed: UInt64, trainingRows: Int) -> (any PerformancePredictor)? {
@@ -140,7 +140,7 @@ public enum StrategyReference: Hashable, Sendable {
             self = .learningCurve(strategy)
         } else if let proxy = ZeroCostProxy(rawValue: name) {
             self = .proxy(proxy)
-        } else if PredictorStrategy.names().contains(name) {
+        } else if PredictorStrategy.names.contains(name) {
             self = .predictor(name)
         } else {
             return nil

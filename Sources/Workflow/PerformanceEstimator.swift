@@ -281,7 +281,7 @@ public struct PredictorEstimator: PerformanceEstimator {
     public init(predictor: String, references: [(architecture: DetectorArchitecture, ap50: Double)], space: DetectorHeadSpace,
                 seed: UInt64) throws {
         guard var model = PredictorStrategy.model(named: predictor, seed: seed, trainingRows: references.count) else {
-            throw EstimatorError.unknownPredictor(predictor, known: PredictorStrategy.names())
+            throw EstimatorError.unknownPredictor(predictor, known: PredictorStrategy.names)
         }
         try model.fit(features: PredictorStrategy.features(references.map(\.architecture), space: space),
                       targets: references.map(\.ap50))
@@ -326,7 +326,7 @@ public enum EstimatorCatalog {
     public static func isKnown(_ name: String, training: ProjectConfig.Training) -> Bool {
         name == "full" || shortScheduleNames.contains(name) || proxy(name) != nil
             || LearningCurveStrategy(name: name, fullEpochs: training.epochs) != nil
-            || (name.hasPrefix(predictorPrefix) && PredictorStrategy.names().contains(String(name.dropFirst(predictorPrefix.count))))
+            || (name.hasPrefix(predictorPrefix) && PredictorStrategy.names.contains(String(name.dropFirst(predictorPrefix.count))))
     }
 
     /// What a config may name, for its error message.
@@ -334,7 +334,7 @@ public enum EstimatorCatalog {
         "auto, full, \(shortScheduleNames.joined(separator: ", ")), "
             + "proxy:NAME (\(ZeroCostProxy.allCases.map(\.rawValue).joined(separator: ", "))), "
             + "RULE@Eep (\(LearningCurveStrategy.Rule.allCases.map(\.rawValue).joined(separator: ", ")); E in 1...\(training.epochs - 1)), "
-            + "or predictor:NAME (\(PredictorStrategy.names().joined(separator: ", ")))"
+            + "or predictor:NAME (\(PredictorStrategy.names.joined(separator: ", ")))"
     }
 
     /// The search estimator that runs a rank-table strategy, or nil for a name the table cannot hold.
