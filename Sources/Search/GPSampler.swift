@@ -34,7 +34,7 @@ public struct GPSampler: Sampler {
     /// The hyperparameters are refitted every this many modelled trials (1: every trial).
     public var refitInterval: Int
 
-    public init(startupTrials: Int = 10, candidates: Int = 512, fitIterations: Int = 100, monteCarloSamples: Int = 32, maxFitPoints: Int = 100,
+    public init(startupTrials: Int = 10, candidates: Int = 256, fitIterations: Int = 100, monteCarloSamples: Int = 32, maxFitPoints: Int = 100,
                 refitInterval: Int = 5) {
         self.startupTrials = startupTrials
         self.candidates = candidates
@@ -47,7 +47,7 @@ public struct GPSampler: Sampler {
     public var name: String { "gp" }
 
     /// Starts refined by local search, and its steps.
-    static let localStarts = 3
+    static let localStarts = 4
     /// Further starts at observed non-dominated trials.
     static let incumbentStarts = 2
     static let gradientSteps = 25
