@@ -10,8 +10,9 @@ import Randomness
 /// improvement for one objective, or Monte Carlo expected hypervolume improvement for
 /// several. The acquisition is optimised like a box-constrained quasi-Newton method would:
 /// random candidates, then projected gradient ascent (finite differences) on the numeric
-/// coordinates of the best few, so a proposal lands on a bound only when the acquisition
-/// still rises towards it; categorical coordinates are refined by random local moves.
+/// coordinates of the best few and of a few observed non-dominated trials, so a proposal
+/// lands on a bound only when the acquisition still rises towards it; categorical
+/// coordinates are refined by random local moves.
 /// Only feasible trials are modelled when there are any.
 ///
 /// Cost: the hyperparameters are fitted on at most `maxFitPoints` trials (a seeded random
@@ -33,7 +34,7 @@ public struct GPSampler: Sampler {
     /// The hyperparameters are refitted every this many modelled trials (1: every trial).
     public var refitInterval: Int
 
-    public init(startupTrials: Int = 10, candidates: Int = 512, fitIterations: Int = 100, monteCarloSamples: Int = 32, maxFitPoints: Int = 100,
+    public init(startupTrials: Int = 10, candidates: Int = 256, fitIterations: Int = 100, monteCarloSamples: Int = 32, maxFitPoints: Int = 100,
                 refitInterval: Int = 5) {
         self.startupTrials = startupTrials
         self.candidates = candidates
@@ -46,7 +47,9 @@ public struct GPSampler: Sampler {
     public var name: String { "gp" }
 
     /// Starts refined by local search, and its steps.
-    static let localStarts = 5
+    static let localStarts = 4
+    /// Further starts at observed non-dominated trials.
+    static let incumbentStarts = 2
     static let gradientSteps = 25
     static let categoricalSteps = 20
 
@@ -72,6 +75,7 @@ public struct GPSampler: Sampler {
             let hyperparameters = HyperparameterCache.shared.hyperparameters(x: fitIndices.map { x[$0] }, y: fitIndices.map { y[$0] }, iterations: fitIterations)
             return GaussianProcess(x: x, y: y, hyperparameters: hyperparameters)
         }
+        let frontIndices = Pareto.nonDominatedIndices(losses)
         let acquisition: ([[Double]]) -> [Double]
         if models.count == 1 {
             let best = models[0].standardisedY.min()!
@@ -79,7 +83,7 @@ public struct GPSampler: Sampler {
                 models[0].predict(points).map { logExpectedImprovement(best: best, mean: $0.mean, sd: $0.variance.squareRoot()) }
             }
         } else {
-            let front = Pareto.nonDominatedIndices(losses).map { i in models.indices.map { models[$0].standardisedY[i] } }
+            let front = frontIndices.map { i in models.indices.map { models[$0].standardisedY[i] } }
             let reference = models.indices.map { m in models[m].standardisedY.max()! + 0.1 * (models[m].standardisedY.max()! - models[m].standardisedY.min()!) + 1e-9 }
             if models.count == 2 {
                 // Exact expected hypervolume improvement (closed form for two objectives).
@@ -110,16 +114,21 @@ public struct GPSampler: Sampler {
                 }
             }
         }
-        return maximise(acquisition, space: space, encoder: encoder, rng: &rng)
+        // Local search also starts from observed non-dominated trials (a seeded few): the
+        // optimum often lies next to one, sometimes on a bound a random start seldom reaches.
+        let incumbents = frontIndices.shuffled(using: &rng).prefix(Self.incumbentStarts).map { data[$0].parameters }
+        return maximise(acquisition, space: space, encoder: encoder, incumbents: Array(incumbents), rng: &rng)
     }
 
     /// Random candidates, then local search from the best few (all starts advance in
     /// lockstep so that each step is one batched posterior evaluation).
-    private func maximise(_ acquisition: ([[Double]]) -> [Double], space: SearchSpace, encoder: UnitEncoder, rng: inout SplitMix64) -> [String: ParameterValue] {
-        let pool = (0..<max(1, candidates)).map { _ in space.sampleUniform(using: &rng) }
+    private func maximise(_ acquisition: ([[Double]]) -> [Double], space: SearchSpace, encoder: UnitEncoder, incumbents: [[String: ParameterValue]],
+                          rng: inout SplitMix64) -> [String: ParameterValue] {
+        let pool = (0..<max(1, candidates)).map { _ in space.sampleUniform(using: &rng) } + incumbents
         let poolScores = acquisition(pool.map(encoder.encode))
-        let order = pool.indices.sorted { poolScores[$0] > poolScores[$1] }
-        var starts = order.prefix(Self.localStarts).map { (assignment: pool[$0], score: poolScores[$0]) }
+        let order = pool.indices.dropLast(incumbents.count).sorted { poolScores[$0] > poolScores[$1] }
+        let startIndices = Array(order.prefix(Self.localStarts)) + Array(pool.indices.suffix(incumbents.count))
+        var starts = startIndices.map { (assignment: pool[$0], score: poolScores[$0]) }
 
         // Projected gradient ascent on the active numeric coordinates (unit cube).
         let numeric = starts.map { start in encoder.numericCoordinates(of: start.assignment) }
@@ -129,11 +138,16 @@ public struct GPSampler: Sampler {
             var stepSizes = [Double](repeating: 0.1, count: starts.count)
             let h = 1e-4
             for _ in 0..<Self.gradientSteps {
-                // One batch: every start, and each start nudged along each of its coordinates.
+                // A start whose step has shrunk below the difference width has converged:
+                // it leaves the batch, and the others' steps cost less.
+                let active = points.indices.filter { stepSizes[$0] >= h }
+                if active.isEmpty { break }
+                // One batch: every active start nudged along each of its coordinates.
                 var batch: [[Double]] = []
-                var offsets: [Int] = []
-                for (s, point) in points.enumerated() {
-                    offsets.append(batch.count)
+                var offsets = [Int](repeating: 0, count: points.count)
+                for s in active {
+                    let point = points[s]
+                    offsets[s] = batch.count
                     for d in numeric[s] {
                         var nudged = point
                         nudged[d] += point[d] + h <= 1 ? h : -h
@@ -142,7 +156,8 @@ public struct GPSampler: Sampler {
                 }
                 let nudgedScores = acquisition(batch)
                 var proposals: [[Double]] = []
-                for (s, point) in points.enumerated() {
+                for s in active {
+                    let point = points[s]
                     var gradient = [Double](repeating: 0, count: point.count)
                     var norm = 0.0
                     for (k, d) in numeric[s].enumerated() {
@@ -159,13 +174,13 @@ public struct GPSampler: Sampler {
                     proposals.append(proposal)
                 }
                 let proposalScores = acquisition(proposals)
-                for s in points.indices {
-                    if proposalScores[s] > scores[s] {
-                        points[s] = proposals[s]
-                        scores[s] = proposalScores[s]
+                for (k, s) in active.enumerated() {
+                    if proposalScores[k] > scores[s] {
+                        points[s] = proposals[k]
+                        scores[s] = proposalScores[k]
                         stepSizes[s] = min(stepSizes[s] * 1.5, 0.5)
                     } else {
-                        stepSizes[s] = max(stepSizes[s] * 0.4, 1e-6)
+                        stepSizes[s] *= 0.4
                     }
                 }
             }
