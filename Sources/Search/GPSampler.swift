@@ -120,8 +120,9 @@ public struct GPSampler: Sampler {
         return maximise(acquisition, space: space, encoder: encoder, incumbents: Array(incumbents), rng: &rng)
     }
 
-    /// Random candidates, then local search from the best few (all starts advance in
-    /// lockstep so that each step is one batched posterior evaluation).
+    /// Random candidates, then local search from the best few of them and from the
+    /// incumbents (all starts advance in lockstep so that each step is one batched posterior
+    /// evaluation).
     private func maximise(_ acquisition: ([[Double]]) -> [Double], space: SearchSpace, encoder: UnitEncoder, incumbents: [[String: ParameterValue]],
                           rng: inout SplitMix64) -> [String: ParameterValue] {
         let pool = (0..<max(1, candidates)).map { _ in space.sampleUniform(using: &rng) } + incumbents
