@@ -4,16 +4,18 @@ import Randomness
 /// Bayesian optimisation with Gaussian processes.
 ///
 /// Each objective gets a GP with a Matern 5/2 ARD kernel over the unit-cube encoding of
-/// the parameters (categoricals one-hot), fitted to the standardised losses by maximising
-/// the log marginal likelihood (Adam on the log length scales, signal and noise variances,
-/// with a weak prior on the length scales). The next point maximises log expected
-/// improvement for one objective, or Monte Carlo expected hypervolume improvement for
-/// several. The acquisition is optimised like a box-constrained quasi-Newton method would:
-/// random candidates, then projected gradient ascent (finite differences) on the numeric
-/// coordinates of the best few and of a few observed non-dominated trials, so a proposal
-/// lands on a bound only when the acquisition still rises towards it; categorical
-/// coordinates are refined by random local moves.
-/// Only feasible trials are modelled when there are any.
+/// the parameters (categoricals one-hot, one length scale per categorical parameter),
+/// fitted to the standardised losses at the maximum a posteriori point of the marginal
+/// likelihood (projected L-BFGS on the log length scales, signal and noise variances, with
+/// a weak prior on the length scales). The next point maximises log expected improvement
+/// for one objective, or expected hypervolume improvement for several (exact for two,
+/// Monte Carlo beyond). The acquisition is optimised like a box-constrained quasi-Newton
+/// method would: random candidates, then projected gradient ascent (finite differences) on
+/// the numeric coordinates of the best few and of a few observed non-dominated trials, so
+/// a proposal lands on a bound only when the acquisition still rises towards it;
+/// categorical coordinates are refined by exhaustive one-parameter moves, then random
+/// local moves. A point already finished or running is never proposed while another
+/// candidate is left. Only feasible trials are modelled when there are any.
 ///
 /// Cost: the hyperparameters are fitted on at most `maxFitPoints` trials (a seeded random
 /// subset beyond that: each optimiser step costs a factorisation, cubic in the points),
@@ -33,25 +35,29 @@ public struct GPSampler: Sampler {
     public var maxFitPoints: Int
     /// The hyperparameters are refitted every this many modelled trials (1: every trial).
     public var refitInterval: Int
+    /// Best random candidates refined by local search.
+    public var localStarts: Int
+    /// Further local-search starts at observed non-dominated trials.
+    public var incumbentStarts: Int
 
     public init(startupTrials: Int = 10, candidates: Int = 256, fitIterations: Int = 100, monteCarloSamples: Int = 32, maxFitPoints: Int = 100,
-                refitInterval: Int = 5) {
+                refitInterval: Int = 5, localStarts: Int = 4, incumbentStarts: Int = 2) {
         self.startupTrials = startupTrials
         self.candidates = candidates
         self.fitIterations = fitIterations
         self.monteCarloSamples = monteCarloSamples
         self.maxFitPoints = maxFitPoints
         self.refitInterval = refitInterval
+        self.localStarts = localStarts
+        self.incumbentStarts = incumbentStarts
     }
 
     public var name: String { "gp" }
 
-    /// Starts refined by local search, and its steps.
-    static let localStarts = 4
-    /// Further starts at observed non-dominated trials.
-    static let incumbentStarts = 2
     static let gradientSteps = 25
     static let categoricalSteps = 20
+    /// Most rounds of exhaustive categorical coordinate moves.
+    static let categoricalSweeps = 6
 
     public func sample(space: SearchSpace, context: SamplingContext) -> [String: ParameterValue] {
         var rng = context.rng("gp")
@@ -72,7 +78,8 @@ public struct GPSampler: Sampler {
         let fitIndices = fitCount > maxFitPoints ? Array(Array(0..<fitCount).shuffled(using: &subsetRng).prefix(maxFitPoints)).sorted() : Array(0..<fitCount)
         let models = context.directions.indices.map { m in
             let y = losses.map { $0[m] }
-            let hyperparameters = HyperparameterCache.shared.hyperparameters(x: fitIndices.map { x[$0] }, y: fitIndices.map { y[$0] }, iterations: fitIterations)
+            let hyperparameters = HyperparameterCache.shared.hyperparameters(x: fitIndices.map { x[$0] }, y: fitIndices.map { y[$0] },
+                                                                             lengthScaleGroups: encoder.lengthScaleGroups, iterations: fitIterations)
             return GaussianProcess(x: x, y: y, hyperparameters: hyperparameters)
         }
         let frontIndices = Pareto.nonDominatedIndices(losses)
@@ -116,19 +123,25 @@ public struct GPSampler: Sampler {
         }
         // Local search also starts from observed non-dominated trials (a seeded few): the
         // optimum often lies next to one, sometimes on a bound a random start seldom reaches.
-        let incumbents = frontIndices.shuffled(using: &rng).prefix(Self.incumbentStarts).map { data[$0].parameters }
-        return maximise(acquisition, space: space, encoder: encoder, incumbents: Array(incumbents), rng: &rng)
+        let incumbents = frontIndices.shuffled(using: &rng).prefix(incumbentStarts).map { data[$0].parameters }
+        // A trial that repeats a finished or running one teaches the model nothing and, in
+        // NAS, costs a training; yet near a front point on a bound, where the posterior is
+        // confident, the acquisition's maximum often is that very point (a study stuck on one
+        // front segment re-proposed it for a quarter of its trials). So the choice skips them.
+        let taken = Set(context.trials.compactMap { $0.state == .complete || $0.state == .running ? $0.parameters : nil })
+        return maximise(acquisition, space: space, encoder: encoder, incumbents: Array(incumbents), isTaken: taken.contains, rng: &rng)
     }
 
     /// Random candidates, then local search from the best few of them and from the
     /// incumbents (all starts advance in lockstep so that each step is one batched posterior
-    /// evaluation).
+    /// evaluation). Returns the best point found that `isTaken` rejects not, falling back on
+    /// the best candidate when every one is taken (a small space, exhausted).
     private func maximise(_ acquisition: ([[Double]]) -> [Double], space: SearchSpace, encoder: UnitEncoder, incumbents: [[String: ParameterValue]],
-                          rng: inout SplitMix64) -> [String: ParameterValue] {
+                          isTaken: ([String: ParameterValue]) -> Bool, rng: inout SplitMix64) -> [String: ParameterValue] {
         let pool = (0..<max(1, candidates)).map { _ in space.sampleUniform(using: &rng) } + incumbents
         let poolScores = acquisition(pool.map(encoder.encode))
         let order = pool.indices.dropLast(incumbents.count).sorted { poolScores[$0] > poolScores[$1] }
-        let startIndices = Array(order.prefix(Self.localStarts)) + Array(pool.indices.suffix(incumbents.count))
+        let startIndices = Array(order.prefix(localStarts)) + Array(pool.indices.suffix(incumbents.count))
         var starts = startIndices.map { (assignment: pool[$0], score: poolScores[$0]) }
 
         // Projected gradient ascent on the active numeric coordinates (unit cube).
@@ -192,6 +205,29 @@ public struct GPSampler: Sampler {
                 starts[s] = (refined[s], refinedScores[s])
             }
         }
+        // Categories: coordinate moves, every other choice of every categorical parameter
+        // scored at once, the best taken while it improves (Optuna's GP searches them
+        // exhaustively one parameter at a time, as random single moves rarely find the
+        // one change that pays).
+        if encoder.hasCategorical {
+            var improving = Set(starts.indices)
+            for _ in 0..<Self.categoricalSweeps where !improving.isEmpty {
+                let active = improving.sorted()
+                let neighbours = active.map { encoder.categoricalNeighbours(of: starts[$0].assignment, rng: &rng) }
+                let scores = acquisition(neighbours.flatMap { $0 }.map(encoder.encode))
+                var offset = 0
+                for (k, s) in active.enumerated() {
+                    let count = neighbours[k].count
+                    let slice = scores[offset..<offset + count]
+                    offset += count
+                    if let best = slice.indices.max(by: { slice[$0] < slice[$1] }), slice[best] > starts[s].score {
+                        starts[s] = (neighbours[k][best - slice.startIndex], slice[best])
+                    } else {
+                        improving.remove(s)
+                    }
+                }
+            }
+        }
         // Random local moves, for categories (and as a fallback for snapped numbers).
         if encoder.hasCategorical {
             var scales = [Double](repeating: 0.1, count: starts.count)
@@ -203,7 +239,9 @@ public struct GPSampler: Sampler {
                 }
             }
         }
-        return starts.max { $0.score < $1.score }!.assignment
+        let found = starts + pool.indices.map { (assignment: pool[$0], score: poolScores[$0]) }
+        let best = found.filter { !isTaken($0.assignment) }.max { $0.score < $1.score } ?? found.max { $0.score < $1.score }!
+        return best.assignment
     }
 }
 
@@ -341,6 +379,32 @@ struct UnitEncoder {
         return x
     }
 
+    /// For each encoded coordinate, the parameter it belongs to: a categorical's one-hot
+    /// coordinates share one length scale, so that the kernel sees "same or different
+    /// category" (a Hamming distance, as Optuna's GP does) with one hyperparameter per
+    /// parameter rather than one per category, which 100 trials cannot fit.
+    var lengthScaleGroups: [Int] {
+        space.parameters.enumerated().flatMap { index, parameter -> [Int] in
+            if case .categorical(let choices) = parameter.distribution { return Array(repeating: index, count: choices.count) }
+            return [index]
+        }
+    }
+
+    /// Every assignment that differs from `assignment` in one active categorical parameter;
+    /// parameters this activates are drawn at random, those it deactivates are dropped.
+    func categoricalNeighbours(of assignment: [String: ParameterValue], rng: inout SplitMix64) -> [[String: ParameterValue]] {
+        space.parameters.flatMap { parameter -> [[String: ParameterValue]] in
+            guard case .categorical(let choices) = parameter.distribution, let current = assignment[parameter.name] else { return [] }
+            return choices.filter { $0 != current }.map { choice in
+                var result: [String: ParameterValue] = [:]
+                for other in space.parameters where space.isActive(other, in: result) {
+                    result[other.name] = other.name == parameter.name ? choice : (assignment[other.name] ?? other.distribution.sampleUniform(using: &rng))
+                }
+                return result
+            }
+        }
+    }
+
     var hasCategorical: Bool {
         space.parameters.contains { if case .categorical = $0.distribution { return true } else { return false } }
     }
@@ -426,38 +490,47 @@ struct GaussianProcess {
         let noiseVariance: Double
     }
 
-    /// Fits the hyperparameters with Adam on the negative log marginal likelihood of the
-    /// points (targets standardised over them).
-    static func fitHyperparameters(x: [[Double]], y rawY: [Double], iterations: Int) -> Hyperparameters {
+    /// Fits the hyperparameters: the maximum a posteriori point of the log marginal
+    /// likelihood of the points (targets standardised over them) with a log-normal prior on
+    /// the length scales, found by a projected quasi-Newton method (L-BFGS) inside the
+    /// bounds. Coordinates with the same entry in `lengthScaleGroups` (default: each its own)
+    /// share one length scale. `iterations` bounds the quasi-Newton steps; the fit usually
+    /// converges in far fewer. (A fixed budget of 100 first-order steps, as before, stopped
+    /// short: length scales of irrelevant inputs were still growing, and on DTLZ7 a study
+    /// in five then never left one segment of the front.)
+    static func fitHyperparameters(x: [[Double]], y rawY: [Double], lengthScaleGroups: [Int]? = nil, iterations: Int) -> Hyperparameters {
         let dims = x[0].count
+        let groups = lengthScaleGroups ?? Array(0..<dims)
+        precondition(groups.count == dims, "one length-scale group per coordinate")
         let y = standardised(rawY)
         let n = x.count
-        // theta = [log l_1..l_D, log signal, log noise].
-        let priorCentre = Foundation.log(0.5)
-        var theta = [Double](repeating: priorCentre, count: dims) + [0, Foundation.log(1e-2)]
-        var m = [Double](repeating: 0, count: theta.count), v = m
-        let rate = 0.05, beta1 = 0.9, beta2 = 0.999
-        var differences = [Double](repeating: 0, count: n * n * dims)
+        // theta = [log l for each group, log signal, log noise]; group ids renumbered 0..<G.
+        let groupIDs = Array(Set(groups)).sorted()
+        let groupOf = groups.map { groupIDs.firstIndex(of: $0)! }
+        let groupCount = groupIDs.count
+        // Squared differences summed within each group: the kernel depends on a group's
+        // coordinates only through that sum, so the fit runs with one dimension per group.
+        var differences = [Double](repeating: 0, count: n * n * groupCount)
         for i in 0..<n { for j in 0..<n { for d in 0..<dims {
             let t = x[i][d] - x[j][d]
-            differences[(i * n + j) * dims + d] = t * t
+            differences[(i * n + j) * groupCount + groupOf[d]] += t * t
         } } }
-        for step in 1...max(1, iterations) {
-            guard let gradient = negativeLogLikelihoodGradient(theta: theta, y: y, n: n, dims: dims, squaredDifferences: differences) else { break }
-            var g = gradient
-            for d in 0..<dims { g[d] += (theta[d] - priorCentre) / (1.5 * 1.5) }
-            for k in theta.indices {
-                m[k] = beta1 * m[k] + (1 - beta1) * g[k]
-                v[k] = beta2 * v[k] + (1 - beta2) * g[k] * g[k]
-                let mHat = m[k] / (1 - pow(beta1, Double(step))), vHat = v[k] / (1 - pow(beta2, Double(step)))
-                theta[k] -= rate * mHat / (vHat.squareRoot() + 1e-8)
+        let priorCentre = Foundation.log(0.5), priorWidth = 1.5
+        let lower = [Double](repeating: Foundation.log(1e-2), count: groupCount) + [Foundation.log(0.05), Foundation.log(1e-6)]
+        let upper = [Double](repeating: Foundation.log(20), count: groupCount) + [Foundation.log(20), Foundation.log(0.5)]
+        let objective = { (theta: [Double]) -> (value: Double, gradient: [Double])? in
+            guard var result = negativeLogLikelihood(theta: theta, y: y, n: n, dims: groupCount, squaredDifferences: differences) else { return nil }
+            for d in 0..<groupCount {
+                let z = (theta[d] - priorCentre) / priorWidth
+                result.value += 0.5 * z * z
+                result.gradient[d] += z / priorWidth
             }
-            for d in 0..<dims { theta[d] = min(max(theta[d], Foundation.log(1e-2)), Foundation.log(20)) }
-            theta[dims] = min(max(theta[dims], Foundation.log(0.05)), Foundation.log(20))
-            theta[dims + 1] = min(max(theta[dims + 1], Foundation.log(1e-6)), Foundation.log(0.5))
+            return result
         }
-        return Hyperparameters(lengthScales: theta.prefix(dims).map { Foundation.exp($0) },
-                               signalVariance: Foundation.exp(theta[dims]), noiseVariance: Foundation.exp(theta[dims + 1]))
+        let start = [Double](repeating: priorCentre, count: groupCount) + [0, Foundation.log(1e-2)]
+        let theta = minimiseInBox(objective, from: start, lower: lower, upper: upper, iterations: iterations)
+        return Hyperparameters(lengthScales: groupOf.map { Foundation.exp(theta[$0]) },
+                               signalVariance: Foundation.exp(theta[groupCount]), noiseVariance: Foundation.exp(theta[groupCount + 1]))
     }
 
     /// Targets with zero mean and unit variance (a constant stays at zero).
@@ -486,9 +559,10 @@ struct GaussianProcess {
         return (choleskyFactor(k, n: n), k)
     }
 
-    /// Gradient of the negative log marginal likelihood in theta; nil when K is not
-    /// positive definite.
-    private static func negativeLogLikelihoodGradient(theta: [Double], y: [Double], n: Int, dims: Int, squaredDifferences: [Double]) -> [Double]? {
+    /// The negative log marginal likelihood (without its constant n/2 log 2 pi) and its
+    /// gradient in theta; nil when K is not positive definite.
+    private static func negativeLogLikelihood(theta: [Double], y: [Double], n: Int, dims: Int,
+                                              squaredDifferences: [Double]) -> (value: Double, gradient: [Double])? {
         let lengthScales = theta.prefix(dims).map { Foundation.exp($0) }
         let signal = Foundation.exp(theta[dims]), noise = Foundation.exp(theta[dims + 1])
         var k = [Double](repeating: 0, count: n * n)
@@ -530,7 +604,10 @@ struct GaussianProcess {
         for d in 0..<dims { gradient[d] *= 0.5 }
         gradient[dims] = 0.5 * traceSignal
         gradient[dims + 1] = 0.5 * traceNoise
-        return gradient
+        // 0.5 y^T K^-1 y + 0.5 log det K, the determinant from the factor's diagonal.
+        var value = 0.0
+        for i in 0..<n { value += 0.5 * y[i] * alpha[i] + Foundation.log(l[i * n + i]) }
+        return (value, gradient)
     }
 
     /// Posterior mean and variance (of the latent function) at `point`.
@@ -667,6 +744,7 @@ final class HyperparameterCache: @unchecked Sendable {
     private struct Entry {
         let x: [[Double]]
         let y: [Double]
+        let lengthScaleGroups: [Int]
         let iterations: Int
         let hyperparameters: GaussianProcess.Hyperparameters
     }
@@ -674,21 +752,23 @@ final class HyperparameterCache: @unchecked Sendable {
     private let lock = NSLock()
     private var entries: [Entry] = [] // oldest first
 
-    func hyperparameters(x: [[Double]], y: [Double], iterations: Int) -> GaussianProcess.Hyperparameters {
-        if let hit = lookUp(x: x, y: y, iterations: iterations) { return hit }
+    func hyperparameters(x: [[Double]], y: [Double], lengthScaleGroups: [Int], iterations: Int) -> GaussianProcess.Hyperparameters {
+        if let hit = lookUp(x: x, y: y, lengthScaleGroups: lengthScaleGroups, iterations: iterations) { return hit }
         // Fitted outside the lock: concurrent studies do not wait for each other's fits.
-        let fitted = GaussianProcess.fitHyperparameters(x: x, y: y, iterations: iterations)
+        let fitted = GaussianProcess.fitHyperparameters(x: x, y: y, lengthScaleGroups: lengthScaleGroups, iterations: iterations)
         lock.lock()
         defer { lock.unlock() }
-        entries.append(Entry(x: x, y: y, iterations: iterations, hyperparameters: fitted))
+        entries.append(Entry(x: x, y: y, lengthScaleGroups: lengthScaleGroups, iterations: iterations, hyperparameters: fitted))
         if entries.count > Self.capacity { entries.removeFirst() }
         return fitted
     }
 
-    private func lookUp(x: [[Double]], y: [Double], iterations: Int) -> GaussianProcess.Hyperparameters? {
+    private func lookUp(x: [[Double]], y: [Double], lengthScaleGroups: [Int], iterations: Int) -> GaussianProcess.Hyperparameters? {
         lock.lock()
         defer { lock.unlock() }
-        return entries.last { $0.iterations == iterations && $0.y == y && $0.x == x }?.hyperparameters
+        return entries.last {
+            $0.iterations == iterations && $0.lengthScaleGroups == lengthScaleGroups && $0.y == y && $0.x == x
+        }?.hyperparameters
     }
 }
 

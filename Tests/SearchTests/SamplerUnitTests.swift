@@ -55,6 +55,71 @@ import Testing
         #expect(gp.predict(x[3]).variance < 0.05 * gp.signalVariance)
     }
 
+    @Test func boxMinimiserFindsInteriorAndBoundOptima() {
+        // Rosenbrock's valley: minimum at (1, 1), inside the box.
+        let rosenbrock = { (p: [Double]) -> (value: Double, gradient: [Double])? in
+            let (a, b) = (p[0], p[1])
+            return ((1 - a) * (1 - a) + 100 * (b - a * a) * (b - a * a),
+                    [-2 * (1 - a) - 400 * a * (b - a * a), 200 * (b - a * a)])
+        }
+        let inside = minimiseInBox(rosenbrock, from: [-1.2, 1], lower: [-2, -2], upper: [2, 2], iterations: 200)
+        #expect(abs(inside[0] - 1) < 1e-3 && abs(inside[1] - 1) < 1e-3, "\(inside)")
+        // A quadratic centred outside the box ends on the nearest face, the free coordinate
+        // still at its own optimum.
+        let shifted = { (p: [Double]) -> (value: Double, gradient: [Double])? in
+            ((p[0] - 3) * (p[0] - 3) + (p[1] - 0.25) * (p[1] - 0.25), [2 * (p[0] - 3), 2 * (p[1] - 0.25)])
+        }
+        let onBound = minimiseInBox(shifted, from: [0, 0], lower: [-1, -1], upper: [1, 1], iterations: 50)
+        #expect(onBound[0] == 1 && abs(onBound[1] - 0.25) < 1e-6, "\(onBound)")
+    }
+
+    @Test func gaussianProcessSharesALengthScalePerCategoricalParameter() throws {
+        let space = try SearchSpace(["c": .categorical([.string("a"), .string("b"), .string("c")]), "x": .float(low: 0, high: 1)])
+        let encoder = UnitEncoder(space: space)
+        #expect(encoder.lengthScaleGroups.count == encoder.width)
+        var rng = SplitMix64(seed: 3)
+        let assignments = (0..<20).map { _ in space.sampleUniform(using: &rng) }
+        let x = assignments.map(encoder.encode)
+        let y = assignments.map { ($0["c"] == .string("b") ? 1.0 : 0) + $0["x"]!.numericValue! }
+        let fitted = GaussianProcess.fitHyperparameters(x: x, y: y, lengthScaleGroups: encoder.lengthScaleGroups, iterations: 100)
+        let groups = encoder.lengthScaleGroups
+        for d in groups.indices { for e in groups.indices where groups[d] == groups[e] { #expect(fitted.lengthScales[d] == fitted.lengthScales[e]) } }
+    }
+
+    @Test func categoricalNeighboursChangeOneParameterAndRespectConditions() throws {
+        let space = try SearchSpace([
+            SearchParameter("kind", .categorical([.string("plain"), .string("grouped"), .string("wide")])),
+            SearchParameter("groups", .categorical([.int(2), .int(4)]), condition: .init(parent: "kind", values: [.string("grouped")])),
+            SearchParameter("x", .float(low: 0, high: 1)),
+        ])
+        let encoder = UnitEncoder(space: space)
+        var rng = SplitMix64(seed: 1)
+        let start: [String: ParameterValue] = ["kind": .string("grouped"), "groups": .int(2), "x": .double(0.5)]
+        let neighbours = encoder.categoricalNeighbours(of: start, rng: &rng)
+        // Two other kinds (which drop "groups") and one other group count.
+        #expect(neighbours.count == 3)
+        #expect(neighbours.contains(["kind": .string("grouped"), "groups": .int(4), "x": .double(0.5)]))
+        #expect(neighbours.contains(["kind": .string("plain"), "x": .double(0.5)]))
+        // From "plain", moving to "grouped" activates "groups" with some valid value.
+        let fromPlain = encoder.categoricalNeighbours(of: ["kind": .string("plain"), "x": .double(0.5)], rng: &rng)
+        #expect(fromPlain.contains { $0["kind"] == .string("grouped") && ($0["groups"] == .int(2) || $0["groups"] == .int(4)) })
+    }
+
+    @Test func gaussianProcessDoesNotRepeatTrialsWhileUntriedPointsRemain() async throws {
+        // 12 points; a model-based sampler on a smooth objective tends to return to its best.
+        let space = try SearchSpace(["c": .categorical([.string("a"), .string("b"), .string("c"), .string("d")]), "n": .int(low: 0, high: 2)])
+        let study = try await Study(name: "s", space: space, directions: [.minimize], storage: InMemoryStorage(),
+                                    sampler: GPSampler(startupTrials: 3), seed: 4)
+        try await study.optimize(nTrials: 12) { trial in
+            let rank: [String: Double] = ["a": 0, "b": 1, "c": 2, "d": 3]
+            let c = rank[trial.parameters["c"]!.description] ?? 0
+            let n: Double = trial.parameters["n"]!.numericValue ?? 0
+            return Evaluation(values: [c + n])
+        }
+        let points = try await study.trials(states: [.complete]).map(\.parameters)
+        #expect(Set(points).count == 12)
+    }
+
     @Test func choleskyInverseInvertsAKernelMatrix() throws {
         var rng = SplitMix64(seed: 5)
         let n = 9

@@ -66,10 +66,30 @@ func makeSampler(_ name: String, budget: Int) throws -> any Sampler {
     case "tpe": TPESampler()
     case "tpe-multivariate": TPESampler(multivariate: true)
     case "gp": GPSampler()
+    case let variant where variant.hasPrefix("gp:"): try gpVariant(variant)
     case "nsga2": NSGAIISampler(populationSize: 20)
     case "auto": AutoSampler(budget: budget)
     default: throw BenchError.unknown("sampler \(name)")
     }
+}
+
+/// A GP with settings changed, for ablations: `gp:candidates=2048:local=10:incumbents=2:refit=5:fit=100`
+/// (colons, since the sampler list is comma-separated). The name is recorded as given.
+func gpVariant(_ name: String) throws -> GPSampler {
+    var sampler = GPSampler()
+    for setting in name.split(separator: ":").dropFirst() {
+        let parts = setting.split(separator: "=")
+        guard parts.count == 2, let value = Int(parts[1]) else { throw BenchError.unknown("GP setting \(setting) in \(name)") }
+        switch parts[0] {
+        case "candidates": sampler.candidates = value
+        case "local": sampler.localStarts = value
+        case "incumbents": sampler.incumbentStarts = value
+        case "refit": sampler.refitInterval = value
+        case "fit": sampler.fitIterations = value
+        default: throw BenchError.unknown("GP setting \(parts[0]) in \(name)")
+        }
+    }
+    return sampler
 }
 
 /// One study of `trials` trials; returns the normalised hypervolume at each checkpoint.
