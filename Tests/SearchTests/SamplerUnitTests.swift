@@ -196,7 +196,9 @@ import Testing
         #expect(auto.decide(space: floats, objectives: 1, finishedTrials: 20).sampler.name == "gp")
         #expect(auto.decide(space: floats, objectives: 2, finishedTrials: 20).sampler.name == "gp")
         let categories = try SearchSpace(["x": .categorical([.int(1), .int(2), .int(3)]), "y": .float(low: 0, high: 1)])
-        #expect(AutoSampler(budget: 100).decide(space: categories, objectives: 2, finishedTrials: 20).sampler.name == "tpe-multivariate")
+        #expect(AutoSampler(budget: 100).decide(space: categories, objectives: 2, finishedTrials: 20).sampler.name == "gp")
+        // Conditional parameters (here in a space the budget does not cover) go to TPE.
+        #expect(AutoSampler(budget: 10).decide(space: finite, objectives: 2, finishedTrials: 20).sampler.name == "tpe-multivariate")
         #expect(AutoSampler(budget: 5000).decide(space: floats, objectives: 2, finishedTrials: 20).sampler.name == "nsga2")
         #expect(AutoSampler(budget: 5000).decide(space: floats, objectives: 1, finishedTrials: 20).sampler.name == "tpe-multivariate")
     }
