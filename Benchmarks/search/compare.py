@@ -1,7 +1,11 @@
 #!/usr/bin/env python3
 """Summarises results-edgenas.jsonl and results-optuna.jsonl as Markdown tables.
 
-    python3 Benchmarks/search/compare.py [EDGENAS_JSONL] [OPTUNA_JSONL]
+    python3 Benchmarks/search/compare.py [EDGENAS_JSONL[,EDGENAS_JSONL...]] [OPTUNA_JSONL]
+
+Several EdgeNAS files (comma-separated) combine runs of different samplers: a sampler's
+quality rows in a later file replace its rows from the earlier ones (a re-measured sampler
+after a change, beside the unchanged ones).
 """
 import json
 import statistics
@@ -34,10 +38,20 @@ def print_best(quality, problems, trials):
         print(f"| {p} | {cells[0]} | {cells[1]} | {'yes' if best['edgenas'][0] >= best['optuna'][0] else 'no'} |")
 
 
+def load_edgenas(paths):
+    """Rows of several files; a later file's samplers replace the earlier files' rows."""
+    rows = []
+    for path in paths.split(","):
+        newer = load(path)
+        replaced = {r["sampler"] for r in newer if "hv_ratio" in r}
+        rows = [r for r in rows if "hv_ratio" not in r or r["sampler"] not in replaced] + newer
+    return rows
+
+
 def main():
     edgenas = sys.argv[1] if len(sys.argv) > 1 else "Benchmarks/search/results-edgenas.jsonl"
     optuna = sys.argv[2] if len(sys.argv) > 2 else "Benchmarks/search/results-optuna.jsonl"
-    rows = load(edgenas) + load(optuna)
+    rows = load_edgenas(edgenas) + load(optuna)
     quality = defaultdict(list)
     overhead, cpu = {}, {}
     for r in rows:
