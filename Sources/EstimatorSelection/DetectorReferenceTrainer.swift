@@ -5,8 +5,9 @@ import Torch
 import Vision
 import ZeroCostProxies
 
-/// Trains detectors with `Trainer` and validates after every epoch (AP@0.5 with
-/// `DetectorEvaluation`, and the mean training loss on the validation images).
+/// Trains detectors with `Trainer` and validates after the epochs a run asks for (AP@0.5 with
+/// `DetectorEvaluation`, and the mean training loss on the validation images); the
+/// selection's references are validated after every epoch.
 public struct DetectorReferenceTrainer: ReferenceTrainer {
     public var trainingSet: any DetectionDataset
     public var validationSet: any DetectionDataset
@@ -32,8 +33,16 @@ public struct DetectorReferenceTrainer: ReferenceTrainer {
     /// The first `stoppingAfter` epochs of an `epochs`-epoch training, recorded as a reference
     /// run is (a learning-curve strategy's view of a full training). Epochs without a
     /// validation pass get NaN AP and validation loss.
+    /// - Parameters:
+    ///   - measuringValidationLoss: also take the validation loss on validated epochs, a second
+    ///     pass over the validation split; without it the validation losses are NaN.
+    ///   - checkpoint: directory to save to after each epoch and to resume from (nil: none).
+    ///     Epochs a checkpoint had already finished are not trained again and not observed:
+    ///     their training loss, AP, validation loss and seconds are NaN. The last epoch is still
+    ///     validated when `validation` asks for it, on the checkpoint's weights.
     public func train(_ architecture: DetectorArchitecture, epochs: Int, stoppingAfter lastEpoch: Int,
-                      validation: LearningCurveStrategy.Validation) throws -> ReferenceRun {
+                      validation: LearningCurveStrategy.Validation, measuringValidationLoss: Bool = true,
+                      checkpoint: URL? = nil) throws -> ReferenceRun {
         let size = architecture.inputSizePixels
         let seed = configuration.seed
         let loader = BatchLoader(dataset: trainingSet, batchSize: batchSize,
@@ -44,42 +53,53 @@ public struct DetectorReferenceTrainer: ReferenceTrainer {
         // As `edgenas train`: warm up over at most a fifth of the run.
         configuration.warmupIterations = min(configuration.warmupIterations, epochs * loader.batchesPerEpoch / 5)
         Torch.manualSeed(seed)
-        let trainer = try Trainer(detector: Detector(architecture), configuration: configuration)
+        let trainer = try Trainer(detector: Detector(architecture), configuration: configuration, checkpointDirectory: checkpoint)
 
         let recorded = min(epochs, lastEpoch)
-        var lossSums = [Double](repeating: 0, count: recorded), ap: [Double] = [], validationLosses: [Double] = []
-        var epochSeconds: [Double] = [], evaluationSeconds: [Double] = []
-        var epochStart = Date()
-        var failure: Error?
-        try trainer.train(data: LoaderBatches(loader: loader), stoppingAfter: recorded) { step in
-            lossSums[step.epoch] += step.terms.total
-            progress(step)
-            guard step.iteration + 1 == step.iterationsPerEpoch, failure == nil else { return }
-            epochSeconds.append(Date().timeIntervalSince(epochStart))
-            let evaluationStart = Date()
-            let validates = switch validation {
+        // Indexed by epoch, so that a resumed run's epochs keep their numbers.
+        let unobserved = [Double](repeating: .nan, count: recorded)
+        var trainingLosses = unobserved, ap = unobserved, validationLosses = unobserved
+        var epochSeconds = unobserved, evaluationSeconds = unobserved
+        func validate(epoch: Int) throws {
+            let started = Date()
+            // The moving average is updated before the epoch's last progress call, so it is the epoch's model.
+            ap[epoch] = try DetectorEvaluation.evaluate(trainer.evaluationModel, on: validationSet).averagePrecision50
+            if measuringValidationLoss {
+                validationLosses[epoch] = try validationLoss(trainer.evaluationModel, loss: trainer.loss)
+            }
+            evaluationSeconds[epoch] = Date().timeIntervalSince(started)
+        }
+        func validates(epoch: Int) -> Bool {
+            switch validation {
             case .everyEpoch: true
-            case .lastEpoch: step.epoch + 1 == recorded
+            case .lastEpoch: epoch + 1 == recorded
             case .none: false
             }
-            if validates {
-                do {
-                    ap.append(try DetectorEvaluation.evaluate(trainer.evaluationModel, on: validationSet).averagePrecision50)
-                    validationLosses.append(try validationLoss(trainer.evaluationModel, loss: trainer.loss))
-                } catch {
-                    failure = error
-                }
-            } else {
-                ap.append(.nan)
-                validationLosses.append(.nan)
+        }
+
+        var lossSum = 0.0
+        var epochStart = Date()
+        var failure: Error?
+        try trainer.train(data: LoaderBatches(loader: loader), resume: checkpoint != nil, stoppingAfter: recorded) { step in
+            lossSum += step.terms.total
+            progress(step)
+            guard step.iteration + 1 == step.iterationsPerEpoch, failure == nil else { return }
+            trainingLosses[step.epoch] = lossSum / Double(step.iterationsPerEpoch)
+            lossSum = 0
+            epochSeconds[step.epoch] = Date().timeIntervalSince(epochStart)
+            evaluationSeconds[step.epoch] = 0
+            if validates(epoch: step.epoch) {
+                do { try validate(epoch: step.epoch) } catch { failure = error }
             }
-            evaluationSeconds.append(Date().timeIntervalSince(evaluationStart))
             epochStart = Date()
         }
         if let failure { throw failure }
-        let perEpoch = Double(loader.batchesPerEpoch)
+        // A checkpoint that had finished the last epoch left no epoch end to validate at.
+        if recorded > 0, epochSeconds[recorded - 1].isNaN, validates(epoch: recorded - 1) {
+            try validate(epoch: recorded - 1)
+        }
         return ReferenceRun(
-            architecture: architecture.description, trainingLosses: lossSums.map { $0 / perEpoch }, validationAP: ap,
+            architecture: architecture.description, trainingLosses: trainingLosses, validationAP: ap,
             validationLosses: validationLosses, epochSeconds: epochSeconds, evaluationSeconds: evaluationSeconds,
             parameterCount: trainer.detector.graph.parameterCount, multiplyAccumulates: trainer.detector.graph.multiplyAccumulates)
     }

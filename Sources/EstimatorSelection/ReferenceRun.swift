@@ -4,7 +4,8 @@ import Vision
 import ZeroCostProxies
 
 /// One reference architecture trained fully, with what was recorded after every epoch.
-/// Arrays are per epoch (index 0 = epoch 1).
+/// Arrays are per epoch (index 0 = epoch 1); a run resumed from a checkpoint holds NaN in
+/// every array for the epochs the checkpoint had already finished.
 public struct ReferenceRun: Codable, Sendable, Hashable {
     /// `DetectorArchitecture.description`.
     public var architecture: String
@@ -12,11 +13,11 @@ public struct ReferenceRun: Codable, Sendable, Hashable {
     public var trainingLosses: [Double]
     /// Validation AP@0.5 after each epoch (the last one is the truth the strategies are ranked against).
     public var validationAP: [Double]
-    /// Mean validation loss after each epoch.
+    /// Mean validation loss after each epoch (NaN where it was not measured).
     public var validationLosses: [Double]
     /// Seconds of training in each epoch.
     public var epochSeconds: [Double]
-    /// Seconds of each epoch's validation pass (AP and loss).
+    /// Seconds of each epoch's validation pass (AP and loss; 0 for an epoch without one).
     public var evaluationSeconds: [Double]
     public var parameterCount: Int
     public var multiplyAccumulates: Int

@@ -94,10 +94,14 @@ public struct TrainingRecipe: Codable, Hashable, Sendable {
 }
 
 /// The curve of one training run: mean training loss and (optionally) validation AP@0.5 per
-/// epoch, plus the final AP@0.5.
+/// epoch, plus the final AP@0.5. A run resumed from a checkpoint has NaN on its curve for the
+/// epochs the checkpoint had already finished (epochs keep their numbers).
 public struct TrainingRun: Sendable {
+    /// `validationMetric` is empty unless the run validated after every epoch.
     public var curve: LearningCurve
+    /// AP@0.5 after the last epoch, measured whether or not the run validated each epoch.
     public var finalAP50: Double
+    /// Seconds of training and validation, not counting the wait for the machine.
     public var seconds: Double
 }
 
@@ -114,16 +118,27 @@ public struct DetectorTrainingRun: Sendable {
 
     /// Trains `epochs` epochs with the whole learning-rate schedule (warm-up, cosine decay)
     /// fitted to them, so a short run is a complete small training rather than the start of
-    /// a long one.
+    /// a long one. It is the reference trainer's full-length training, on the training machine.
     /// - Parameters:
     ///   - validateEachEpoch: measure AP@0.5 after every epoch (for curve extrapolation).
     ///   - checkpoint: directory to save to after each epoch and resume from (nil: none).
     public func train(
         _ architecture: DetectorArchitecture, epochs: Int, validateEachEpoch: Bool = false,
-        checkpoint: URL? = nil, progress: (TrainingProgress) -> Void = { _ in }
+        checkpoint: URL? = nil, progress: @escaping (TrainingProgress) -> Void = { _ in }
     ) throws -> TrainingRun {
-        try onTrainingMachine { try trainHoldingTheMachine(architecture, epochs: epochs, validateEachEpoch: validateEachEpoch,
-                                                           checkpoint: checkpoint, progress: progress) }
+        var trainer = referenceTrainer
+        trainer.progress = progress
+        return try onTrainingMachine {
+            let started = Date()
+            // Without the validation loss: no estimator built on a `TrainingRun` reads it, and it
+            // would cost a second pass over the validation split after every validated epoch.
+            let run = try trainer.train(architecture, epochs: epochs, stoppingAfter: epochs,
+                                        validation: validateEachEpoch ? .everyEpoch : .lastEpoch,
+                                        measuringValidationLoss: false, checkpoint: checkpoint)
+            return TrainingRun(curve: LearningCurve(trainingLosses: run.trainingLosses,
+                                                    validationMetric: validateEachEpoch ? run.validationAP : []),
+                               finalAP50: run.finalAP, seconds: Date().timeIntervalSince(started))
+        }
     }
 
     /// Runs training work with the recipe's threads, holding the machine's training lock so
@@ -138,53 +153,14 @@ public struct DetectorTrainingRun: Sendable {
         return try body()
     }
 
-    /// The selection's trainer on these splits with this recipe: a reference it trains for the
-    /// full length is the same training as `train` runs, validated after every epoch.
+    /// The selection's trainer on these splits with this recipe (warm-up: the configuration's
+    /// default 100 iterations, at most a fifth of the run). `train` runs it for the full length;
+    /// call it inside `onTrainingMachine`, which sets the recipe's threads (with another thread
+    /// count libtorch sums in another order, and the losses and AP differ).
     public var referenceTrainer: DetectorReferenceTrainer {
         DetectorReferenceTrainer(
             trainingSet: splits.train, validationSet: splits.validation, batchSize: recipe.batchSize,
             configuration: TrainingConfiguration(optimizer: recipe.optimizer, learningRate: recipe.learningRate, seed: recipe.seed))
-    }
-
-    private func trainHoldingTheMachine(
-        _ architecture: DetectorArchitecture, epochs: Int, validateEachEpoch: Bool, checkpoint: URL?,
-        progress: (TrainingProgress) -> Void
-    ) throws -> TrainingRun {
-        Torch.manualSeed(recipe.seed)
-        let started = Date()
-        let size = architecture.inputSizePixels
-        let loader = BatchLoader(dataset: splits.train, batchSize: recipe.batchSize,
-                                 augmentation: AugmentationConfig(outputWidth: size, outputHeight: size), shuffle: true,
-                                 seed: recipe.seed, dropLast: splits.train.count >= 2 * recipe.batchSize)
-        let configuration = TrainingConfiguration(
-            epochs: epochs, optimizer: recipe.optimizer, learningRate: recipe.learningRate,
-            warmupIterations: min(100, epochs * loader.batchesPerEpoch / 5), seed: recipe.seed)
-        let trainer = try Trainer(detector: Detector(architecture), configuration: configuration, checkpointDirectory: checkpoint)
-        var losses: [Double] = [], validation: [Double] = []
-        var lossSum = 0.0, iterations = 0
-        var evaluationError: (any Error)?
-        try trainer.train(data: LoaderBatches(loader: loader), resume: checkpoint != nil) { step in
-            lossSum += step.terms.total
-            iterations += 1
-            progress(step)
-            guard step.iteration + 1 == step.iterationsPerEpoch else { return }
-            losses.append(lossSum / Double(iterations))
-            lossSum = 0
-            iterations = 0
-            // The moving average was updated before this call, so it is the epoch's model.
-            if validateEachEpoch, evaluationError == nil {
-                do {
-                    validation.append(try DetectorEvaluation.evaluate(trainer.evaluationModel, on: splits.validation).averagePrecision50)
-                } catch {
-                    evaluationError = error
-                }
-            }
-        }
-        if let evaluationError { throw evaluationError }
-        let final = validation.count == epochs
-            ? validation.last! : try DetectorEvaluation.evaluate(trainer.evaluationModel, on: splits.validation).averagePrecision50
-        return TrainingRun(curve: LearningCurve(trainingLosses: losses, validationMetric: validation), finalAP50: final,
-                           seconds: Date().timeIntervalSince(started))
     }
 }
 
