@@ -347,11 +347,11 @@ struct HypervolumeStaircase {
 
 /// `ParzenEstimator.Column.all` from the previous ask of a study, process-wide: each ask
 /// sees the trials of the one before plus the trial it proposed, and converting every
-/// trial's parameters again was a seventh of TPE's time at 1,000 trials. A pure memo: a row
-/// is reused only where the trial's parameter dictionary equals the one the row was
-/// converted from, for equal space parameters, so a hit returns what conversion would.
-/// The check is cheap because copies of one stored trial share their dictionary's storage,
-/// and `==` on such dictionaries compares one pointer. Holds a few recent studies.
+/// trial's parameters again was a seventh of TPE's time at 1,000 trials. A pure memo: rows
+/// are reused while the trials' parameter dictionaries equal those the rows were converted
+/// from, for equal space parameters, so a hit returns what conversion would. The check is
+/// cheap because copies of one stored trial share their dictionary's storage, and `==` on
+/// such dictionaries compares one pointer. Holds a few recent studies.
 final class ColumnCache: @unchecked Sendable {
     static let shared = ColumnCache()
     private static let capacity = 16
@@ -359,8 +359,8 @@ final class ColumnCache: @unchecked Sendable {
     private struct Entry {
         let id: Int
         let parameters: [SearchParameter]
-        /// The parameter dictionaries the rows were converted from, in row order.
-        let assignments: [[String: ParameterValue]]
+        /// The trials the columns were converted from (kept for their parameters).
+        let trials: [FrozenTrial]
         let columns: [ParzenEstimator.Column]
     }
 
@@ -371,12 +371,17 @@ final class ColumnCache: @unchecked Sendable {
     func columns(_ parameters: [SearchParameter], in trials: [FrozenTrial]) -> [ParzenEstimator.Column] {
         let previous = lookUp(parameters, first: trials.first?.parameters)
         // Converted outside the lock: concurrent studies do not wait for each other.
-        let columns = ParzenEstimator.Column.all(parameters, in: trials, reusing: previous.map { ($0.assignments, $0.columns) })
+        var reusedRows = 0
+        if let previous {
+            let limit = min(previous.trials.count, trials.count)
+            while reusedRows < limit && previous.trials[reusedRows].parameters == trials[reusedRows].parameters { reusedRows += 1 }
+        }
+        let columns = ParzenEstimator.Column.all(parameters, in: trials, reusing: previous?.columns ?? [], reusedRows: reusedRows)
         lock.lock()
         defer { lock.unlock() }
         // The new entry extends the one it reused, which is then no longer needed.
         if let previous { entries.removeAll { $0.id == previous.id } }
-        entries.append(Entry(id: nextID, parameters: parameters, assignments: trials.map(\.parameters), columns: columns))
+        entries.append(Entry(id: nextID, parameters: parameters, trials: trials, columns: columns))
         nextID += 1
         if entries.count > Self.capacity { entries.removeFirst() }
         return columns
@@ -388,7 +393,7 @@ final class ColumnCache: @unchecked Sendable {
         guard let first else { return nil }
         lock.lock()
         defer { lock.unlock() }
-        return entries.last { $0.assignments.first == first && $0.parameters == parameters }
+        return entries.last { $0.trials.first?.parameters == first && $0.parameters == parameters }
     }
 }
 
@@ -416,36 +421,30 @@ struct ParzenEstimator {
         case categorical([Int?])
 
         /// Every parameter's column over the trials, in one pass: each trial's parameter
-        /// dictionary is fetched once and each value looked up once. Rows of `previous` (an
-        /// earlier result for the same parameters, with the dictionaries it converted) are
-        /// copied where trial i's dictionary equals the one row i was converted from.
-        static func all(_ parameters: [SearchParameter], in trials: [FrozenTrial],
-                        reusing previous: (assignments: [[String: ParameterValue]], columns: [Column])? = nil) -> [Column] {
+        /// dictionary is fetched once and each value looked up once. The first
+        /// `reusedRows` rows are copied from `previous` (the columns of the same parameters
+        /// over trials whose first `reusedRows` had the same parameter values).
+        static func all(_ parameters: [SearchParameter], in trials: [FrozenTrial], reusing previous: [Column] = [], reusedRows: Int = 0) -> [Column] {
             let names = parameters.map(\.name), distributions = parameters.map(\.distribution)
             let choices: [[ParameterValue]?] = distributions.map { if case .categorical(let choices) = $0 { choices } else { nil } }
             var numbers = [[Double?]](repeating: [], count: parameters.count)
             var indices = [[Int?]](repeating: [], count: parameters.count)
             for p in parameters.indices {
                 if choices[p] == nil { numbers[p].reserveCapacity(trials.count) } else { indices[p].reserveCapacity(trials.count) }
+                if reusedRows > 0 {
+                    switch previous[p] {
+                    case .numeric(let column): numbers[p] += column.prefix(reusedRows)
+                    case .categorical(let column): indices[p] += column.prefix(reusedRows)
+                    }
+                }
             }
             // In a space of a few parameters, walking a trial's dictionary and matching each
             // key against the names (short strings, equal in their bits when equal) is
             // cheaper than hashing every name for every trial, which was most of this pass.
             let matchNames = names.count <= 16
             var found = [ParameterValue?](repeating: nil, count: names.count)
-            let previousRows = previous?.assignments ?? []
-            let previousColumns = previous?.columns ?? []
-            for i in trials.indices {
+            for i in reusedRows..<trials.count {
                 let values = trials[i].parameters
-                if i < previousRows.count && previousRows[i] == values {
-                    for p in names.indices {
-                        switch previousColumns[p] {
-                        case .numeric(let column): numbers[p].append(column[i])
-                        case .categorical(let column): indices[p].append(column[i])
-                        }
-                    }
-                    continue
-                }
                 if matchNames {
                     for p in found.indices { found[p] = nil }
                     for (key, value) in values {
