@@ -86,16 +86,31 @@ public enum Pareto {
                 }
                 return strictlyBetter
             }
-            // Sorting (first coordinate, index) pairs settles most comparisons without
-            // reaching into the flat copy; the order is the lexicographic one, ties kept in
-            // index order, as sorting the indices by points would give.
-            var keyed = (0..<count).map { (first: flat[$0 * m], index: $0) }
-            keyed.sort { a, b in
-                if a.first < b.first { return true }
-                if b.first < a.first { return false }
-                return lessAfterFirst(a.index, b.index)
+            // The lexicographic order, ties kept in index order, as a stable sort of the
+            // indices by points gives: a bucket sort by the first coordinate (linear; the
+            // comparison sort it replaces was half of this function's time on 1,000
+            // points), then each run of equal first coordinates sorted by the rest.
+            let firsts = (0..<count).map { flat[$0 * m] }
+            var remaining: [Int]
+            if firsts.allSatisfy(\.isFinite), let low = firsts.min(), let high = firsts.max() {
+                remaining = ParzenEstimator.stableOrder(firsts, low: low, high: high)
+                var start = 0
+                while start < count {
+                    var end = start + 1
+                    while end < count && firsts[remaining[end]] == firsts[remaining[start]] { end += 1 }
+                    if end - start > 1 { remaining[start..<end].sort(by: lessAfterFirst) }
+                    start = end
+                }
+            } else {
+                // NaN or infinite coordinates: the comparison sort, whatever it makes of them.
+                var keyed = (0..<count).map { (first: firsts[$0], index: $0) }
+                keyed.sort { a, b in
+                    if a.first < b.first { return true }
+                    if b.first < a.first { return false }
+                    return lessAfterFirst(a.index, b.index)
+                }
+                remaining = keyed.map(\.index)
             }
-            var remaining = keyed.map(\.index)
             var fronts: [[Int]] = []
             var taken = 0
             while taken < minimumCount, !remaining.isEmpty {
