@@ -348,10 +348,9 @@ struct HypervolumeStaircase {
 /// `ParzenEstimator.Column.all` from the previous ask of a study, process-wide: each ask
 /// sees the trials of the one before plus the trial it proposed, and converting every
 /// trial's parameters again was a seventh of TPE's time at 1,000 trials. A pure memo: rows
-/// are reused while the trials' parameter dictionaries equal those the rows were converted
-/// from, for equal space parameters, so a hit returns what conversion would. The check is
-/// cheap because copies of one stored trial share their dictionary's storage, and `==` on
-/// such dictionaries compares one pointer. Holds a few recent studies.
+/// are reused while the trials' parameter dictionaries are the very ones the rows were
+/// converted from (copies of one stored trial share their dictionary's storage), for equal
+/// space parameters, so a hit returns what conversion would. Holds a few recent studies.
 final class ColumnCache: @unchecked Sendable {
     static let shared = ColumnCache()
     private static let capacity = 16
@@ -373,8 +372,14 @@ final class ColumnCache: @unchecked Sendable {
         // Converted outside the lock: concurrent studies do not wait for each other.
         var reusedRows = 0
         if let previous {
-            let limit = min(previous.trials.count, trials.count)
-            while reusedRows < limit && previous.trials[reusedRows].parameters == trials[reusedRows].parameters { reusedRows += 1 }
+            // Through buffer pointers, the trials are compared in place rather than copied
+            // out of the arrays (a reference count update per field).
+            previous.trials.withUnsafeBufferPointer { before in
+                trials.withUnsafeBufferPointer { now in
+                    let limit = min(before.count, now.count)
+                    while reusedRows < limit && Self.sameStorage(before[reusedRows].parameters, now[reusedRows].parameters) { reusedRows += 1 }
+                }
+            }
         }
         let columns = ParzenEstimator.Column.all(parameters, in: trials, reusing: previous?.columns ?? [], reusedRows: reusedRows)
         lock.lock()
@@ -393,7 +398,14 @@ final class ColumnCache: @unchecked Sendable {
         guard let first else { return nil }
         lock.lock()
         defer { lock.unlock() }
-        return entries.last { $0.trials.first?.parameters == first && $0.parameters == parameters }
+        return entries.last { $0.trials.first.map { Self.sameStorage($0.parameters, first) } == true && $0.parameters == parameters }
+    }
+
+    /// Whether two dictionaries are one value by representation (the same storage): then
+    /// they are equal, whatever the layout. Unlike `==`, never compares contents, which
+    /// costs more than converting the row (two studies with equal histories, for example).
+    private static func sameStorage(_ a: [String: ParameterValue], _ b: [String: ParameterValue]) -> Bool {
+        withUnsafeBytes(of: a) { a in withUnsafeBytes(of: b) { b in a.elementsEqual(b) } }
     }
 }
 
