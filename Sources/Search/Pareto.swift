@@ -86,22 +86,50 @@ public enum Pareto {
                 }
                 return strictlyBetter
             }
-            // Sorting (first coordinate, index) pairs settles most comparisons without
-            // reaching into the flat copy; the order is the lexicographic one, ties kept in
-            // index order, as sorting the indices by points would give.
-            var keyed = (0..<count).map { (first: flat[$0 * m], index: $0) }
-            keyed.sort { a, b in
-                if a.first < b.first { return true }
-                if b.first < a.first { return false }
-                return lessAfterFirst(a.index, b.index)
+            // The lexicographic order, ties kept in index order, as a stable sort of the
+            // indices by points gives: a bucket sort by the first coordinate (linear; the
+            // comparison sort it replaces was half of this function's time on 1,000
+            // points), then each run of equal first coordinates sorted by the rest.
+            let firsts = (0..<count).map { flat[$0 * m] }
+            var remaining: [Int]
+            if firsts.allSatisfy(\.isFinite), let low = firsts.min(), let high = firsts.max() {
+                remaining = ParzenEstimator.stableOrder(firsts, low: low, high: high)
+                var start = 0
+                while start < count {
+                    var end = start + 1
+                    while end < count && firsts[remaining[end]] == firsts[remaining[start]] { end += 1 }
+                    if end - start > 1 { remaining[start..<end].sort(by: lessAfterFirst) }
+                    start = end
+                }
+            } else {
+                // NaN or infinite coordinates: the comparison sort, whatever it makes of them.
+                var keyed = (0..<count).map { (first: firsts[$0], index: $0) }
+                keyed.sort { a, b in
+                    if a.first < b.first { return true }
+                    if b.first < a.first { return false }
+                    return lessAfterFirst(a.index, b.index)
+                }
+                remaining = keyed.map(\.index)
             }
-            var remaining = keyed.map(\.index)
+            // In two dimensions a front found in lexicographic order has non-increasing
+            // second coordinates, so a point is dominated by a member exactly when it is by
+            // the last one (the others are no better in the second coordinate, and one as
+            // good would be a duplicate of the last): one check instead of a scan of the
+            // front, which was most of this function's time on 1,000 points.
+            let twoDimensional = m == 2 && flat.allSatisfy(\.isFinite)
             var fronts: [[Int]] = []
             var taken = 0
             while taken < minimumCount, !remaining.isEmpty {
                 var front: [Int] = [], rest: [Int] = []
                 for i in remaining {
-                    if front.contains(where: { flatDominates($0, i) }) { rest.append(i) } else { front.append(i) }
+                    let dominated: Bool
+                    if twoDimensional, let last = front.last {
+                        let best = (flat[last * 2], flat[last * 2 + 1]), point = (flat[i * 2], flat[i * 2 + 1])
+                        dominated = best.1 < point.1 || (best.1 == point.1 && best.0 < point.0)
+                    } else {
+                        dominated = front.contains { flatDominates($0, i) }
+                    }
+                    if dominated { rest.append(i) } else { front.append(i) }
                 }
                 fronts.append(front)
                 taken += front.count

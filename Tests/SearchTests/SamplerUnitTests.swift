@@ -29,6 +29,9 @@ import Testing
                 #expect(Set(front) == Set(points.indices.filter { ranks[$0] == rank }))
             }
             #expect(fronts.map(\.count).reduce(0, +) >= 30)
+            // Members in the order TPE's selection sees them: lexicographic, ties by index.
+            let order = points.indices.sorted { points[$0].lexicographicallyPrecedes(points[$1]) }
+            #expect(fronts == (0..<fronts.count).map { rank in order.filter { ranks[$0] == rank } })
         }
     }
 

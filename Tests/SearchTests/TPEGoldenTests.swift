@@ -82,6 +82,56 @@ import Randomness
         }
     }
 
+    /// The windowed density of a one-parameter mixture with many kernels is the full
+    /// pass's, to the bit: uniform and clustered centres (wide kernels in the gaps), points
+    /// at the bounds, between clusters and far from every kernel.
+    @Test func nearbyKernelDensityMatchesTheFullPass() {
+        var rng = SplitMix64(seed: 5)
+        let parameter = SearchParameter("x", .float(low: -1, high: 3))
+        for (count, clustered) in [(64, false), (300, true), (1_000, false), (1_000, true)] {
+            let values: [Double?] = (0..<count).map { _ in
+                clustered ? [-0.8, 0.4, 2.9][Int(rng.next() % 3)] + 0.01 * rng.nextUnit() : rng.nextUnit() * 4 - 1
+            }
+            let weights = ParzenEstimator.KernelWeights(TPESampler.defaultWeights(count), priorWeight: 1)
+            let estimator = ParzenEstimator(parameters: [parameter], columns: [.numeric(values)], weights: weights)
+            #expect(estimator.nearbyKernels != nil)
+            guard case .numeric(let mus, let sigmas, let logNormalisers, _, _, _, _) = estimator.components[0] else { return }
+            var scratch = ParzenEstimator.DensityScratch(kernels: count + 1)
+            let points = [-1, 3, 1.7, 0.405] + (0..<200).map { _ in rng.nextUnit() * 4 - 1 }
+            for x in points {
+                let terms = (0...count).map { k in
+                    let z = (x - mus[k]) / sigmas[k]
+                    return estimator.logWeights[k] + (-0.5 * z * z - Gaussian.logSqrt2Pi - logNormalisers[k])
+                }
+                let expected = logSumExp(terms)
+                let windowed = estimator.logDensity([x], scratch: &scratch)
+                #expect(windowed.bitPattern == expected.bitPattern, "\(count) kernels, x = \(x)")
+            }
+            #expect(scratch.marks.allSatisfy { $0 == 0 })
+        }
+    }
+
+    /// Columns built on the previous ask's are those converted from scratch, whether the
+    /// history grew, a trial's parameters changed in the middle or the space changed.
+    @Test func columnCacheMatchesConversion() throws {
+        let space = try Self.space()
+        var rng = SplitMix64(seed: 13)
+        var trials = (0..<50).map { i in FrozenTrial(id: i, number: i, state: .complete, parameters: space.sampleUniform(using: &rng)) }
+        func check(_ parameters: [SearchParameter]) {
+            let cached = ColumnCache.shared.columns(parameters, in: trials)
+            let converted = ParzenEstimator.Column.all(parameters, in: trials)
+            #expect(cached.map { "\($0)" } == converted.map { "\($0)" })
+        }
+        check(space.parameters)
+        trials.append(FrozenTrial(id: 50, number: 50, state: .complete, parameters: space.sampleUniform(using: &rng)))
+        check(space.parameters)
+        trials[20].parameters = space.sampleUniform(using: &rng)
+        check(space.parameters)
+        trials.removeLast(3)
+        check(space.parameters)
+        check(Array(space.parameters.reversed()))
+    }
+
     /// The two-objective staircase behind greedy selection and MOTPE weights gives the
     /// volumes `Pareto.hypervolume` gives for the same sets, to the bit, ties included.
     @Test func hypervolumeStaircaseMatchesHypervolume() {
