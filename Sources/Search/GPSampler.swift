@@ -28,6 +28,7 @@ import Randomness
 public struct GPSampler: Sampler {
     public var startupTrials: Int
     public var candidates: Int
+    /// Most quasi-Newton iterations of the hyperparameter fit (it usually converges sooner).
     public var fitIterations: Int
     /// Posterior draws per candidate for expected hypervolume improvement.
     public var monteCarloSamples: Int
@@ -134,8 +135,8 @@ public struct GPSampler: Sampler {
 
     /// Random candidates, then local search from the best few of them and from the
     /// incumbents (all starts advance in lockstep so that each step is one batched posterior
-    /// evaluation). Returns the best point found that `isTaken` rejects not, falling back on
-    /// the best candidate when every one is taken (a small space, exhausted).
+    /// evaluation). Returns the best point found that `isTaken` does not reject, falling back
+    /// on the best candidate when every one is taken (a small space, exhausted).
     private func maximise(_ acquisition: ([[Double]]) -> [Double], space: SearchSpace, encoder: UnitEncoder, incumbents: [[String: ParameterValue]],
                           isTaken: ([String: ParameterValue]) -> Bool, rng: inout SplitMix64) -> [String: ParameterValue] {
         let pool = (0..<max(1, candidates)).map { _ in space.sampleUniform(using: &rng) } + incumbents
