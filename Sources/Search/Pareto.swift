@@ -93,7 +93,7 @@ public enum Pareto {
             let firsts = (0..<count).map { flat[$0 * m] }
             var remaining: [Int]
             if firsts.allSatisfy(\.isFinite), let low = firsts.min(), let high = firsts.max() {
-                remaining = ParzenEstimator.stableOrder(firsts, low: low, high: high)
+                remaining = stableOrder(firsts, low: low, high: high)
                 var start = 0
                 while start < count {
                     var end = start + 1

@@ -78,7 +78,7 @@ import Randomness
         for (count, grid) in [(1, 0), (2, 0), (40, 0), (1_000, 0), (300, 7), (500, 50)] {
             let values = (0..<count).map { _ in grid > 0 ? Double(rng.next() % UInt64(grid + 1)) / Double(grid) * 4 - 1 : rng.nextUnit() * 4 - 1 }
             let expected = values.indices.sorted { values[$0] < values[$1] }
-            #expect(ParzenEstimator.stableOrder(values, low: -1, high: 3) == expected, "\(count) values, grid \(grid)")
+            #expect(stableOrder(values, low: -1, high: 3) == expected, "\(count) values, grid \(grid)")
         }
     }
 
