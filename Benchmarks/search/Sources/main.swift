@@ -73,7 +73,7 @@ func makeSampler(_ name: String, budget: Int) throws -> any Sampler {
     }
 }
 
-/// A GP with settings changed, for ablations: `gp:candidates=2048:local=10:incumbents=2:refit=5:fit=100`
+/// A GP with settings changed, for ablations: `gp:candidates=2048:local=10:incumbents=2:moves=16:refit=5:fit=100`
 /// (colons, since the sampler list is comma-separated). The name is recorded as given.
 func gpVariant(_ name: String) throws -> GPSampler {
     var sampler = GPSampler()
@@ -84,6 +84,7 @@ func gpVariant(_ name: String) throws -> GPSampler {
         case "candidates": sampler.candidates = value
         case "local": sampler.localStarts = value
         case "incumbents": sampler.incumbentStarts = value
+        case "moves": sampler.frontMoves = value
         case "refit": sampler.refitInterval = value
         case "fit": sampler.fitIterations = value
         default: throw BenchError.unknown("GP setting \(parts[0]) in \(name)")
