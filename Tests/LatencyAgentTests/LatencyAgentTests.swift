@@ -185,33 +185,60 @@ struct LatencyAgentTests {
     }
 
     @Test func measurementsQueueOneAtATimeInArrivalOrder() async throws {
-        try await withAgent({ $0.backend = .command(template: "sleep 0.4; echo 5", timeoutSeconds: 10) }) { url in
+        // Every measurement waits until all three requests are queued (the test then removes
+        // the hold file), and logs its start and end: arrival order and "one at a time" are
+        // then facts of the log, not of how fast a busy machine delivers the requests.
+        let hold = try temporaryFile("hold", Data())
+        let log = try temporaryFile("log", Data())
+        defer { for file in [hold, log] { try? FileManager.default.removeItem(at: file) } }
+        let template = "while [ -e '\(hold.path)' ]; do sleep 0.02; done; echo start >> '\(log.path)'; sleep 0.1; "
+            + "echo end >> '\(log.path)'; echo 5"
+        try await withAgent({ $0.backend = .command(template: template, timeoutSeconds: 60) }) { url in
             // Three workers, each with its own backend, send at once.
             let backends = try (0..<3).map { _ in try AgentLatencyBackend(url: url, token: token, attempts: 1) }
-            let answers = try await withThrowingTaskGroup(of: AgentMeasurement.self) { group in
+            let probe = try AgentLatencyBackend(url: url, token: token)
+            let answers = try await withThrowingTaskGroup(of: AgentMeasurement?.self) { group in
                 for backend in backends { group.addTask { try await measureDetached(backend) } }
-                return try await group.reduce(into: []) { $0.append($1) }
-            }.sorted { $0.queue.positionOnArrival < $1.queue.positionOnArrival }
+                group.addTask {
+                    let deadline = ContinuousClock.now + .seconds(30)
+                    while try await offPool({ try probe.health() }).queueLength < 3 && ContinuousClock.now < deadline {
+                        try await Task.sleep(for: .milliseconds(20))
+                    }
+                    try FileManager.default.removeItem(at: hold)
+                    return nil
+                }
+                var answers: [AgentMeasurement] = []
+                for try await answer in group { if let answer { answers.append(answer) } }
+                return answers.sorted { $0.queue.positionOnArrival < $1.queue.positionOnArrival }
+            }
             #expect(answers.map(\.queue.positionOnArrival) == [0, 1, 2])
             #expect(answers.allSatisfy { $0.measurement.samplesMilliseconds == [5] })
-            // Each waited for at least the sleeps of those ahead of it: nothing ran side by side.
-            #expect(answers[1].queue.waitSeconds >= 0.3 && answers[2].queue.waitSeconds >= 0.7)
+            // Nothing ran side by side: each measurement ended before the next started.
+            let lines = try String(contentsOf: log, encoding: .utf8).split(separator: "\n")
+            #expect(lines == ["start", "end", "start", "end", "start", "end"])
         }
     }
 
     @Test func aFullQueueIs503AndTheClientSaysSo() async throws {
+        // The first measurement holds the queue's one place until the test removes this file,
+        // not for a fixed time: on a busy machine the second request once took longer to
+        // reach the board than a 1.5 s measurement took to finish, and got the place.
+        let hold = try temporaryFile("hold", Data())
+        defer { try? FileManager.default.removeItem(at: hold) }
         try await withAgent({
-            $0.backend = .command(template: "sleep 1.5; echo 5", timeoutSeconds: 10)
+            $0.backend = .command(template: "while [ -e '\(hold.path)' ]; do sleep 0.02; done; echo 5", timeoutSeconds: 60)
             $0.maximumQueueLength = 1
         }) { url in
             let backend = try AgentLatencyBackend(url: url, token: token, attempts: 2, backoffSeconds: 0)
             let first = Task { try await measureDetached(backend) }
-            // Wait until the first request holds the queue's one place.
             let probe = try AgentLatencyBackend(url: url, token: token)
-            for _ in 0..<100 where try await offPool({ try probe.health() }).queueLength == 0 {
+            let deadline = ContinuousClock.now + .seconds(30)
+            while try await offPool({ try probe.health() }).queueLength == 0 && ContinuousClock.now < deadline {
                 try await Task.sleep(for: .milliseconds(20))
             }
+            try #require(try await offPool({ try probe.health() }).queueLength == 1, "the first request never reached the queue")
             let error = await #expect(throws: AgentBackendError.self) { try await measureDetached(backend) }
+            try FileManager.default.removeItem(at: hold)
             guard case .unreachable(url.absoluteString, 2, let lastFailure) = error else {
                 Issue.record("expected the board to stay busy, got \(String(describing: error))")
                 return
