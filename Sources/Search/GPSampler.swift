@@ -134,6 +134,7 @@ public struct GPSampler: Sampler {
         // Local search also starts from observed non-dominated trials (a seeded few): the
         // optimum often lies next to one, sometimes on a bound a random start seldom reaches.
         let incumbents = frontIndices.shuffled(using: &rng).prefix(incumbentStarts).map { data[$0].parameters }
+        // Front moves (see `frontMoves`); an all-categorical space has no number to redraw.
         let moves = frontIndices.isEmpty || !encoder.hasNumeric ? [] : (0..<frontMoves).map { _ in
             encoder.redrawingOneNumber(of: data[frontIndices[rng.nextIndex(below: frontIndices.count)]].parameters, rng: &rng)
         }
@@ -147,8 +148,9 @@ public struct GPSampler: Sampler {
 
     /// Random candidates and front moves, then local search from the best few random ones
     /// and from the incumbents (all starts advance in lockstep so that each step is one
-    /// batched posterior evaluation); front moves compete as they are. Returns the best point found that `isTaken` does not reject, falling back
-    /// on the best candidate when every one is taken (a small space, exhausted).
+    /// batched posterior evaluation); front moves compete as they are. Returns the best
+    /// point found that `isTaken` does not reject, falling back on the best candidate when
+    /// every one is taken (a small space, exhausted).
     private func maximise(_ acquisition: ([[Double]]) -> [Double], space: SearchSpace, encoder: UnitEncoder, frontMoves: [[String: ParameterValue]],
                           incumbents: [[String: ParameterValue]], isTaken: ([String: ParameterValue]) -> Bool,
                           rng: inout SplitMix64) -> [String: ParameterValue] {
