@@ -60,6 +60,23 @@ func measureDetached(_ backend: AgentLatencyBackend, _ architecture: DetectorArc
     try await offPool { try backend.measureOnBoard(architecture: architecture) }
 }
 
+/// A shell command that waits while `file` exists: a command-backend measurement that holds
+/// the agent's queue until the test removes the file.
+func waitingWhileExists(_ file: URL) -> String {
+    "while [ -e '\(file.path)' ]; do sleep 0.02; done; "
+}
+
+/// Polls the agent's health until `count` requests are queued or 30 s have passed; returns
+/// the last queue length seen.
+func waitUntilQueued(_ count: Int, probe: AgentLatencyBackend) async throws -> Int {
+    let deadline = ContinuousClock.now + .seconds(30)
+    while true {
+        let length = try await offPool({ try probe.health() }).queueLength
+        if length >= count || ContinuousClock.now >= deadline { return length }
+        try await Task.sleep(for: .milliseconds(20))
+    }
+}
+
 func temporaryFile(_ name: String, _ data: Data) throws -> URL {
     let file = FileManager.default.temporaryDirectory.appendingPathComponent("edgenas-agent-test-\(UUID().uuidString)-\(name)")
     try data.write(to: file)
@@ -191,8 +208,7 @@ struct LatencyAgentTests {
         let hold = try temporaryFile("hold", Data())
         let log = try temporaryFile("log", Data())
         defer { for file in [hold, log] { try? FileManager.default.removeItem(at: file) } }
-        let template = "while [ -e '\(hold.path)' ]; do sleep 0.02; done; echo start >> '\(log.path)'; sleep 0.1; "
-            + "echo end >> '\(log.path)'; echo 5"
+        let template = waitingWhileExists(hold) + "echo start >> '\(log.path)'; sleep 0.1; echo end >> '\(log.path)'; echo 5"
         try await withAgent({ $0.backend = .command(template: template, timeoutSeconds: 60) }) { url in
             // Three workers, each with its own backend, send at once.
             let backends = try (0..<3).map { _ in try AgentLatencyBackend(url: url, token: token, attempts: 1) }
@@ -200,10 +216,7 @@ struct LatencyAgentTests {
             let answers = try await withThrowingTaskGroup(of: AgentMeasurement?.self) { group in
                 for backend in backends { group.addTask { try await measureDetached(backend) } }
                 group.addTask {
-                    let deadline = ContinuousClock.now + .seconds(30)
-                    while try await offPool({ try probe.health() }).queueLength < 3 && ContinuousClock.now < deadline {
-                        try await Task.sleep(for: .milliseconds(20))
-                    }
+                    _ = try await waitUntilQueued(3, probe: probe)
                     try FileManager.default.removeItem(at: hold)
                     return nil
                 }
@@ -226,17 +239,13 @@ struct LatencyAgentTests {
         let hold = try temporaryFile("hold", Data())
         defer { try? FileManager.default.removeItem(at: hold) }
         try await withAgent({
-            $0.backend = .command(template: "while [ -e '\(hold.path)' ]; do sleep 0.02; done; echo 5", timeoutSeconds: 60)
+            $0.backend = .command(template: waitingWhileExists(hold) + "echo 5", timeoutSeconds: 60)
             $0.maximumQueueLength = 1
         }) { url in
             let backend = try AgentLatencyBackend(url: url, token: token, attempts: 2, backoffSeconds: 0)
             let first = Task { try await measureDetached(backend) }
             let probe = try AgentLatencyBackend(url: url, token: token)
-            let deadline = ContinuousClock.now + .seconds(30)
-            while try await offPool({ try probe.health() }).queueLength == 0 && ContinuousClock.now < deadline {
-                try await Task.sleep(for: .milliseconds(20))
-            }
-            try #require(try await offPool({ try probe.health() }).queueLength == 1, "the first request never reached the queue")
+            try #require(try await waitUntilQueued(1, probe: probe) == 1, "the first request never reached the queue")
             let error = await #expect(throws: AgentBackendError.self) { try await measureDetached(backend) }
             try FileManager.default.removeItem(at: hold)
             guard case .unreachable(url.absoluteString, 2, let lastFailure) = error else {
