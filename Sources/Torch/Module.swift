@@ -165,7 +165,8 @@ public final class BatchNorm2d: Module {
     public let runningVar: Parameter
     /// Counted like PyTorch so state files carry the same entries.
     public let batchesTracked: Parameter
-    public let momentum: Double
+    /// Weight of a batch's statistics in the running ones (recalibration varies it per batch).
+    public var momentum: Double
     public let eps: Double
     public var isTraining = true
 

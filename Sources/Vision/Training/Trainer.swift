@@ -21,11 +21,15 @@ public struct TrainingConfiguration: Codable, Hashable, Sendable {
     /// the saved model use the averaged weights, which are steadier than the last step's.
     public var emaDecay: Double?
     public var seed: UInt64
+    /// Epochs at the start in which the backbone (stem and stages) is frozen: its weights are
+    /// not trained and its batch norms keep their statistics, so a fine-tuned detector's new or
+    /// changed head learns before its gradients reach pretrained features.
+    public var freezeBackboneEpochs: Int
 
     public init(
         epochs: Int = 30, optimizer: Optimizer = .adamw, learningRate: Double = 0.01, momentum: Double = 0.9,
         weightDecay: Double = 0.0005, warmupIterations: Int = 100, finalLearningRateFraction: Double = 0.05,
-        emaDecay: Double? = 0.998, seed: UInt64 = 0
+        emaDecay: Double? = 0.998, seed: UInt64 = 0, freezeBackboneEpochs: Int = 0
     ) {
         self.epochs = epochs
         self.optimizer = optimizer
@@ -36,6 +40,32 @@ public struct TrainingConfiguration: Codable, Hashable, Sendable {
         self.finalLearningRateFraction = finalLearningRateFraction
         self.emaDecay = emaDecay
         self.seed = seed
+        self.freezeBackboneEpochs = freezeBackboneEpochs
+    }
+
+    /// Fine-tuning from pretrained weights: a tenth of the from-scratch peak learning rate and
+    /// a short warm-up, so the first steps do not wipe out what the weights know.
+    public static func fineTuning(epochs: Int, optimizer: Optimizer = .adamw, seed: UInt64 = 0) -> TrainingConfiguration {
+        TrainingConfiguration(epochs: epochs, optimizer: optimizer, learningRate: optimizer == .adamw ? 0.001 : 0.005,
+                              warmupIterations: 20, seed: seed)
+    }
+
+    // Checkpoints written before `freezeBackboneEpochs` existed decode with 0.
+    private enum CodingKeys: String, CodingKey {
+        case epochs, optimizer, learningRate, momentum, weightDecay, warmupIterations, finalLearningRateFraction, emaDecay, seed
+        case freezeBackboneEpochs
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            epochs: try container.decode(Int.self, forKey: .epochs), optimizer: try container.decode(Optimizer.self, forKey: .optimizer),
+            learningRate: try container.decode(Double.self, forKey: .learningRate), momentum: try container.decode(Double.self, forKey: .momentum),
+            weightDecay: try container.decode(Double.self, forKey: .weightDecay),
+            warmupIterations: try container.decode(Int.self, forKey: .warmupIterations),
+            finalLearningRateFraction: try container.decode(Double.self, forKey: .finalLearningRateFraction),
+            emaDecay: try container.decodeIfPresent(Double.self, forKey: .emaDecay), seed: try container.decode(UInt64.self, forKey: .seed),
+            freezeBackboneEpochs: try container.decodeIfPresent(Int.self, forKey: .freezeBackboneEpochs) ?? 0)
     }
 
     /// Learning rate at a global iteration: linear warm-up, then cosine decay to the final fraction.
@@ -178,8 +208,18 @@ public final class Trainer {
         let start = Date()
         var iterationsRun = 0
         var epochEnds: [DetectionLossTerms] = []
-        detector.train()
+        let backbone = detector.graph.nodes.filter { [.stem, .stage2, .stage3, .stage4].contains($0.block) }.map(\.name)
+        let units = Dictionary(detector.units.map { ($0.name, $0.module) }, uniquingKeysWith: { a, _ in a })
+        let backboneUnits = backbone.compactMap { units[$0] }
+        defer { for unit in backboneUnits { for parameter in unit.parameters() { try? parameter.requiresGrad(true) } } }
         for epoch in firstEpoch..<max(firstEpoch, endEpoch) {
+            // A frozen backbone has no gradients (the optimizers skip it) and runs its batch norms in evaluation mode.
+            let frozen = epoch < configuration.freezeBackboneEpochs
+            detector.train()
+            for unit in backboneUnits {
+                if frozen { unit.eval() }
+                for parameter in unit.parameters() { try parameter.requiresGrad(!frozen) }
+            }
             var last: DetectionLossTerms?
             for index in 0..<perEpoch {
                 let iteration = epoch * perEpoch + index
