@@ -57,7 +57,7 @@ struct ExportCommand: ParsableCommand {
     func run() throws {
         let requested = try arch.map { try DetectorArchitecture(shortName: $0) }
         let classNames = dataset.classNames
-        let detector = try trained.loadDetector(classCount: classNames.count, architecture: requested).detector
+        let detector = try trained.loadDetector(classNames: classNames, architecture: requested) { try dataset.load(split: dataset.trainSplit) }.detector
         let architecture = detector.architecture
         let directory = URL(fileURLWithPath: output)
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)

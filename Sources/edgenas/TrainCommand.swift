@@ -81,8 +81,13 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Optimizer: sgd or adamw.")
     var optimizer = "adamw"
 
-    @Option(help: "Peak learning rate.")
-    var learningRate = 0.01
+    @Option(help: "Peak learning rate (default: 0.01 from scratch, a tenth of that when fine-tuning --init weights).")
+    var learningRate: Double?
+
+    @OptionGroup var pretrained: PretrainedOptionGroup
+
+    @Option(help: "Epochs at the start with the backbone frozen (fine-tuning).")
+    var freezeBackboneEpochs = 0
 
     @Option(help: "Intra-op threads for libtorch.")
     var threads = ProcessInfo.processInfo.activeProcessorCount
@@ -110,13 +115,25 @@ struct TrainCommand: ParsableCommand {
         let size = architecture.inputSizePixels
         let loader = BatchLoader(dataset: train, batchSize: batchSize, augmentation: AugmentationConfig(outputWidth: size, outputHeight: size),
                                  shuffle: true, seed: seed, dropLast: train.count >= 2 * batchSize)
-        let configuration = TrainingConfiguration(
-            epochs: epochs, optimizer: optimizerKind, learningRate: learningRate,
-            warmupIterations: min(100, epochs * loader.batchesPerEpoch / 5), seed: seed)
+        let initialization = try pretrained.initialization(classNames: dataset.classNames)
+        var configuration = initialization == nil
+            ? TrainingConfiguration(epochs: epochs, optimizer: optimizerKind, seed: seed)
+            : TrainingConfiguration.fineTuning(epochs: epochs, optimizer: optimizerKind, seed: seed)
+        configuration.learningRate = learningRate ?? configuration.learningRate
+        configuration.warmupIterations = min(configuration.warmupIterations, epochs * loader.batchesPerEpoch / 5)
+        configuration.freezeBackboneEpochs = freezeBackboneEpochs
         let outputURL = URL(fileURLWithPath: output)
-        let trainer = try Trainer(detector: Detector(architecture), configuration: configuration, checkpointDirectory: outputURL)
+        let detector: Detector
+        if let initialization {
+            let (inherited, report) = try initialization.makeDetector(architecture, recalibratingOn: train)
+            detector = inherited
+            print(String(format: "fine-tuning from %@: %.1f%% of the parameters inherited", initialization.weights.path, 100 * report.inheritedShare))
+        } else {
+            detector = try Detector(architecture)
+        }
+        let trainer = try Trainer(detector: detector, configuration: configuration, checkpointDirectory: outputURL)
         print("training \(architecture) at \(size)px on \(train.count) images (\(loader.batchesPerEpoch) batches/epoch), "
-              + "validating on \(validation.count); \(threads) threads")
+              + "validating on \(validation.count); lr \(configuration.learningRate); \(threads) threads")
         fflush(nil)
         // Latency measurements on this machine wait while training runs (and training waits
         // for a running measurement), so neither disturbs the other.
@@ -154,14 +171,39 @@ struct EvalCommand: ParsableCommand {
 
     @OptionGroup var trained: CheckpointOptionGroup
 
+    @Option(help: "Architecture to evaluate (default: the checkpoint's; with --init, the weights are inherited into it).")
+    var arch: String?
+
     @Option(help: "Split to evaluate.")
     var split = "val"
 
     func run() throws {
-        let detector = try trained.loadDetector(classCount: dataset.classNames.count).detector
+        let requested = try arch.map { try DetectorArchitecture(shortName: $0) }
+        let detector = try trained.loadDetector(classNames: dataset.classNames, architecture: requested) {
+            try dataset.load(split: dataset.trainSplit)
+        }.detector
         let result = try DetectorEvaluation.evaluate(detector, on: try dataset.load(split: split))
         print(String(format: "%@ on %@/%@: AP@0.5 %.4f  mAP@[.5:.95] %.4f  (%d images, %d detections)",
                      detector.architecture.description, dataset.data, split, result.averagePrecision50, result.cocoAveragePrecision,
                      result.images, result.detections))
+        try evaluateWithTheCheckpointClasses()
+    }
+
+    /// A detector checkpoint with more classes than the dataset's (FastestDet's 80 COCO classes
+    /// for a person dataset) is also scored as published: all its classes, each detection
+    /// counted for the dataset class of its best class (others dropped). The person-only
+    /// network above is what fine-tuning starts from; this is the published model's own figure.
+    private func evaluateWithTheCheckpointClasses() throws {
+        guard arch == nil, let initialization = try trained.pretrained.initialization(classNames: dataset.classNames),
+              let checkpointClasses = initialization.weights.classNames, checkpointClasses.count > dataset.classNames.count,
+              initialization.weights.format == .fastestDet || initialization.weights.format == .edgenas else { return }
+        let published = try Detector(initialization.weights.architecture)
+        try WeightInheritance.inherit(initialization.weights, into: published, classNames: checkpointClasses)
+        let wanted = Dictionary(dataset.classNames.enumerated().map { ($1.lowercased(), $0) }, uniquingKeysWith: { a, _ in a })
+        let result = try DetectorEvaluation.evaluate(published, on: try dataset.load(split: split),
+                                                     datasetClasses: checkpointClasses.map { wanted[$0.lowercased()] })
+        print(String(format: "%@ with the checkpoint's %d classes, scored for %@: AP@0.5 %.4f  mAP@[.5:.95] %.4f",
+                     published.architecture.description, checkpointClasses.count, dataset.classNames.joined(separator: ", "),
+                     result.averagePrecision50, result.cocoAveragePrecision))
     }
 }

@@ -46,18 +46,22 @@ public enum DetectorEvaluation {
 
     /// Runs `detector` (in evaluation mode, no gradients) over every image of `dataset`,
     /// letterboxed to the architecture's input size, and scores its detections in source-image
-    /// pixels.
-    public static func evaluate(_ detector: Detector, on dataset: any DetectionDataset, batchSize: Int = 8) throws -> Result {
+    /// pixels. `datasetClasses` maps the network's classes to the dataset's when they differ
+    /// (a COCO detector scored on a person dataset: entry c is the dataset class of network class
+    /// c, nil to drop its detections); by default they are the same.
+    public static func evaluate(_ detector: Detector, on dataset: any DetectionDataset, batchSize: Int = 8,
+                                datasetClasses: [Int?]? = nil) throws -> Result {
         let wasTraining = detector.isTraining
         detector.eval()
         defer { detector.train(wasTraining) }
-        return try evaluate(architecture: detector.architecture, on: dataset, batchSize: batchSize) { try detector($0) }
+        return try evaluate(architecture: detector.architecture, on: dataset, batchSize: batchSize, datasetClasses: datasetClasses) { try detector($0) }
     }
 
     /// The same evaluation for any network of `architecture` given as its forward function
     /// (image batch [N, 3, S, S] -> output [N, 1 + 4 + classes, H, W]), e.g. an INT8 one.
     public static func evaluate(
-        architecture: DetectorArchitecture, on dataset: any DetectionDataset, batchSize: Int = 8, forward: (Tensor) throws -> Tensor
+        architecture: DetectorArchitecture, on dataset: any DetectionDataset, batchSize: Int = 8, datasetClasses: [Int?]? = nil,
+        forward: (Tensor) throws -> Tensor
     ) throws -> Result {
         let size = architecture.inputSizePixels
         let loader = BatchLoader(dataset: dataset, batchSize: batchSize, augmentation: .evaluation(width: size, height: size),
@@ -73,15 +77,17 @@ public enum DetectorEvaluation {
                 let detections = decode(
                     output: output[(slot * perImage)..<((slot + 1) * perImage)], classCount: architecture.classCount,
                     gridSize: architecture.gridSize, inputSize: size
-                ).map { detection in
-                    Detection(box: batch.transforms[slot].toSource(detection.box), score: detection.score, classIndex: detection.classIndex)
+                ).compactMap { detection -> Detection? in
+                    guard let classIndex = datasetClasses.map({ $0[detection.classIndex] }) ?? detection.classIndex else { return nil }
+                    return Detection(box: batch.transforms[slot].toSource(detection.box), score: detection.score, classIndex: classIndex)
                 }
                 detectionCount += detections.count
                 images.append(EvaluationImage(item: dataset.item(at: batch.itemIndices[slot]), detections: detections))
             }
         }
-        let voc = VOCEvaluator.evaluate(images, classCount: architecture.classCount)
-        let coco = COCOEvaluator.evaluate(images, classCount: architecture.classCount)
+        let classCount = datasetClasses == nil ? architecture.classCount : dataset.classNames.count
+        let voc = VOCEvaluator.evaluate(images, classCount: classCount)
+        let coco = COCOEvaluator.evaluate(images, classCount: classCount)
         return Result(averagePrecision50: voc.meanAveragePrecision ?? 0, cocoAveragePrecision: coco.averagePrecision ?? 0,
                       images: images.count, detections: detectionCount)
     }
