@@ -16,13 +16,17 @@ public struct DetectorReferenceTrainer: ReferenceTrainer {
     public var configuration: TrainingConfiguration
     /// Receives the training's progress (for a progress line).
     public var progress: (TrainingProgress) -> Void
+    /// Pretrained weights every run starts from (nil: from scratch).
+    public var initialization: DetectorInitialization?
 
     public init(trainingSet: any DetectionDataset, validationSet: any DetectionDataset, batchSize: Int = 16,
-                configuration: TrainingConfiguration = TrainingConfiguration(), progress: @escaping (TrainingProgress) -> Void = { _ in }) {
+                configuration: TrainingConfiguration = TrainingConfiguration(), initialization: DetectorInitialization? = nil,
+                progress: @escaping (TrainingProgress) -> Void = { _ in }) {
         self.trainingSet = trainingSet
         self.validationSet = validationSet
         self.batchSize = batchSize
         self.configuration = configuration
+        self.initialization = initialization
         self.progress = progress
     }
 
@@ -40,6 +44,8 @@ public struct DetectorReferenceTrainer: ReferenceTrainer {
     ///     Epochs a checkpoint had already finished are not trained again and not observed:
     ///     their training loss, AP, validation loss and seconds are NaN. The last epoch is still
     ///     validated when `validation` asks for it, on the checkpoint's weights.
+    /// A run from pretrained weights also validates its starting network (`initialAP`) when
+    /// it validates every epoch or trains none (`stoppingAfter: 0`).
     public func train(_ architecture: DetectorArchitecture, epochs: Int, stoppingAfter lastEpoch: Int,
                       validation: LearningCurveStrategy.Validation, measuringValidationLoss: Bool = true,
                       checkpoint: URL? = nil) throws -> ReferenceRun {
@@ -53,9 +59,21 @@ public struct DetectorReferenceTrainer: ReferenceTrainer {
         // As `edgenas train`: warm up over at most a fifth of the run.
         configuration.warmupIterations = min(configuration.warmupIterations, epochs * loader.batchesPerEpoch / 5)
         Torch.manualSeed(seed)
-        let trainer = try Trainer(detector: Detector(architecture), configuration: configuration, checkpointDirectory: checkpoint)
-
         let recorded = min(epochs, lastEpoch)
+        let started = Date()
+        var detector: Detector, inheritance: InheritanceReport?
+        if let initialization {
+            (detector, inheritance) = try initialization.makeDetector(architecture, recalibratingOn: trainingSet)
+        } else {
+            detector = try Detector(architecture)
+        }
+        var initialAP: Double?, initialSeconds: Double?
+        if inheritance != nil, validation == .everyEpoch || recorded == 0 {
+            initialAP = try DetectorEvaluation.evaluate(detector, on: validationSet).averagePrecision50
+            initialSeconds = Date().timeIntervalSince(started)
+        }
+        let trainer = try Trainer(detector: detector, configuration: configuration, checkpointDirectory: checkpoint)
+
         // Indexed by epoch, so that a resumed run's epochs keep their numbers.
         let unobserved = [Double](repeating: .nan, count: recorded)
         var trainingLosses = unobserved, ap = unobserved, validationLosses = unobserved
@@ -101,7 +119,8 @@ public struct DetectorReferenceTrainer: ReferenceTrainer {
         return ReferenceRun(
             architecture: architecture.description, trainingLosses: trainingLosses, validationAP: ap,
             validationLosses: validationLosses, epochSeconds: epochSeconds, evaluationSeconds: evaluationSeconds,
-            parameterCount: trainer.detector.graph.parameterCount, multiplyAccumulates: trainer.detector.graph.multiplyAccumulates)
+            parameterCount: trainer.detector.graph.parameterCount, multiplyAccumulates: trainer.detector.graph.multiplyAccumulates,
+            initialAP: initialAP, initialSeconds: initialSeconds, inheritedShare: inheritance?.inheritedShare)
     }
 
     /// Mean loss over the validation images, letterboxed, in evaluation mode, without gradients.
@@ -124,19 +143,23 @@ public struct DetectorReferenceTrainer: ReferenceTrainer {
     }
 }
 
-/// Scores freshly initialised detectors with the zero-cost proxies on one minibatch of the
+/// Scores detectors at their initialisation (random, or inherited from pretrained weights) with the zero-cost proxies on one minibatch of the
 /// training set (letterboxed, no augmentation, the same images for every architecture).
 public struct DetectorProxyScorer: ProxyScorer {
     public var trainingSet: any DetectionDataset
     public var batchSize: Int
     public var seed: UInt64
     public var proxies: [ZeroCostProxy]
+    /// Pretrained weights the scored networks inherit (nil: scored at their random initialisation).
+    public var initialization: DetectorInitialization?
 
-    public init(trainingSet: any DetectionDataset, batchSize: Int = 16, seed: UInt64 = 0, proxies: [ZeroCostProxy] = ZeroCostProxy.allCases) {
+    public init(trainingSet: any DetectionDataset, batchSize: Int = 16, seed: UInt64 = 0, proxies: [ZeroCostProxy] = ZeroCostProxy.allCases,
+                initialization: DetectorInitialization? = nil) {
         self.trainingSet = trainingSet
         self.batchSize = batchSize
         self.seed = seed
         self.proxies = proxies
+        self.initialization = initialization
     }
 
     public func scores(_ architecture: DetectorArchitecture) throws -> [ZeroCostProxyScore] {
@@ -145,7 +168,8 @@ public struct DetectorProxyScorer: ProxyScorer {
                                  shuffle: true, seed: seed)
         let batch = try loader.batch(epoch: 0, index: 0)
         Torch.manualSeed(seed)
-        let network = DetectorProxyNetwork(detector: try Detector(architecture))
+        let detector = try initialization?.makeDetector(architecture, recalibratingOn: trainingSet).detector ?? Detector(architecture)
+        let network = DetectorProxyNetwork(detector: detector)
         let proxyBatch = ProxyBatch(inputs: try Tensor(batch.images, shape: [batch.batchSize, 3, size, size]), targets: batch.objects,
                                     groups: DetectorProxyNetwork.objectCountGroups(batch.objects))
         return try ZeroCostProxyEvaluator(seed: seed).scores(proxies, network: network, batch: proxyBatch)

@@ -203,7 +203,7 @@ public struct EstimatorSelection {
             strategies: strategies.map { StrategyScores(name: $0.name, scores: $0.scores, secondsPerArchitecture: $0.secondsPerArchitecture) },
             resamples: settings.bootstrapResamples, confidenceLevel: settings.confidenceLevel, seed: settings.seed)
         let meanFull = runs.reduce(0) { $0 + $1.fullTrainingSeconds } / Double(runs.count)
-        let selectionSeconds = runs.reduce(0) { $0 + $1.epochSeconds.reduce(0, +) + $1.evaluationSeconds.reduce(0, +) }
+        let selectionSeconds = runs.reduce(0) { $0 + $1.epochSeconds.reduce(0, +) + $1.evaluationSeconds.reduce(0, +) + ($1.initialSeconds ?? 0) }
             + proxyScores.joined().reduce(0) { $0 + $1.seconds } + predictorSeconds
         let chosen = table.bestAffordable(maxSecondsPerArchitecture: settings.maxCostFraction * meanFull)?.name
         return SelectionResult(settings: settings, architectures: architectures.map(\.description), trueAP: truth,
@@ -214,9 +214,14 @@ public struct EstimatorSelection {
     // MARK: strategies
 
     /// Every `LearningCurveStrategy` at every epoch budget: AP after e epochs, SoTL, SoTL-E
-    /// (e >= 2), validation loss, and (e >= 3) the power-law extrapolation to the full length.
+    /// (e >= 2), validation loss, and (e >= 3) the power-law extrapolation to the full length;
+    /// for references fine-tuned from pretrained weights also the AP before any training.
     func learningCurveStrategies(_ runs: [ReferenceRun]) -> [SelectionStrategy] {
-        settings.epochBudgets.sorted().flatMap { e in
+        let inherited = runs.allSatisfy { $0.initialAP != nil } ? [LearningCurveStrategy.inheritedAP(fullEpochs: settings.epochs)] : []
+        return inherited.map { strategy in
+            SelectionStrategy(name: strategy.name, kind: .learningCurve, scores: runs.map(strategy.score),
+                              secondsPerArchitecture: runs.reduce(0) { $0 + strategy.cost($1) } / Double(runs.count), epochs: 0)
+        } + settings.epochBudgets.sorted().flatMap { e in
             LearningCurveStrategy.all(epochs: e, fullEpochs: settings.epochs).map { strategy in
                 SelectionStrategy(name: strategy.name, kind: .learningCurve, scores: runs.map(strategy.score),
                                   secondsPerArchitecture: runs.reduce(0) { $0 + strategy.cost($1) } / Double(runs.count), epochs: e)

@@ -21,9 +21,17 @@ public struct ReferenceRun: Codable, Sendable, Hashable {
     public var evaluationSeconds: [Double]
     public var parameterCount: Int
     public var multiplyAccumulates: Int
+    /// Runs that start from pretrained weights: validation AP@0.5 of the starting network
+    /// (inherited weights, batch norm recalibrated, no training), the seconds that took
+    /// (inheritance, recalibration, validation), and the share of parameters inherited.
+    /// nil for runs from scratch.
+    public var initialAP: Double?
+    public var initialSeconds: Double?
+    public var inheritedShare: Double?
 
     public init(architecture: String, trainingLosses: [Double], validationAP: [Double], validationLosses: [Double],
-                epochSeconds: [Double], evaluationSeconds: [Double], parameterCount: Int, multiplyAccumulates: Int) {
+                epochSeconds: [Double], evaluationSeconds: [Double], parameterCount: Int, multiplyAccumulates: Int,
+                initialAP: Double? = nil, initialSeconds: Double? = nil, inheritedShare: Double? = nil) {
         self.architecture = architecture
         self.trainingLosses = trainingLosses
         self.validationAP = validationAP
@@ -32,6 +40,9 @@ public struct ReferenceRun: Codable, Sendable, Hashable {
         self.evaluationSeconds = evaluationSeconds
         self.parameterCount = parameterCount
         self.multiplyAccumulates = multiplyAccumulates
+        self.initialAP = initialAP
+        self.initialSeconds = initialSeconds
+        self.inheritedShare = inheritedShare
     }
 
     public var epochs: Int { validationAP.count }

@@ -47,15 +47,22 @@ public struct LearningCurveStrategy: Hashable, Sendable, Codable {
         self.fullEpochs = fullEpochs
     }
 
-    /// `val_ap@3ep` and the like, as the rank table names it.
+    /// `val_ap@3ep` and the like, as the rank table names it. `val_ap@0ep` is the AP of the
+    /// network a run from pretrained weights starts as (inherited, recalibrated, untrained).
     public var name: String { "\(rule.rawValue)@\(epochs)ep" }
+
+    /// AP@0.5 of inherited weights with no training at all (Once-for-All's subnetwork evaluation).
+    public static func inheritedAP(fullEpochs: Int) -> LearningCurveStrategy {
+        LearningCurveStrategy(rule: .validationAP, epochs: 0, fullEpochs: fullEpochs)
+    }
 
     /// The strategy a rank-table name stands for, or nil when the name is not a learning-curve
     /// strategy valid for `fullEpochs`.
     public init?(name: String, fullEpochs: Int) {
         let parts = name.split(separator: "@")
         guard parts.count == 2, parts[1].hasSuffix("ep"), let rule = Rule(rawValue: String(parts[0])),
-              let epochs = Int(parts[1].dropLast(2)), epochs >= rule.minimumEpochs, epochs < fullEpochs else { return nil }
+              let epochs = Int(parts[1].dropLast(2)), epochs >= rule.minimumEpochs || (epochs == 0 && rule == .validationAP),
+              epochs < fullEpochs else { return nil }
         self.init(rule: rule, epochs: epochs, fullEpochs: fullEpochs)
     }
 
@@ -72,8 +79,10 @@ public struct LearningCurveStrategy: Hashable, Sendable, Codable {
         }
     }
 
-    /// Higher = predicted better. NaN when the rule cannot score the run (a curve fit that fails).
+    /// Higher = predicted better. NaN when the rule cannot score the run (a curve fit that
+    /// fails, or `val_ap@0ep` on a run from scratch).
     public func score(_ run: ReferenceRun) -> Double {
+        if epochs == 0 { return run.initialAP ?? .nan }
         let losses = Array(run.trainingLosses.prefix(epochs))
         func curve(_ metric: [Double]) -> LearningCurve { LearningCurve(trainingLosses: losses, validationMetric: Array(metric.prefix(epochs))) }
         let estimator: any LearningCurveEstimator
@@ -92,6 +101,7 @@ public struct LearningCurveStrategy: Hashable, Sendable, Codable {
 
     /// Seconds the rule costs on a run: its epochs of training and the validation passes it needs.
     public func cost(_ run: ReferenceRun) -> Double {
+        if epochs == 0 { return run.initialSeconds ?? .nan }
         let training = run.epochSeconds.prefix(epochs).reduce(0, +)
         switch validation {
         case .none: return training

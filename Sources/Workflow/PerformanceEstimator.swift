@@ -77,19 +77,38 @@ public struct TrainingRecipe: Codable, Hashable, Sendable {
     public var optimizer: TrainingConfiguration.Optimizer
     public var threads: Int
     public var seed: UInt64
+    /// Pretrained weights every network starts from (nil: from scratch) and their class list.
+    public var initialization: String?
+    public var initializationClasses: String?
+    public var freezeBackboneEpochs: Int
 
     public init(batchSize: Int = 16, learningRate: Double = 0.01, optimizer: TrainingConfiguration.Optimizer = .adamw,
-                threads: Int = 1, seed: UInt64 = 0) {
+                threads: Int = 1, seed: UInt64 = 0, initialization: String? = nil, initializationClasses: String? = nil,
+                freezeBackboneEpochs: Int = 0) {
         self.batchSize = batchSize
         self.learningRate = learningRate
         self.optimizer = optimizer
         self.threads = threads
         self.seed = seed
+        self.initialization = initialization
+        self.initializationClasses = initializationClasses
+        self.freezeBackboneEpochs = freezeBackboneEpochs
     }
 
     public init(_ training: ProjectConfig.Training, seed: UInt64) {
         self.init(batchSize: training.batchSize, learningRate: training.learningRate, optimizer: training.optimizer,
-                  threads: training.threads, seed: seed)
+                  threads: training.threads, seed: seed, initialization: training.initialization,
+                  initializationClasses: training.initializationClasses, freezeBackboneEpochs: training.freezeBackboneEpochs)
+    }
+
+    /// One training's schedule: from scratch, or fine-tuning (short warm-up) when the recipe
+    /// starts from pretrained weights; the warm-up is capped later at a fifth of the run.
+    var configuration: TrainingConfiguration {
+        var configuration = initialization == nil ? TrainingConfiguration(optimizer: optimizer, seed: seed)
+            : TrainingConfiguration.fineTuning(epochs: 1, optimizer: optimizer, seed: seed)
+        configuration.learningRate = learningRate
+        configuration.freezeBackboneEpochs = freezeBackboneEpochs
+        return configuration
     }
 }
 
@@ -105,15 +124,21 @@ public struct TrainingRun: Sendable {
     public var seconds: Double
 }
 
-/// Trains an architecture on the splits from scratch (same seed for every architecture, so
-/// differences come from the architecture) and measures AP@0.5 on the validation split.
+/// Trains an architecture on the splits, from scratch or from the recipe's pretrained weights
+/// (same seed for every architecture, so differences come from the architecture), and measures
+/// AP@0.5 on the validation split.
 public struct DetectorTrainingRun: Sendable {
     public var splits: DatasetSplits
     public var recipe: TrainingRecipe
+    /// The recipe's pretrained weights, read once.
+    public let initialization: DetectorInitialization?
 
-    public init(splits: DatasetSplits, recipe: TrainingRecipe) {
+    public init(splits: DatasetSplits, recipe: TrainingRecipe) throws {
         self.splits = splits
         self.recipe = recipe
+        initialization = try recipe.initialization.map {
+            try DetectorInitialization(path: $0, classNames: splits.train.classNames, classNamesFile: recipe.initializationClasses)
+        }
     }
 
     /// Trains `epochs` epochs with the whole learning-rate schedule (warm-up, cosine decay)
@@ -160,7 +185,7 @@ public struct DetectorTrainingRun: Sendable {
     public var referenceTrainer: DetectorReferenceTrainer {
         DetectorReferenceTrainer(
             trainingSet: splits.train, validationSet: splits.validation, batchSize: recipe.batchSize,
-            configuration: TrainingConfiguration(optimizer: recipe.optimizer, learningRate: recipe.learningRate, seed: recipe.seed))
+            configuration: recipe.configuration, initialization: initialization)
     }
 }
 
@@ -240,7 +265,7 @@ public struct LearningCurveStrategyEstimator: PerformanceEstimator {
         }
         let score = strategy.score(record)
         guard score.isFinite else { throw EstimatorError.unscorable(estimator: name, architecture: architecture.description) }
-        let ap = record.validationAP.last.flatMap { $0.isFinite ? $0 : nil }
+        let ap = (strategy.epochs == 0 ? record.initialAP : record.validationAP.last).flatMap { $0.isFinite ? $0 : nil }
         return PerformanceEstimate(score: score, ap50: ap, seconds: strategy.cost(record), epochs: strategy.epochs)
     }
 }
@@ -352,7 +377,8 @@ public enum EstimatorCatalog {
                             selection: EstimatorSelectionSummary? = nil, headValues: DetectorHeadSpace? = nil) throws -> any PerformanceEstimator {
         if name == "full" { return FullTrainingEstimator(run: run, epochs: training.epochs) }
         if let proxy = proxy(name) {
-            return ZeroCostProxyEstimator(proxy: proxy, trainingSet: run.splits.train, batchSize: run.recipe.batchSize, seed: run.recipe.seed)
+            return ZeroCostProxyEstimator(proxy: proxy, trainingSet: run.splits.train, batchSize: run.recipe.batchSize, seed: run.recipe.seed,
+                                          initialization: run.initialization)
         }
         if let curve = LearningCurveStrategy(name: name, fullEpochs: training.epochs) {
             return LearningCurveStrategyEstimator(strategy: curve, run: run)
@@ -382,7 +408,7 @@ extension PipelineComponents {
     /// estimators on its dataset, the two-stage selection with the same training recipe, and
     /// full training for the retraining of candidates.
     public static func standard(config: ProjectConfig, splits: DatasetSplits) throws -> PipelineComponents {
-        let run = DetectorTrainingRun(splits: splits, recipe: TrainingRecipe(config.training, seed: config.seed))
+        let run = try DetectorTrainingRun(splits: splits, recipe: TrainingRecipe(config.training, seed: config.seed))
         let training = config.training, latency = config.latency, seed = config.seed
         let headValues = headValues(of: config.searchSpace, base: config.baseModel)
         return PipelineComponents(
@@ -399,7 +425,8 @@ extension PipelineComponents {
             },
             selection: { request in
                 try run.onTrainingMachine {
-                    let proxies = DetectorProxyScorer(trainingSet: splits.train, batchSize: training.batchSize, seed: seed)
+                    let proxies = DetectorProxyScorer(trainingSet: splits.train, batchSize: training.batchSize, seed: seed,
+                                                      initialization: run.initialization)
                     return try EstimatorSelection(settings: request.settings).run(
                         architectures: request.references, trainer: run.referenceTrainer, proxies: proxies,
                         cache: SelectionCache(directory: request.cacheDirectory), log: request.log)

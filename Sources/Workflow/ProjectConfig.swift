@@ -99,6 +99,13 @@ public struct ProjectConfig: Hashable, Sendable {
         public var optimizer: TrainingConfiguration.Optimizer
         /// Intra-op threads for training.
         public var threads: Int
+        /// Pretrained weights every trained network starts from (absolute path; nil: from
+        /// scratch): see `PretrainedWeights.load`.
+        public var initialization: String?
+        /// Class list of those weights (absolute path; nil: the `*.names` file beside them).
+        public var initializationClasses: String?
+        /// Epochs at the start of each training with the backbone frozen.
+        public var freezeBackboneEpochs: Int = 0
     }
 
     /// The two-stage estimator selection the `auto` plan runs when the budget cannot afford
@@ -302,7 +309,9 @@ public struct ProjectConfig: Hashable, Sendable {
         seed = seedValue
 
         let trainingNode = try root.optionalMapping("training")
-        try trainingNode?.allowOnly(["epochs", "short_epochs", "batch_size", "learning_rate", "optimizer", "threads"])
+        try trainingNode?.allowOnly(["epochs", "short_epochs", "batch_size", "learning_rate", "optimizer", "threads", "init", "init_classes",
+                                     "freeze_backbone_epochs"])
+        let initialization = try trainingNode?.optionalString("init").map(resolve)
         let optimizerText = try trainingNode?.string("optimizer", default: "adamw") ?? "adamw"
         guard let optimizer = TrainingConfiguration.Optimizer(rawValue: optimizerText) else {
             throw .invalidValue(key: "training.optimizer", expected: "sgd or adamw", found: "'\(optimizerText)'")
@@ -311,9 +320,18 @@ public struct ProjectConfig: Hashable, Sendable {
             epochs: try trainingNode?.optionalInt("epochs", atLeast: 1) ?? 60,
             shortEpochs: try trainingNode?.optionalInt("short_epochs", atLeast: 1) ?? 5,
             batchSize: try trainingNode?.optionalInt("batch_size", atLeast: 1) ?? 16,
-            learningRate: try trainingNode?.optionalNumber("learning_rate", above: 0) ?? 0.01,
+            // Fine-tuning pretrained weights takes a tenth of the from-scratch rate (TrainingConfiguration.fineTuning).
+            learningRate: try trainingNode?.optionalNumber("learning_rate", above: 0)
+                ?? (initialization == nil ? 0.01 : TrainingConfiguration.fineTuning(epochs: 1, optimizer: optimizer).learningRate),
             optimizer: optimizer,
-            threads: try trainingNode?.optionalInt("threads", atLeast: 1) ?? ProcessInfo.processInfo.activeProcessorCount)
+            threads: try trainingNode?.optionalInt("threads", atLeast: 1) ?? ProcessInfo.processInfo.activeProcessorCount,
+            initialization: initialization,
+            initializationClasses: try trainingNode?.optionalString("init_classes").map(resolve),
+            freezeBackboneEpochs: try trainingNode?.optionalInt("freeze_backbone_epochs", atLeast: 0) ?? 0)
+        if let initialization, !FileManager.default.fileExists(atPath: initialization) {
+            throw .invalidValue(key: "training.init", expected: "pretrained weights (an 'edgenas train' checkpoint directory or a .pth file)",
+                                found: "'\(initialization)', which does not exist")
+        }
         guard training.shortEpochs <= training.epochs else {
             throw .invalidValue(key: "training.short_epochs", expected: "at most training.epochs (\(training.epochs))", found: String(training.shortEpochs))
         }

@@ -16,7 +16,7 @@ struct DetectorTrainingRunTests {
             budget: {trials: 4}
             training: {batch_size: 2}
             """, baseDirectory: directory)
-        let run = DetectorTrainingRun(splits: try DatasetSplits.load(config.dataset), recipe: TrainingRecipe(config.training, seed: 5))
+        let run = try DetectorTrainingRun(splits: try DatasetSplits.load(config.dataset), recipe: TrainingRecipe(config.training, seed: 5))
         let architecture = try DetectorArchitecture(shortName: "k3-g8-c24-w224")
         // Twelve epochs: fewer leave AP@0.5 at 0 on these images, and the comparison says little.
         let epochs = 12

@@ -247,7 +247,7 @@ final class LogLines: @unchecked Sendable {
         let config = try pipelineConfig(directory: directory, trials: 5, estimator: "predictor:ols")
         _ = try SyntheticDataWriter().write(to: directory.appendingPathComponent("data"), seed: 3, trainCount: 2, valCount: 2)
         let splits = try DatasetSplits.load(config.dataset)
-        let run = DetectorTrainingRun(splits: splits, recipe: TrainingRecipe(config.training, seed: 0))
+        let run = try DetectorTrainingRun(splits: splits, recipe: TrainingRecipe(config.training, seed: 0))
         let estimator = try EstimatorCatalog.make("predictor:ols", run: run, training: config.training, selection: summary,
                                                   headValues: DetectorHeadSpace(kernelSizes: [3, 5], groups: [1, 2, 4, 8],
                                                                                 channels: [24, 48, 72, 96], inputWidths: [224, 256, 320]))

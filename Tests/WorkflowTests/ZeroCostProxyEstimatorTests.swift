@@ -19,7 +19,7 @@ struct ZeroCostProxyEstimatorTests {
         #expect(EstimatorCatalog.summary("proxy:params", training: config.training).contains("zero-cost proxy params"))
 
         let splits = try DatasetSplits.load(config.dataset)
-        let run = DetectorTrainingRun(splits: splits, recipe: TrainingRecipe(config.training, seed: config.seed))
+        let run = try DetectorTrainingRun(splits: splits, recipe: TrainingRecipe(config.training, seed: config.seed))
         let estimator = try EstimatorCatalog.make("proxy:params", run: run, training: config.training)
         #expect(estimator.name == "proxy:params" && !estimator.isFullFidelity)
         let architecture = try DetectorArchitecture(shortName: "k3-g8-c24-w224")
