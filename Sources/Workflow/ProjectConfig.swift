@@ -95,7 +95,8 @@ public struct ProjectConfig: Hashable, Sendable {
         /// Epochs of the short-training estimators (`short`, `sotl`, `extrapolate`).
         public var shortEpochs: Int
         public var batchSize: Int
-        public var learningRate: Double
+        /// `training.learning_rate` as written (nil: the default).
+        public var givenLearningRate: Double?
         public var optimizer: TrainingConfiguration.Optimizer
         /// Intra-op threads for training.
         public var threads: Int
@@ -106,6 +107,13 @@ public struct ProjectConfig: Hashable, Sendable {
         public var initializationClasses: String?
         /// Epochs at the start of each training with the backbone frozen.
         public var freezeBackboneEpochs: Int = 0
+
+        /// Peak learning rate: as given, else 0.01 from scratch and a tenth of that when
+        /// fine-tuning pretrained weights (`TrainingConfiguration.fineTuning`).
+        public var learningRate: Double {
+            givenLearningRate ?? (initialization == nil ? TrainingConfiguration().learningRate
+                : TrainingConfiguration.fineTuning(epochs: 1, optimizer: optimizer).learningRate)
+        }
     }
 
     /// The two-stage estimator selection the `auto` plan runs when the budget cannot afford
@@ -320,9 +328,7 @@ public struct ProjectConfig: Hashable, Sendable {
             epochs: try trainingNode?.optionalInt("epochs", atLeast: 1) ?? 60,
             shortEpochs: try trainingNode?.optionalInt("short_epochs", atLeast: 1) ?? 5,
             batchSize: try trainingNode?.optionalInt("batch_size", atLeast: 1) ?? 16,
-            // Fine-tuning pretrained weights takes a tenth of the from-scratch rate (TrainingConfiguration.fineTuning).
-            learningRate: try trainingNode?.optionalNumber("learning_rate", above: 0)
-                ?? (initialization == nil ? 0.01 : TrainingConfiguration.fineTuning(epochs: 1, optimizer: optimizer).learningRate),
+            givenLearningRate: try trainingNode?.optionalNumber("learning_rate", above: 0),
             optimizer: optimizer,
             threads: try trainingNode?.optionalInt("threads", atLeast: 1) ?? ProcessInfo.processInfo.activeProcessorCount,
             initialization: initialization,

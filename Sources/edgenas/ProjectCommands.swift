@@ -50,8 +50,15 @@ struct SearchCommand: AsyncParsableCommand {
     @Option(help: "Project config (write an example with 'edgenas init').")
     var config = "edgenas.yaml"
 
+    @OptionGroup var pretrained: PretrainedOptionGroup
+
     func run() async throws {
-        let project = try ProjectConfig.load(path: config)
+        var project = try ProjectConfig.load(path: config)
+        if let path = pretrained.path {
+            // As if the config said training.init (with its own learning rate when it gives one).
+            project.training.initialization = URL(fileURLWithPath: path).standardizedFileURL.path
+            project.training.initializationClasses = pretrained.initClasses.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
+        }
         let started = Date()
         let result = try await runPipeline(config: project)
         printProgress("done in \(formatSeconds(Date().timeIntervalSince(started))): \(result.completeTrials) complete trials, "

@@ -51,8 +51,8 @@ struct SelectEstimatorCommand: ParsableCommand {
     var batchSize = 16
     @Option(help: "Images in the zero-cost proxies' minibatch.")
     var proxyBatchSize = 16
-    @Option(help: "Peak learning rate.")
-    var learningRate = 0.01
+    @Option(help: "Peak learning rate (default: 0.01 from scratch, a tenth of that when fine-tuning --init weights).")
+    var learningRate: Double?
     @Option(help: "Cross-validation folds of the model-based predictors.")
     var folds = 5
     @Option(help: "Bootstrap resamples of the tau intervals.")
@@ -66,25 +66,31 @@ struct SelectEstimatorCommand: ParsableCommand {
     @Option(help: "Output directory.")
     var output = "runs/select-estimator"
 
+    @OptionGroup var pretrained: PretrainedOptionGroup
+
     func run() throws {
         let space = DetectorHeadSpace(kernelSizes: try integers(kernels, option: "--kernels"), groups: try integers(groups, option: "--groups"),
                                       channels: try integers(channels, option: "--channels"), inputWidths: try integers(widths, option: "--widths"))
         var base = DetectorArchitecture.baseline
         base.classCount = dataset.classNames.count
         let architectures = try space.sample(referenceCount, seed: seed, base: base)
+        let initialization = try pretrained.initialization(classNames: dataset.classNames)
+        var configuration = initialization == nil ? TrainingConfiguration(epochs: epochs, seed: seed)
+            : TrainingConfiguration.fineTuning(epochs: epochs, seed: seed)
+        configuration.learningRate = learningRate ?? configuration.learningRate
         let settings = SelectionSettings(
             epochs: epochs, epochBudgets: try budgets.map { try integers($0, option: "--budgets") }, folds: folds,
             bootstrapResamples: resamples, maxCostFraction: maxCostFraction, seed: seed,
             trainingKey: "data=\(dataset.data) train=\(dataset.trainSplit) val=\(dataset.valSplit) classes=\(dataset.classes) "
-                + "batch=\(batchSize) lr=\(learningRate) proxy-batch=\(proxyBatchSize) seed=\(seed)")
+                + "batch=\(batchSize) lr=\(configuration.learningRate) proxy-batch=\(proxyBatchSize) seed=\(seed)"
+                + (pretrained.path.map { " init=\($0)" } ?? ""))
         Torch.setThreadCount(threads)
         let train = try dataset.load(split: dataset.trainSplit)
         let validation = try dataset.load(split: dataset.valSplit)
         let trainer = DetectorReferenceTrainer(
-            trainingSet: train, validationSet: validation, batchSize: batchSize,
-            configuration: TrainingConfiguration(epochs: epochs, learningRate: learningRate, seed: seed),
-            progress: ProgressLine().show)
-        let proxies = DetectorProxyScorer(trainingSet: train, batchSize: proxyBatchSize, seed: seed)
+            trainingSet: train, validationSet: validation, batchSize: batchSize, configuration: configuration,
+            initialization: initialization, progress: ProgressLine().show)
+        let proxies = DetectorProxyScorer(trainingSet: train, batchSize: proxyBatchSize, seed: seed, initialization: initialization)
         let outputURL = URL(fileURLWithPath: output)
         print("select-estimator: \(architectures.count) references of the head space, \(epochs) epochs each, "
               + "\(train.count) training / \(validation.count) validation images, \(threads) threads")
@@ -137,6 +143,8 @@ struct PlanCommand: ParsableCommand {
     var batchSize = 16
     @Option(help: "Intra-op threads for libtorch.")
     var threads = ProcessInfo.processInfo.activeProcessorCount
+
+    @OptionGroup var pretrained: PretrainedOptionGroup
 
     @Option(help: "Output directory for plan.csv, plan.txt and plan.json.")
     var output: String?
@@ -191,7 +199,8 @@ struct PlanCommand: ParsableCommand {
         Torch.setThreadCount(threads)
         let trainer = DetectorReferenceTrainer(
             trainingSet: try options.load(split: options.trainSplit), validationSet: try options.load(split: options.valSplit),
-            batchSize: batchSize, progress: ProgressLine().show)
+            batchSize: batchSize, configuration: pretrained.path == nil ? TrainingConfiguration() : .fineTuning(epochs: epochs),
+            initialization: try pretrained.initialization(classNames: options.classNames), progress: ProgressLine().show)
         print("timing one full training of \(architecture) (\(epochs) epochs)")
         return try trainer.train(architecture, epochs: epochs).fullTrainingSeconds
     }

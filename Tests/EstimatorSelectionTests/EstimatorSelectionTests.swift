@@ -175,3 +175,17 @@ struct ScrambledOnly: ProxyScorer {
         return ZeroCostProxy.allCases.map { ZeroCostProxyScore(proxy: $0, score: Double((i * 37 + $0.rawValue.count) % 11), seconds: 0.2) }
     }
 }
+
+@Test func inheritedAPIsAStrategyOfRunsFromPretrainedWeights() {
+    let strategy = LearningCurveStrategy.inheritedAP(fullEpochs: 10)
+    #expect(strategy.name == "val_ap@0ep")
+    #expect(LearningCurveStrategy(name: "val_ap@0ep", fullEpochs: 10) == strategy)
+    #expect(LearningCurveStrategy(name: "sotl@0ep", fullEpochs: 10) == nil)
+    let fineTuned = ReferenceRun(architecture: "k3-g1-c48-w224", trainingLosses: [1, 0.5], validationAP: [0.4, 0.5], validationLosses: [1, 1],
+                                 epochSeconds: [10, 10], evaluationSeconds: [2, 2], parameterCount: 1, multiplyAccumulates: 1,
+                                 initialAP: 0.3, initialSeconds: 3, inheritedShare: 1)
+    #expect(strategy.score(fineTuned) == 0.3 && strategy.cost(fineTuned) == 3)
+    var scratch = fineTuned
+    (scratch.initialAP, scratch.initialSeconds) = (nil, nil)
+    #expect(strategy.score(scratch).isNaN)
+}

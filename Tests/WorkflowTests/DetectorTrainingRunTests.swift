@@ -39,3 +39,49 @@ struct DetectorTrainingRunTests {
         #expect(resumed.curve.validationMetric.isEmpty && resumed.finalAP50 == reference.finalAP)
     }
 }
+
+struct FineTuningTests {
+    /// `training.init`: every run starts from the inherited weights; a reference run records the
+    /// starting network's AP (val_ap@0ep) and the share inherited, and the estimator for
+    /// val_ap@0ep trains nothing and scores that AP.
+    @Test func runsFromPretrainedWeightsStartFromTheInheritedNetwork() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("edgenas-fine-tuning-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let data = directory.appendingPathComponent("data")
+        _ = try SyntheticDataWriter().write(to: data, seed: 3, trainCount: 8, valCount: 4)
+        // The pretrained weights: a short training of the baseline, as the demo makes its base model.
+        let base = directory.appendingPathComponent("base")
+        let scratch = try ProjectConfig.parse(yaml: "dataset: {path: \(data.path)}\nbudget: {trials: 4}\ntraining: {batch_size: 4}",
+                                              baseDirectory: directory)
+        let splits = try DatasetSplits.load(scratch.dataset)
+        _ = try DetectorTrainingRun(splits: splits, recipe: TrainingRecipe(scratch.training, seed: 1))
+            .train(DetectorArchitecture(shortName: "k5-g1-c96-w224"), epochs: 2, checkpoint: base)
+
+        let config = try ProjectConfig.parse(yaml: """
+            dataset: {path: data}
+            budget: {trials: 4}
+            training: {batch_size: 4, init: base, freeze_backbone_epochs: 1}
+            """, baseDirectory: directory)
+        #expect(config.training.initialization == base.path)
+        #expect(config.training.learningRate == TrainingConfiguration.fineTuning(epochs: 1).learningRate)
+        let run = try DetectorTrainingRun(splits: splits, recipe: TrainingRecipe(config.training, seed: 5))
+        #expect(run.initialization?.weights.format == .edgenas)
+
+        let narrower = try DetectorArchitecture(shortName: "k3-g2-c48-w224")
+        let record = try run.onTrainingMachine { try run.referenceTrainer.train(narrower, epochs: 2) }
+        let share = try #require(record.inheritedShare)
+        #expect(share == 1)  // a narrower, grouped, smaller-kernel head is a subnetwork of the base model's
+        let initialAP = try #require(record.initialAP)
+        #expect(initialAP.isFinite && record.validationAP.count == 2)
+
+        let estimate = try EstimatorCatalog.make("val_ap@0ep", run: run, training: config.training).estimate(narrower, trialNumber: 0)
+        #expect(estimate.epochs == 0 && estimate.score == initialAP && estimate.ap50 == initialAP)
+    }
+
+    @Test func aMissingInitIsNamed() {
+        #expect(throws: ProjectConfigError.self) {
+            try ProjectConfig.parse(yaml: "dataset: {path: data}\nbudget: {trials: 4}\ntraining: {init: nowhere.pth}",
+                                    baseDirectory: URL(fileURLWithPath: "/tmp"))
+        }
+    }
+}

@@ -43,11 +43,13 @@ public final class DetectorInitialization: @unchecked Sendable {
         return (detector, report)
     }
 
-    /// Whether `architecture`'s layers differ from the pretrained network's (the class count aside).
+    /// Whether `architecture`'s layers differ from the pretrained network's (the class count and
+    /// input size aside: they change no layer's channels, and statistics from the pretrained
+    /// network's large training set beat those of a few hundred images).
     public func needsRecalibration(_ architecture: DetectorArchitecture) -> Bool {
         var source = weights.architecture, target = architecture
-        source.classCount = 1
-        target.classCount = 1
+        (source.classCount, source.inputWidthPixels) = (1, 320)
+        (target.classCount, target.inputWidthPixels) = (1, 320)
         return source != target || weights.format == .fastestDetBackbone || weights.format == .torchvisionBackbone
     }
 
