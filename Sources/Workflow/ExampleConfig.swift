@@ -41,7 +41,8 @@ extension ProjectConfig {
     # trains its references fully, ranks every strategy by Kendall tau against their AP@0.5 and
     # searches with the best affordable one. Or name one: full | short | sotl | extrapolate
     # (a short complete schedule of short_epochs) | RULE@Eep (the first E epochs of a full
-    # training: val_ap, sotl, sotl_last, val_loss, extrapolate_power_law, e.g. val_ap@3ep) |
+    # training: val_ap, sotl, sotl_last, val_loss, extrapolate_power_law, e.g. val_ap@3ep;
+    # with training.init, val_ap@0ep scores the inherited weights with no training at all) |
     # proxy:NAME (a zero-cost proxy, e.g. proxy:params, proxy:synflow) | predictor:NAME
     # (fitted on the selection's references, e.g. predictor:bayesian_ridge, predictor:gp_rbf).
     estimator: auto
@@ -67,10 +68,18 @@ extension ProjectConfig {
     seed: 0
 
     training:
+      # Pretrained weights every network starts from (fine-tuning; omit to train from scratch):
+      # FastestDet's published COCO detector, weights/weight_AP05:0.253207_280-epoch.pth in
+      # github.com/dog-qiuqiu/FastestDet (its class list coco.names beside it), its ImageNet
+      # backbone module/shufflenetv2.pth, torchvision's shufflenet_v2_x0_5, or an
+      # 'edgenas train' checkpoint directory. Each architecture inherits what fits.
+      # init: weights/fastestdet-coco-ap05-0.253.pth
+      # init_classes: weights/coco.names   # default: the one *.names file beside init
+      # freeze_backbone_epochs: 0          # epochs with the backbone frozen at the start
       epochs: 60                 # full training (estimator full, and the retraining of candidates)
       short_epochs: 5            # short-training estimators
       batch_size: 16
-      learning_rate: 0.01
+      # learning_rate: 0.01      # default 0.01 from scratch, 0.001 when fine-tuning (init)
       optimizer: adamw           # adamw | sgd
       threads: 2
 

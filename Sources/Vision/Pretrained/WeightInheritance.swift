@@ -19,7 +19,7 @@ public struct InheritanceReport: Codable, Hashable, Sendable {
 /// NAS (Once-for-All) initialises its subnetworks:
 /// - tensors of the same shape are copied;
 /// - a narrower layer keeps the source's most important output channels (largest batch-norm
-///   scale |γ|), in their original order, and every layer reading it takes the same channels;
+///   scale |γ|), in their original order, and every layer reading them takes the same channels;
 ///   a residual sum's two operands keep the same channels;
 /// - a smaller kernel takes the centre of the larger one (a larger one gets the smaller one
 ///   in its centre, zeros around);
@@ -27,6 +27,13 @@ public struct InheritanceReport: Codable, Hashable, Sendable {
 /// - fewer units in a stage take the first units; more units, or anything the source lacks
 ///   (a backbone-only checkpoint's neck and head), keep their fresh initialisation;
 /// - class rows are matched by class name.
+///
+/// "The same channels" is followed by identity, not position: every channel is labelled by the
+/// convolution row that makes it (a depthwise channel by its input's label), labels flow through
+/// splits, concatenations and shuffles in both networks, and a layer's input column takes the
+/// source column that carries the same label. So a shortened or narrowed ShuffleNet stage, whose
+/// channels reach the next layers in other positions, still feeds them what they were trained
+/// on; an input column whose channel the source never fed that layer starts at zero.
 /// Batch-norm statistics no longer fit a network whose channels changed: recalibrate them
 /// (`BatchNormRecalibration`) before evaluating.
 public enum WeightInheritance {
@@ -37,81 +44,81 @@ public enum WeightInheritance {
     @discardableResult
     public static func inherit(_ weights: PretrainedWeights, into detector: Detector, classNames: [String]? = nil) throws -> InheritanceReport {
         let source = try DetectorGraph(weights.architecture)
-        let target = detector.graph
         let sourceNodes = Dictionary(source.nodes.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-        func sourceChannels(_ name: String) -> Int? { sourceNodes[name]?.outputShape.channels }
+        let sourceLabels = channelLabels(source) { node, _ in (0..<node.outputShape.channels).map { $0 } }
 
-        // A residual sum's later operand keeps the channels its earlier operand kept.
+        // A residual sum's later operand keeps the rows its earlier operand kept.
         var residualPartner: [String: String] = [:]
-        for node in target.nodes {
+        for node in detector.graph.nodes {
             if case .add = node.operation, node.inputs.count == 2 { residualPartner[node.inputs[1]] = node.inputs[0] }
         }
         let freshClasses = classRows(target: detector.architecture.classCount, names: classNames, source: weights)
-
-        // channels[X][c]: which channel of the source's node X (same name) target channel c of X is; nil: none.
-        var channels: [String: [Int?]] = [DetectorGraph.inputName: [0, 1, 2]]
-        var inherited = 0
-        let units = Dictionary(detector.units.map { ($0.name, $0.module) }, uniquingKeysWith: { a, _ in a })
-        for node in target.nodes {
+        // The source rows each (non-depthwise) convolution of the target keeps; nil: a fresh row.
+        var keptRows: [String: [Int?]] = [:]
+        let targetLabels = try channelLabels(detector.graph) { node, _ in
             let width = node.outputShape.channels
-            let input = channels[node.inputs[0]] ?? []
-            let counterpart = sourceNodes[node.name]
-            switch node.operation {
-            case .convolution(let spec):
-                guard let unit = units[node.name] as? ConvolutionUnit else { continue }
-                var outputs: [Int?]
-                if spec.isDepthwise {
-                    outputs = input
-                } else if let partner = residualPartner[node.name], let kept = channels[partner] {
-                    outputs = kept
-                } else if node.name == "head.class.pw" {
-                    outputs = freshClasses.rows
-                } else if let counterpart, case .convolution = counterpart.operation,
-                          weights.tensors["\(node.name).bn.weight"] != nil {
-                    outputs = try mostImportant(width, of: counterpart.outputShape.channels,
-                                                scales: weights.tensors["\(node.name).bn.weight"]!.floats())
-                } else {
-                    outputs = [Int?](repeating: nil, count: width)
-                }
-                channels[node.name] = outputs
-                if let counterpart, case .convolution(let sourceSpec) = counterpart.operation {
-                    inherited += try copy(unit: unit, spec: spec, from: weights, node: node.name, sourceSpec: sourceSpec,
-                                          inputs: input, outputs: outputs)
-                }
-            case .maxPool, .averagePool, .upsampleNearest, .add:
-                channels[node.name] = input
-            case .concatenate:
-                var joined: [Int?] = []
-                let sourceInputs = counterpart?.inputs ?? []
-                for (position, name) in node.inputs.enumerated() {
-                    let part = channels[name] ?? []
-                    guard position < sourceInputs.count else { joined += part.map { _ in nil }; continue }
-                    let offset = sourceInputs[..<position].reduce(0) { $0 + (sourceChannels($1) ?? 0) }
-                    joined += part.map { $0.map { $0 + offset } }
-                }
-                channels[node.name] = joined
-            case .channelSlice(let start, let count):
-                guard let counterpart, case .channelSlice(let sourceStart, let sourceCount) = counterpart.operation else {
-                    channels[node.name] = [Int?](repeating: nil, count: width)
-                    continue
-                }
-                // The slice's channels, as channels of the source's slice (nil where the source sliced elsewhere).
-                let kept = sourceStart..<(sourceStart + sourceCount)
-                channels[node.name] = input[start..<(start + count)].map { value in value.flatMap { kept.contains($0) ? $0 - sourceStart : nil } }
-            case .channelShuffle(let groups):
-                // Output channel j·groups + g is input channel g·(C/groups) + j, on both sides.
-                let perGroup = width / groups
-                let sourcePerGroup = (sourceChannels(node.name) ?? width) / groups
-                channels[node.name] = (0..<width).map { index in
-                    input[(index % groups) * perGroup + index / groups].map { ($0 % sourcePerGroup) * groups + $0 / sourcePerGroup }
-                }
-            case .detectionOutput:
-                break
+            let rows: [Int?]
+            if let partner = residualPartner[node.name], let kept = keptRows[partner] {
+                rows = kept
+            } else if node.name == "head.class.pw" {
+                rows = freshClasses.rows
+            } else if let counterpart = sourceNodes[node.name], case .convolution = counterpart.operation,
+                      let scales = weights.tensors["\(node.name).bn.weight"] {
+                rows = try mostImportant(width, of: counterpart.outputShape.channels, scales: scales.floats())
+            } else {
+                rows = [Int?](repeating: nil, count: width)
             }
+            keptRows[node.name] = rows
+            return rows
+        }
+
+        var inherited = 0
+        for (name, module) in detector.units {
+            guard let unit = module as? ConvolutionUnit, let node = detector.graph.node(named: name),
+                  let counterpart = sourceNodes[name], case .convolution(let sourceSpec) = counterpart.operation,
+                  let sourceInputs = sourceLabels[counterpart.inputs[0]], let inputs = targetLabels[node.inputs[0]] else { continue }
+            let sourceColumn = Dictionary(sourceInputs.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
+            let columns = inputs.map { sourceColumn[$0] }
+            // A depthwise channel is the source's channel that reads the same input.
+            let rows = unit.spec.isDepthwise ? columns : keptRows[name] ?? []
+            inherited += try copy(unit: unit, from: weights, node: name, sourceSpec: sourceSpec, rows: rows, columns: columns)
         }
         return InheritanceReport(
             source: weights.path, sourceArchitecture: weights.architecture.description, inheritedParameters: inherited,
             totalParameters: detector.graph.parameterCount, freshClasses: freshClasses.fresh)
+    }
+
+    /// Labels every node's output channels: the image's channels, each convolution row (its
+    /// `rows(node, labels so far)` names the source row it is, nil for a fresh one), a depthwise
+    /// channel by its input's label, and the other operations moving labels as they move channels.
+    private static func channelLabels(
+        _ graph: DetectorGraph, rows: (GraphNode, [String: [String]]) throws -> [Int?]
+    ) rethrows -> [String: [String]] {
+        var labels: [String: [String]] = [DetectorGraph.inputName: ["image#0", "image#1", "image#2"]]
+        for node in graph.nodes {
+            let input = labels[node.inputs[0]] ?? []
+            switch node.operation {
+            case .convolution(let spec) where spec.isDepthwise:
+                labels[node.name] = input.map { "\(node.name)(\($0))" }
+            case .convolution:
+                labels[node.name] = try rows(node, labels).enumerated().map { index, row in
+                    row.map { "\(node.name)#\($0)" } ?? "\(node.name)#fresh\(index)"
+                }
+            case .maxPool, .averagePool, .upsampleNearest, .add:
+                labels[node.name] = input
+            case .concatenate:
+                labels[node.name] = node.inputs.flatMap { labels[$0] ?? [] }
+            case .channelSlice(let start, let count):
+                labels[node.name] = Array(input[start..<(start + count)])
+            case .channelShuffle(let groups):
+                // Output channel j·groups + g is input channel g·(C/groups) + j.
+                let perGroup = input.count / groups
+                labels[node.name] = input.indices.map { input[($0 % groups) * perGroup + $0 / groups] }
+            case .detectionOutput:
+                break
+            }
+        }
+        return labels
     }
 
     /// Which source class row each target class takes (nil: fresh), and the fresh classes' names.
@@ -134,11 +141,14 @@ public enum WeightInheritance {
         return ranked.prefix(count).sorted().map { $0 }
     }
 
-    /// Copies one convolution unit's weights and batch norm for the channels both sides have.
-    /// Returns the number of trainable elements copied.
-    private static func copy(unit: ConvolutionUnit, spec: ConvolutionSpec, from weights: PretrainedWeights, node: String,
-                             sourceSpec: ConvolutionSpec, inputs: [Int?], outputs: [Int?]) throws -> Int {
+    /// Copies one convolution unit's weights and batch norm: target row r is source row
+    /// `rows[r]` (nil: the row keeps its initialisation), target input column c (across groups)
+    /// is source input channel `columns[c]` (nil: zero in an inherited row). Returns the number
+    /// of trainable elements copied.
+    private static func copy(unit: ConvolutionUnit, from weights: PretrainedWeights, node: String, sourceSpec: ConvolutionSpec,
+                             rows: [Int?], columns: [Int?]) throws -> Int {
         guard let sourceWeight = weights.tensors["\(node).conv.weight"] else { return 0 }
+        let spec = unit.spec
         let source = try sourceWeight.floats()
         var weight = try unit.convolution.weight.tensor.floats()
         let (perGroupIn, perGroupOut) = (spec.inputChannels / spec.groups, spec.outputChannels / spec.groups)
@@ -146,23 +156,22 @@ public enum WeightInheritance {
         let (k, sourceK) = (spec.kernelSize, sourceSpec.kernelSize)
         let shift = (sourceK - k) / 2  // centre crop (> 0) or centre pad (< 0)
         var copied = 0
-        for (row, sourceRow) in outputs.enumerated() {
+        for (row, sourceRow) in rows.enumerated() {
             guard let sourceRow else { continue }
             let sourceGroup = sourceRow / sourcePerGroupOut
             for column in 0..<perGroupIn {
                 let absolute = (row / perGroupOut) * perGroupIn + column
-                guard absolute < inputs.count, let sourceInput = inputs[absolute] else { continue }
-                let sourceColumn = sourceInput - sourceGroup * sourcePerGroupIn
-                guard (0..<sourcePerGroupIn).contains(sourceColumn) else { continue }
+                let sourceColumn = columns[absolute].map { $0 - sourceGroup * sourcePerGroupIn }
+                let available = sourceColumn.map { (0..<sourcePerGroupIn).contains($0) } ?? false
                 for y in 0..<k {
                     for x in 0..<k {
                         let (sy, sx) = (y + shift, x + shift)
-                        let value = (0..<sourceK).contains(sy) && (0..<sourceK).contains(sx)
-                            ? source[((sourceRow * sourcePerGroupIn + sourceColumn) * sourceK + sy) * sourceK + sx] : 0
-                        weight[((row * perGroupIn + column) * k + y) * k + x] = value
+                        let inside = available && (0..<sourceK).contains(sy) && (0..<sourceK).contains(sx)
+                        weight[((row * perGroupIn + column) * k + y) * k + x] =
+                            inside ? source[((sourceRow * sourcePerGroupIn + sourceColumn!) * sourceK + sy) * sourceK + sx] : 0
                     }
                 }
-                copied += k * k
+                if available { copied += k * k }
             }
         }
         try unit.convolution.weight.tensor.assign(Tensor(weight, shape: unit.convolution.weight.tensor.shape))
@@ -173,7 +182,7 @@ public enum WeightInheritance {
             guard let stored = weights.tensors["\(node).bn.\(field)"] else { continue }
             let values = try stored.floats()
             var current = try parameter.tensor.floats()
-            for (row, sourceRow) in outputs.enumerated() {
+            for (row, sourceRow) in rows.enumerated() {
                 guard let sourceRow else { continue }
                 current[row] = values[sourceRow]
                 if trainable { copied += 1 }
