@@ -9,16 +9,19 @@ import Vision
 /// fine-tunes every network from that base model, as a practitioner starts from FastestDet's
 /// weights; all of it fits in 15 minutes on 2 cores. Tests run the same project at a smaller scale.
 public struct DemoProject: Sendable {
+    /// Training images of the search (the first of the base model's training images).
     public var trainImages = 96
+    /// Training images of the base model (it stands for weights pretrained on a large dataset).
+    public var baseTrainImages = 400
     public var validationImages = 32
     public var trials = 12
     /// The search phase's budget; too small for full training of every trial, so `auto` plans.
     public var searchHours = 0.05
     /// Epochs of the base model's training from scratch (once; every trial inherits from it).
-    public var baseEpochs = 40
+    public var baseEpochs = 30
     /// Epochs of a full fine-tuning.
-    public var epochs = 12
-    public var shortEpochs = 3
+    public var epochs = 6
+    public var shortEpochs = 2
     /// Fully trained references of the selection (the baseline among them).
     public var references = 5
     public var retrainCandidates = 3
@@ -44,8 +47,14 @@ public struct DemoProject: Sendable {
             synthetic.figureHeight = 48...160
             synthetic.figuresPerImage = 1...3
             let summary = try SyntheticDataWriter(config: synthetic).write(
-                to: data, seed: seed, trainCount: trainImages, valCount: validationImages)
-            log("demo: wrote \(summary.trainImages) training and \(summary.valImages) validation images to \(data.path)")
+                to: data, seed: seed, trainCount: max(baseTrainImages, trainImages), valCount: validationImages)
+            // The search's split: the first of the base model's training images.
+            let ids = try String(contentsOf: data.appendingPathComponent("ImageSets/Main/train.txt"), encoding: .utf8)
+                .split(separator: "\n").prefix(trainImages)
+            try (ids.joined(separator: "\n") + "\n").write(to: data.appendingPathComponent("ImageSets/Main/\(Self.searchSplit).txt"),
+                                                          atomically: true, encoding: .utf8)
+            log("demo: wrote \(summary.trainImages) training (\(trainImages) for the search) and \(summary.valImages) validation images "
+                + "to \(data.path)")
         }
         try trainBaseModel(data: data, into: directory.appendingPathComponent(Self.baseModelDirectory), log: log)
         let config = directory.appendingPathComponent("edgenas.yaml")
@@ -55,6 +64,8 @@ public struct DemoProject: Sendable {
 
     /// Where the base model's checkpoint goes, beside the data.
     public static let baseModelDirectory = "base-model"
+    /// The training split the search fine-tunes on.
+    public static let searchSplit = "search"
 
     /// Trains the baseline architecture from scratch on the training split (resuming an
     /// interrupted run; nothing when a finished one is there) and logs each epoch and its AP@0.5.
@@ -85,7 +96,7 @@ public struct DemoProject: Sendable {
         """
         # Written by 'edgenas demo': the whole pipeline at small scale on synthetic data.
         name: demo
-        dataset: {format: voc, path: data, train: train, val: val, classes: [person]}
+        dataset: {format: voc, path: data, train: \(Self.searchSplit), val: val, classes: [person]}
         base_model: k5-g1-c96-w320
         search_space: default
         objectives: [ap50, latency]
