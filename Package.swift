@@ -12,12 +12,21 @@ import PackageDescription
 
 // libtorch location. Debian's libtorch-dev puts headers under /usr/include and libraries on
 // the default linker path; TORCH_ROOT points at another libtorch (for example an unpacked
-// official release: TORCH_ROOT/include, TORCH_ROOT/lib).
-let torchRoot = Context.environment["TORCH_ROOT"]
+// official release, or the torch/ folder of PyPI's wheel: TORCH_ROOT/include, TORCH_ROOT/lib).
+// With TORCH_ROOT the three libraries are linked by their full path, not with -ltorch: the
+// -L/usr/lib/x86_64-linux-gnu that pkg-config adds for libjpeg/libpng comes before any
+// -L$TORCH_ROOT/lib on the link line, so -ltorch would pick Debian's libtorch when it is
+// installed too (scripts/test-torch-root.sh checks this). The rpath makes the loader find the
+// same libraries at run time.
+let torchRoot = Context.environment["TORCH_ROOT"].flatMap { $0.isEmpty ? nil : $0 }
 let torchIncludeFlags: [String] = torchRoot.map {
     ["-I\($0)/include", "-I\($0)/include/torch/csrc/api/include"]
 } ?? ["-I/usr/include/torch/csrc/api/include"]
-let torchLinkFlags: [String] = torchRoot.map { ["-L\($0)/lib", "-Xlinker", "-rpath", "-Xlinker", "\($0)/lib"] } ?? []
+let torchLibraries = ["torch", "torch_cpu", "c10"]
+let torchLinkSettings: [LinkerSetting] = torchRoot.map { root in
+    [.unsafeFlags(torchLibraries.flatMap { ["-Xlinker", "\(root)/lib/lib\($0).so"] }
+        + ["-Xlinker", "-rpath", "-Xlinker", "\(root)/lib"])]
+} ?? torchLibraries.map { .linkedLibrary($0) }
 
 // Pixel loops (decoding, augmentation, letterboxing), the detection loss's target assignment
 // and the proxies' per-element maths run 10-20x slower unoptimised, which made the tests that
@@ -47,10 +56,7 @@ let package = Package(
         .target(
             name: "CTorch",
             cxxSettings: [.unsafeFlags(torchIncludeFlags + ["-std=c++17", "-O2"])],
-            linkerSettings: [
-                .unsafeFlags(torchLinkFlags),
-                .linkedLibrary("torch"), .linkedLibrary("torch_cpu"), .linkedLibrary("c10"),
-            ]
+            linkerSettings: torchLinkSettings
         ),
         .target(name: "Torch", dependencies: ["CTorch"]),
 

@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """Checks the ONNX models written by `edgenas export` in onnxruntime, against EdgeNAS's own outputs.
 
-    pip install onnx onnxruntime numpy          (scripts/install.sh --deps installs them)
+    scripts/python-env.sh        (once: .venv with onnx, onnxruntime, numpy; scripts/install.sh --deps runs it)
     edgenas export --data DATA --checkpoint RUN --int8 --check-images 100 --output export
-    python3 scripts/check_onnx.py export/check [--json result.json]
+    .venv/bin/python scripts/check_onnx.py export/check [--json result.json]
+
+(or any Python with `pip install onnx onnxruntime numpy`).
 
 The bundle (export/check) holds the validation images letterboxed as the model expects, EdgeNAS's
 outputs on them (libtorch FP32 and libtorch INT8), the ground truth and EdgeNAS's AP@0.5. This script:

@@ -1,23 +1,37 @@
 #!/usr/bin/env bash
-# Installs what EdgeNAS needs on Debian 12 (libtorch 1.13, OpenBLAS with OpenMP, libjpeg-turbo,
-# libpng, PostgreSQL for the distributed-mode tests, python3-torch for the parity references,
-# the ONNX Runtime shared library for the ONNX latency backend, and onnx/onnxruntime/numpy for
-# the `python3` first on PATH so the reference scripts can build and check .onnx fixtures)
-# and builds the release binary .build/release/edgenas.
-#   scripts/install.sh            install packages + build release
-#   scripts/install.sh --deps     install packages only (what CI needs before `scripts/test.sh`)
+# Installs what EdgeNAS needs on Debian 12, from Debian's packages alone, and builds the release
+# binary .build/release/edgenas. Nothing is installed into any Python: EdgeNAS never runs Python.
+#   scripts/install.sh            what running EdgeNAS needs (libtorch 1.13, OpenBLAS with OpenMP,
+#                                 libjpeg-turbo, libpng, SQLite, ONNX Runtime's shared library),
+#                                 then the release build
+#   scripts/install.sh --deps     that, plus what the tests and the repository's check scripts need
+#                                 (PostgreSQL, Chromium, python3-torch, a virtual environment
+#                                 .venv with onnx/onnxruntime/numpy); no build. CI runs this
+#                                 before `scripts/test.sh`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+deps=false
+case "${1:-}" in
+    "") ;;
+    --deps) deps=true ;;
+    *) echo "usage: scripts/install.sh [--deps]" >&2; exit 2 ;;
+esac
 
 packages=(
     libtorch-dev libopenblas0-openmp          # tensors, autograd, INT8 kernels
     libjpeg62-turbo-dev libpng-dev pkg-config # image decoding
-    chromium                                  # headless browser: the report and dashboard rendering tests
     libsqlite3-dev                            # GRDB links the system SQLite
-    postgresql                                # throwaway server for the distributed tests
-    python3-torch                             # reference numbers for parity checks (tests never need it)
-    unzip                                     # unpacks libonnxruntime from its wheel
+    python3-pip unzip                         # `pip download` fetches ONNX Runtime's wheel (never installs it)
 )
+if $deps; then
+    packages+=(
+        postgresql                            # throwaway server for the distributed tests
+        chromium                              # headless browser: the report and dashboard rendering tests
+        python3-venv                          # .venv for the check scripts (scripts/python-env.sh)
+        python3-torch                         # reference numbers for parity checks (tests never need it)
+    )
+fi
 
 sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
@@ -34,8 +48,11 @@ else
 fi
 
 # ONNX Runtime: EdgeNAS dlopen()s libonnxruntime at run time (Sources/COnnxRuntime), so only the
-# shared library is needed, no Python. PyPI's wheel ships it ready-built for this platform;
-# take that one file out of the wheel.
+# shared library is needed, no Python. PyPI's wheel ships it ready-built for this platform:
+# Debian's pip (python3-pip, installed above) downloads the wheel, which is a zip file, and
+# that one file is taken out of it. `pip download` installs nothing, so Debian's PEP 668
+# protection of its Python is never in the way. /usr/bin/python3 is named so that another
+# Python first on PATH (pyenv, conda) plays no part.
 onnxruntime_version=1.32.0
 onnxruntime_dir=/usr/local/lib/edgenas/onnxruntime
 onnxruntime_lib="$onnxruntime_dir/libonnxruntime.so.$onnxruntime_version"
@@ -45,26 +62,23 @@ else
     echo "==> installing ONNX Runtime $onnxruntime_version into $onnxruntime_dir"
     wheel_dir=$(mktemp -d)
     trap 'rm -rf "$wheel_dir"' EXIT
-    python3 -m pip download --quiet --no-deps --only-binary=:all: --dest "$wheel_dir" "onnxruntime==$onnxruntime_version"
+    /usr/bin/python3 -m pip download --quiet --no-deps --only-binary=:all: --dest "$wheel_dir" "onnxruntime==$onnxruntime_version"
     unzip -q -j "$wheel_dir"/onnxruntime-"$onnxruntime_version"-*.whl \
         "onnxruntime/capi/libonnxruntime.so.$onnxruntime_version" -d "$wheel_dir/lib"
     sudo_if_needed install -d "$onnxruntime_dir"
     sudo_if_needed install -m 0644 "$wheel_dir/lib/libonnxruntime.so.$onnxruntime_version" "$onnxruntime_lib"
 fi
 
-# Python packages for the repository's check scripts (scripts/reference/make_onnx_fixtures.py);
-# installed for the `python3` first on PATH (pyenv), never needed by EdgeNAS itself.
-if python3 -c 'import onnx, onnxruntime, numpy' 2>/dev/null; then
-    echo "==> onnx, onnxruntime, numpy already importable by $(command -v python3)"
-else
-    echo "==> installing onnx, onnxruntime $onnxruntime_version, numpy for $(command -v python3)"
-    python3 -m pip install --quiet onnx "onnxruntime==$onnxruntime_version" numpy
-fi
-
 command -v swift >/dev/null || { echo "error: the Swift 6 toolchain is not on PATH (https://swift.org/install)" >&2; exit 1; }
 
-if [ "${1:-}" = "--deps" ]; then exit 0; fi
+if $deps; then
+    # onnx, onnxruntime and numpy for scripts/check_onnx.py and scripts/reference/*.py, in a
+    # virtual environment of the repository's own (never the system Python).
+    scripts/python-env.sh >/dev/null
+    exit 0
+fi
 
-echo "==> building release (first build takes several minutes)"
+echo "==> building release (the first build takes about 15 minutes on 2 cores)"
 swift build -c release --product edgenas
 echo "==> built $(pwd)/.build/release/edgenas"
+echo "==> check it with: .build/release/edgenas doctor"

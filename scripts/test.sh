@@ -2,6 +2,7 @@
 # README's test command: runs the whole test suite. Starts a throwaway PostgreSQL server on
 # loopback for the distributed-storage tests (stopped again on exit, whatever happens), then
 # `swift test`. Extra arguments go to `swift test` (e.g. `scripts/test.sh --filter SearchTests`).
+# Needs what `scripts/install.sh --deps` installs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +16,24 @@ if [ -z "${EDGENAS_TEST_POSTGRES_URL:-}" ] && [ -x /usr/lib/postgresql/15/bin/pg
     trap 'scripts/postgres-test-server.sh stop' EXIT
     eval "$exports"
     echo "==> PostgreSQL test server at $EDGENAS_TEST_POSTGRES_URL"
+fi
+
+# The Python check scripts run in the repository's virtual environment (scripts/python-env.sh
+# creates it once; never the system Python). EDGENAS_PYTHON is its interpreter, for scripts and
+# tests that want it. The ONNX fixture the OnnxRuntime tests read must be what its script makes.
+if EDGENAS_PYTHON=$(scripts/python-env.sh); then
+    export EDGENAS_PYTHON
+    fixture_dir=$(mktemp -d)
+    "$EDGENAS_PYTHON" scripts/reference/make_onnx_fixtures.py "$fixture_dir" >/dev/null
+    if ! cmp -s "$fixture_dir/conv_relu_add.onnx" Tests/OnnxRuntimeTests/Fixtures/conv_relu_add.onnx; then
+        echo "error: scripts/reference/make_onnx_fixtures.py no longer makes the committed Tests/OnnxRuntimeTests/Fixtures/conv_relu_add.onnx" >&2
+        exit 1
+    fi
+    rm -rf "$fixture_dir"
+    echo "==> ONNX fixture reproduced by $EDGENAS_PYTHON"
+else
+    echo "error: no Python environment for the check scripts; run scripts/install.sh --deps" >&2
+    exit 1
 fi
 
 swift build --build-tests

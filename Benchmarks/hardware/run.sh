@@ -11,7 +11,8 @@
 #
 # Usage (from the repository root): Benchmarks/hardware/run.sh [ENGINE] [THREADS]
 #   ENGINE: onednn (default) or qnnpack; THREADS: 1 (default)
-# Needs python3-torch (Debian's /usr/bin/python3) and onnxruntime for `python3` (scripts/install.sh --deps).
+# Needs python3-torch (Debian's /usr/bin/python3) and onnxruntime in the repository's .venv
+# (scripts/install.sh --deps; EDGENAS_PYTHON names another Python with onnxruntime).
 set -eu
 ENGINE=${1:-onednn}
 THREADS=${2:-1}
@@ -23,6 +24,7 @@ export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 swift build -c release --product edgenas-bench-hardware >/dev/null
 BIN=$(swift build -c release --product edgenas-bench-hardware --show-bin-path)/edgenas-bench-hardware
 here=$(dirname "$0")
+ort_python="${EDGENAS_PYTHON:-$("$here/../../scripts/python-env.sh")}"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 field() { echo "$2" | sed "s/.* $1=\([0-9.]*\).*/\1/"; }
@@ -36,7 +38,7 @@ for round in $(seq "$ROUNDS"); do
             | sed 's/^/pytorch /' | tee -a "$work/results"
         "$BIN" measure "$arch" "$ENGINE" "$THREADS" | sed 's/^/edgenas /' | tee -a "$work/results"
         for precision in fp32 int8; do
-            python3 "$here/bench_onnxruntime_peer.py" "$work/$arch-$precision.onnx" "$arch" "$precision" --threads "$THREADS" \
+            "$ort_python" "$here/bench_onnxruntime_peer.py" "$work/$arch-$precision.onnx" "$arch" "$precision" --threads "$THREADS" \
                 | sed 's/^/ortpython /' | tee -a "$work/results"
             "$BIN" measure-onnx "$work/$arch-$precision.onnx" "$arch" "$precision" "$THREADS" | sed 's/^/ortedgenas /' | tee -a "$work/results"
         done

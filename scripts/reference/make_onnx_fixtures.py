@@ -6,13 +6,15 @@ y = Relu(conv) + C. Outputs y and conv, both [batch, 2, 2, 2]; "batch" is symbol
 weights are small exact binary fractions so the tests can state the expected numbers by hand.
 
 Needs the `onnx` and `numpy` packages (and checks the model against `onnxruntime` when it is
-importable); `scripts/install.sh --deps` installs all three for the `python3` first on PATH:
+importable); `scripts/python-env.sh` makes a virtual environment with all three (.venv):
 
-    python3 scripts/reference/make_onnx_fixtures.py
+    $(scripts/python-env.sh) scripts/reference/make_onnx_fixtures.py [OUTPUT_DIR]
 
-The output is deterministic: rerunning it must leave the committed fixture unchanged.
+OUTPUT_DIR defaults to Tests/OnnxRuntimeTests/Fixtures. The output is deterministic: rerunning it
+must leave the committed fixture unchanged (scripts/test.sh checks that, in a temporary folder).
 """
 import os
+import sys
 
 import numpy as np
 import onnx
@@ -79,8 +81,9 @@ def check_with_onnxruntime(path):
 
 
 def main():
-    os.makedirs(FIXTURES, exist_ok=True)
-    path = os.path.join(FIXTURES, "conv_relu_add.onnx")
+    output = sys.argv[1] if len(sys.argv) > 1 else FIXTURES
+    os.makedirs(output, exist_ok=True)
+    path = os.path.join(output, "conv_relu_add.onnx")
     onnx.save(conv_relu_add(), path)
     print("wrote", os.path.normpath(path))
     check_with_onnxruntime(path)
