@@ -77,7 +77,15 @@ public struct TensorArchive {
                 shape.append(Int(size))
             }
             let byteCount: UInt64 = try reader.integer()
-            let expected = shape.reduce(1, *) * dtype.byteWidth
+            // Sizes come from the file: a crafted shape must be an error, not an overflow trap.
+            var expected = dtype.byteWidth
+            for size in shape {
+                let (product, overflow) = expected.multipliedReportingOverflow(by: size)
+                guard !overflow else {
+                    throw TensorArchiveError.malformed(path: path, offset: reader.offset, reason: "shape \(shape) of '\(name)' overflows")
+                }
+                expected = product
+            }
             guard byteCount == UInt64(expected) else {
                 throw TensorArchiveError.malformed(
                     path: path, offset: reader.offset, reason: "'\(name)' has \(byteCount) payload bytes, shape \(shape) needs \(expected)")

@@ -76,7 +76,8 @@ private func parseError(_ yaml: String) -> ProjectConfigError? {
                                                   "estimator", "selection", "sampler", "latency", "storage", "seed", "training", "retrain",
                                                   "output"]))
         #expect(parseError(config("training: {epochs: 10, batchsize: 4}"))
-            == .unknownKey(key: "training.batchsize", known: ["epochs", "short_epochs", "batch_size", "learning_rate", "optimizer", "threads"]))
+            == .unknownKey(key: "training.batchsize", known: ["epochs", "short_epochs", "batch_size", "learning_rate", "optimizer", "threads",
+                                                              "init", "init_classes", "freeze_backbone_epochs"]))
         #expect(parseError(config("training: {epochs: 4, short_epochs: 5}"))
             == .invalidValue(key: "training.short_epochs", expected: "at most training.epochs (4)", found: "5"))
         #expect(parseError(config("estimator: oracle"))
