@@ -143,8 +143,9 @@ public struct DetectorReferenceTrainer: ReferenceTrainer {
     }
 }
 
-/// Scores detectors at their initialisation (random, or inherited from pretrained weights) with the zero-cost proxies on one minibatch of the
-/// training set (letterboxed, no augmentation, the same images for every architecture).
+/// Scores detectors at their initialisation (random, or inherited from pretrained weights) with
+/// the zero-cost proxies on one minibatch of the training set (letterboxed, no augmentation, the
+/// same images for every architecture).
 public struct DetectorProxyScorer: ProxyScorer {
     public var trainingSet: any DetectionDataset
     public var batchSize: Int
