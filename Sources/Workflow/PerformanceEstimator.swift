@@ -104,8 +104,7 @@ public struct TrainingRecipe: Codable, Hashable, Sendable {
     /// One training's schedule: from scratch, or fine-tuning (short warm-up) when the recipe
     /// starts from pretrained weights; the warm-up is capped later at a fifth of the run.
     var configuration: TrainingConfiguration {
-        var configuration = initialization == nil ? TrainingConfiguration(optimizer: optimizer, seed: seed)
-            : TrainingConfiguration.fineTuning(epochs: 1, optimizer: optimizer, seed: seed)
+        var configuration = TrainingConfiguration.defaults(fineTuning: initialization != nil, optimizer: optimizer, seed: seed)
         configuration.learningRate = learningRate
         configuration.freezeBackboneEpochs = freezeBackboneEpochs
         return configuration

@@ -109,10 +109,9 @@ public struct ProjectConfig: Hashable, Sendable {
         public var freezeBackboneEpochs: Int = 0
 
         /// Peak learning rate: as given, else 0.01 from scratch and a tenth of that when
-        /// fine-tuning pretrained weights (`TrainingConfiguration.fineTuning`).
+        /// fine-tuning pretrained weights (`TrainingConfiguration.defaults`).
         public var learningRate: Double {
-            givenLearningRate ?? (initialization == nil ? TrainingConfiguration().learningRate
-                : TrainingConfiguration.fineTuning(epochs: 1, optimizer: optimizer).learningRate)
+            givenLearningRate ?? TrainingConfiguration.defaults(fineTuning: initialization != nil, optimizer: optimizer).learningRate
         }
     }
 

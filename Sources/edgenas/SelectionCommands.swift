@@ -75,8 +75,7 @@ struct SelectEstimatorCommand: ParsableCommand {
         base.classCount = dataset.classNames.count
         let architectures = try space.sample(referenceCount, seed: seed, base: base)
         let initialization = try pretrained.initialization(classNames: dataset.classNames)
-        var configuration = initialization == nil ? TrainingConfiguration(epochs: epochs, seed: seed)
-            : TrainingConfiguration.fineTuning(epochs: epochs, seed: seed)
+        var configuration = TrainingConfiguration.defaults(fineTuning: initialization != nil, epochs: epochs, seed: seed)
         configuration.learningRate = learningRate ?? configuration.learningRate
         let settings = SelectionSettings(
             epochs: epochs, epochBudgets: try budgets.map { try integers($0, option: "--budgets") }, folds: folds,
@@ -199,7 +198,7 @@ struct PlanCommand: ParsableCommand {
         Torch.setThreadCount(threads)
         let trainer = DetectorReferenceTrainer(
             trainingSet: try options.load(split: options.trainSplit), validationSet: try options.load(split: options.valSplit),
-            batchSize: batchSize, configuration: pretrained.path == nil ? TrainingConfiguration() : .fineTuning(epochs: epochs),
+            batchSize: batchSize, configuration: .defaults(fineTuning: pretrained.path != nil, epochs: epochs),
             initialization: try pretrained.initialization(classNames: options.classNames), progress: ProgressLine().show)
         print("timing one full training of \(architecture) (\(epochs) epochs)")
         return try trainer.train(architecture, epochs: epochs).fullTrainingSeconds

@@ -63,7 +63,7 @@ struct FineTuningTests {
             training: {batch_size: 4, init: base, freeze_backbone_epochs: 1}
             """, baseDirectory: directory)
         #expect(config.training.initialization == base.path)
-        #expect(config.training.learningRate == TrainingConfiguration.fineTuning(epochs: 1).learningRate)
+        #expect(config.training.learningRate == TrainingConfiguration.defaults(fineTuning: true).learningRate)
         let run = try DetectorTrainingRun(splits: splits, recipe: TrainingRecipe(config.training, seed: 5))
         #expect(run.initialization?.weights.format == .edgenas)
 

@@ -43,11 +43,13 @@ public struct TrainingConfiguration: Codable, Hashable, Sendable {
         self.freezeBackboneEpochs = freezeBackboneEpochs
     }
 
-    /// Fine-tuning from pretrained weights: a tenth of the from-scratch peak learning rate and
-    /// a short warm-up, so the first steps do not wipe out what the weights know.
-    public static func fineTuning(epochs: Int, optimizer: Optimizer = .adamw, seed: UInt64 = 0) -> TrainingConfiguration {
-        TrainingConfiguration(epochs: epochs, optimizer: optimizer, learningRate: optimizer == .adamw ? 0.001 : 0.005,
-                              warmupIterations: 20, seed: seed)
+    /// The defaults of a training from scratch, or of fine-tuning pretrained weights: a tenth of
+    /// the from-scratch peak learning rate and a short warm-up, so the first steps do not wipe
+    /// out what the weights know.
+    public static func defaults(fineTuning: Bool, epochs: Int = 30, optimizer: Optimizer = .adamw, seed: UInt64 = 0) -> TrainingConfiguration {
+        guard fineTuning else { return TrainingConfiguration(epochs: epochs, optimizer: optimizer, seed: seed) }
+        return TrainingConfiguration(epochs: epochs, optimizer: optimizer, learningRate: optimizer == .adamw ? 0.001 : 0.005,
+                                     warmupIterations: 20, seed: seed)
     }
 
     // Checkpoints written before `freezeBackboneEpochs` existed decode with 0.
