@@ -45,13 +45,15 @@ struct CheckpointOptionGroup: ParsableArguments {
         return state
     }
 
-    /// The detector for `classNames` in evaluation mode and the file its weights are in (the
-    /// latency backends load that file). `architecture` overrides the one the checkpoint
+    /// The detector for `classNames` in evaluation mode, the file its weights are in (the
+    /// latency backends load that file) and, with --init, the pretrained weights read. `architecture` overrides the one the checkpoint
     /// records; a training checkpoint's weights must fit it exactly (the error names both
     /// architectures and the first tensor that differs), while --init weights are inherited into
     /// it and its batch norms recalibrated on `recalibrationSet`'s images.
     func loadDetector(classNames: [String], architecture requested: DetectorArchitecture? = nil,
-                      recalibrationSet: () throws -> any DetectionDataset) throws -> (detector: Detector, weights: URL) {
+                      recalibrationSet: () throws -> any DetectionDataset) throws
+        -> (detector: Detector, weights: URL, pretrained: PretrainedWeights?)
+    {
         if let initialization = try pretrained.initialization(classNames: classNames) {
             let architecture = requested ?? initialization.sourceArchitecture
             let (detector, report) = try initialization.makeDetector(
@@ -61,7 +63,7 @@ struct CheckpointOptionGroup: ParsableArguments {
                          report.sourceArchitecture, report.freshClasses.isEmpty ? "" : "; fresh classes: \(report.freshClasses.joined(separator: ", "))"))
             let weights = FileManager.default.temporaryDirectory.appendingPathComponent("edgenas-init-\(UUID().uuidString).tensors")
             try detector.save(to: weights)
-            return (detector, weights)
+            return (detector, weights, initialization.weights)
         }
         let checkpoint = checkpoint!
         let state = try state(checkpoint)
@@ -77,7 +79,7 @@ struct CheckpointOptionGroup: ParsableArguments {
                                      + "which do not fit \(architecture) with \(classNames.count) class(es): \(error)")
         }
         detector.eval()
-        return (detector, weights)
+        return (detector, weights, nil)
     }
 }
 

@@ -61,7 +61,7 @@ struct QuantizeCommand: ParsableCommand {
         guard let engine = engine ?? QuantizedDetector.defaultEngine else {
             throw ValidationError("this libtorch has no quantized engine")
         }
-        let (detector, weights) = try trained.loadDetector(classNames: dataset.classNames) { try dataset.load(split: dataset.trainSplit) }
+        let (detector, weights, _) = try trained.loadDetector(classNames: dataset.classNames) { try dataset.load(split: dataset.trainSplit) }
         let architecture = detector.architecture
 
         let options = CalibrationOptions(method: CalibrationMethod(rawValue: calibration)!, percentile: percentile)

@@ -116,9 +116,7 @@ struct TrainCommand: ParsableCommand {
         let loader = BatchLoader(dataset: train, batchSize: batchSize, augmentation: AugmentationConfig(outputWidth: size, outputHeight: size),
                                  shuffle: true, seed: seed, dropLast: train.count >= 2 * batchSize)
         let initialization = try pretrained.initialization(classNames: dataset.classNames)
-        var configuration = initialization == nil
-            ? TrainingConfiguration(epochs: epochs, optimizer: optimizerKind, seed: seed)
-            : TrainingConfiguration.fineTuning(epochs: epochs, optimizer: optimizerKind, seed: seed)
+        var configuration = TrainingConfiguration.defaults(fineTuning: initialization != nil, epochs: epochs, optimizer: optimizerKind, seed: seed)
         configuration.learningRate = learningRate ?? configuration.learningRate
         configuration.warmupIterations = min(configuration.warmupIterations, epochs * loader.batchesPerEpoch / 5)
         configuration.freezeBackboneEpochs = freezeBackboneEpochs
@@ -179,28 +177,28 @@ struct EvalCommand: ParsableCommand {
 
     func run() throws {
         let requested = try arch.map { try DetectorArchitecture(shortName: $0) }
-        let detector = try trained.loadDetector(classNames: dataset.classNames, architecture: requested) {
+        let (detector, _, pretrained) = try trained.loadDetector(classNames: dataset.classNames, architecture: requested) {
             try dataset.load(split: dataset.trainSplit)
-        }.detector
-        let result = try DetectorEvaluation.evaluate(detector, on: try dataset.load(split: split))
+        }
+        let images = try dataset.load(split: split)
+        let result = try DetectorEvaluation.evaluate(detector, on: images)
         print(String(format: "%@ on %@/%@: AP@0.5 %.4f  mAP@[.5:.95] %.4f  (%d images, %d detections)",
                      detector.architecture.description, dataset.data, split, result.averagePrecision50, result.cocoAveragePrecision,
                      result.images, result.detections))
-        try evaluateWithTheCheckpointClasses()
+        if arch == nil, let pretrained { try evaluateWithTheCheckpointClasses(pretrained, on: images) }
     }
 
     /// A detector checkpoint with more classes than the dataset's (FastestDet's 80 COCO classes
     /// for a person dataset) is also scored as published: all its classes, each detection
     /// counted for the dataset class of its best class (others dropped). The person-only
     /// network above is what fine-tuning starts from; this is the published model's own figure.
-    private func evaluateWithTheCheckpointClasses() throws {
-        guard arch == nil, let initialization = try trained.pretrained.initialization(classNames: dataset.classNames),
-              let checkpointClasses = initialization.weights.classNames, checkpointClasses.count > dataset.classNames.count,
-              initialization.weights.format == .fastestDet || initialization.weights.format == .edgenas else { return }
-        let published = try Detector(initialization.weights.architecture)
-        try WeightInheritance.inherit(initialization.weights, into: published, classNames: checkpointClasses)
+    private func evaluateWithTheCheckpointClasses(_ weights: PretrainedWeights, on images: any DetectionDataset) throws {
+        guard let checkpointClasses = weights.classNames, checkpointClasses.count > dataset.classNames.count,
+              weights.format == .fastestDet || weights.format == .edgenas else { return }
+        let published = try Detector(weights.architecture)
+        try WeightInheritance.inherit(weights, into: published, classNames: checkpointClasses)
         let wanted = Dictionary(dataset.classNames.enumerated().map { ($1.lowercased(), $0) }, uniquingKeysWith: { a, _ in a })
-        let result = try DetectorEvaluation.evaluate(published, on: try dataset.load(split: split),
+        let result = try DetectorEvaluation.evaluate(published, on: images,
                                                      datasetClasses: checkpointClasses.map { wanted[$0.lowercased()] })
         print(String(format: "%@ with the checkpoint's %d classes, scored for %@: AP@0.5 %.4f  mAP@[.5:.95] %.4f",
                      published.architecture.description, checkpointClasses.count, dataset.classNames.joined(separator: ", "),
