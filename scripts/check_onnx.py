@@ -53,8 +53,8 @@ def decode(output, manifest):
     cells = np.nonzero(scores >= manifest["scoreThreshold"])[0]
     x = (cells % grid).astype(np.float64)
     y = (cells // grid).astype(np.float64)
-    cx = (x + 0.5 + np.tanh(flat[1, cells])) / grid
-    cy = (y + 0.5 + np.tanh(flat[2, cells])) / grid
+    cx = (x + np.tanh(flat[1, cells])) / grid
+    cy = (y + np.tanh(flat[2, cells])) / grid
     w = 1 / (1 + np.exp(-flat[3, cells]))
     h = 1 / (1 + np.exp(-flat[4, cells]))
     boxes = np.stack([(cx - w / 2) * size, (cy - h / 2) * size, (cx + w / 2) * size, (cy + h / 2) * size], axis=1)

@@ -101,7 +101,7 @@ public struct ONNXModelMetadata: Sendable {
                 + "scale by min(\(size)/width, \(size)/height), centre, pad with \(padding)."),
             ("edgenas.postprocessing",
              "output [batch, 5 + classes, \(architecture.gridSize), \(architecture.gridSize)], one cell per \(DetectorArchitecture.outputStride) px: "
-                + "channel 0 objectness (sigmoid applied), 1-2 box centre offsets (centre = (cell + 0.5 + tanh(v)) / grid), "
+                + "channel 0 objectness (sigmoid applied), 1-2 box centre offsets (centre = (cell + tanh(v)) / grid), "
                 + "3-4 box width and height (size = sigmoid(v) x input size), 5... class probabilities (softmax applied); "
                 + "score = objectness^0.6 x class probability^0.4; per-class NMS at IoU 0.45; map boxes back through the letterbox."),
         ]

@@ -79,7 +79,7 @@ extension ProjectConfig {
       epochs: 60                 # full training (estimator full, and the retraining of candidates)
       short_epochs: 5            # short-training estimators
       batch_size: 16
-      # learning_rate: 0.01      # default 0.01 from scratch, 0.001 when fine-tuning (init)
+      # learning_rate: 0.01      # default 0.01 from scratch, 0.0003 when fine-tuning (init)
       optimizer: adamw           # adamw | sgd
       threads: 2
 

@@ -108,7 +108,7 @@ public struct ProjectConfig: Hashable, Sendable {
         /// Epochs at the start of each training with the backbone frozen.
         public var freezeBackboneEpochs: Int = 0
 
-        /// Peak learning rate: as given, else 0.01 from scratch and a tenth of that when
+        /// Peak learning rate: as given, else the default of training from scratch or of
         /// fine-tuning pretrained weights (`TrainingConfiguration.defaults`).
         public var learningRate: Double {
             givenLearningRate ?? TrainingConfiguration.defaults(fineTuning: initialization != nil, optimizer: optimizer).learningRate

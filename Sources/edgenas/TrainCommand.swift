@@ -81,7 +81,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Optimizer: sgd or adamw.")
     var optimizer = "adamw"
 
-    @Option(help: "Peak learning rate (default: 0.01 from scratch, a tenth of that when fine-tuning --init weights).")
+    @Option(help: "Peak learning rate (default: 0.01 from scratch; 0.0003 with AdamW, 0.001 with SGD when fine-tuning --init weights).")
     var learningRate: Double?
 
     @OptionGroup var pretrained: PretrainedOptionGroup

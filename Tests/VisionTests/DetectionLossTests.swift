@@ -4,12 +4,16 @@ import Torch
 @testable import Vision
 
 @Test func candidateCellsSurroundTheObjectCentre() {
-    // 224 px input, 14 x 14 grid of 16 px cells. Centre (40, 40) is cell (2.5, 2.5): only its own cell.
+    // 224 px input, 14 x 14 grid of 16 px cells. Centre (40, 40) is (2.5, 2.5) in cells: the
+    // four grid points around it, as FastestDet assigns them.
     let centred = BoxCoding.candidateCells(for: BoundingBox(x0: 30, y0: 30, x1: 50, y1: 50), inputSize: 224, gridSize: 14)
-    #expect(centred.map { [$0.x, $0.y] } == [[2, 2]])
-    // Centre (48, 40): on the border between cells 2 and 3 horizontally -> both... within one cell of 2.5 and 3.5.
-    let between = BoxCoding.candidateCells(for: BoundingBox(x0: 38, y0: 30, x1: 58, y1: 50), inputSize: 224, gridSize: 14)
-    #expect(between.map { [$0.x, $0.y] } == [[2, 2], [3, 2]])
+    #expect(centred.map { [$0.x, $0.y] } == [[2, 2], [3, 2], [2, 3], [3, 3]])
+    // Centre (48, 40) is (3.0, 2.5): on a vertical grid line, so only the points on that line.
+    let onLine = BoxCoding.candidateCells(for: BoundingBox(x0: 38, y0: 30, x1: 58, y1: 50), inputSize: 224, gridSize: 14)
+    #expect(onLine.map { [$0.x, $0.y] } == [[3, 2], [3, 3]])
+    // Near the right edge (13.75 cells) there is no grid point 14: one column only.
+    let right = BoxCoding.candidateCells(for: BoundingBox(x0: 214, y0: 30, x1: 226, y1: 50), inputSize: 224, gridSize: 14)
+    #expect(right.map { [$0.x, $0.y] } == [[13, 2], [13, 3]])
     // A corner object keeps its cells inside the grid.
     let corner = BoundingBox(x0: 0, y0: 0, x1: 6, y1: 6)
     #expect(BoxCoding.candidateCells(for: corner, inputSize: 224, gridSize: 14).allSatisfy { $0.x >= 0 && $0.y >= 0 })

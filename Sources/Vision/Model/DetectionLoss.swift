@@ -4,22 +4,25 @@ import Torch
 /// How the head's four box values become a box, per grid cell (gx, gy) of a W x H grid, in
 /// coordinates normalised to [0, 1]:
 ///
-///     centre x = (gx + 0.5 + tanh(tx)) / W      width  = sigmoid(tw)
-///     centre y = (gy + 0.5 + tanh(ty)) / H      height = sigmoid(th)
+///     centre x = (gx + tanh(tx)) / W      width  = sigmoid(tw)
+///     centre y = (gy + tanh(ty)) / H      height = sigmoid(th)
 ///
-/// tanh lets a cell predict a centre up to one cell away, so the cells next to an object's
-/// centre can all predict it (FastestDet's cross-grid candidates); sigmoid sizes are
-/// relative to the image, so one scale of cells covers small and large people.
+/// FastestDet's coding, which its published weights were trained with: cell (gx, gy) is
+/// anchored at its top-left grid point, and tanh lets it predict a centre up to one cell away,
+/// so the four grid points around an object's centre all predict it (FastestDet's cross-grid
+/// candidates). Sigmoid sizes are relative to the image, so one scale of cells covers small
+/// and large people.
 public enum BoxCoding {
-    /// Grid cells responsible for an object: those whose centre lies less than one cell from
-    /// the object's centre in both directions (usually the 2 x 2 cells nearest it).
+    /// Grid cells responsible for an object: those whose grid point lies less than one cell
+    /// from the object's centre in both directions (the 2 x 2 grid points around it, fewer on
+    /// a grid line or at the grid's right and bottom edges).
     public static func candidateCells(for box: BoundingBox, inputSize: Double, gridSize: Int) -> [(x: Int, y: Int)] {
         let cellSize = inputSize / Double(gridSize)
         let centreX = (box.x0 + box.x1) / 2 / cellSize, centreY = (box.y0 + box.y1) / 2 / cellSize
         var cells: [(x: Int, y: Int)] = []
         let baseX = Int(centreX.rounded(.down)), baseY = Int(centreY.rounded(.down))
-        for y in (baseY - 1)...(baseY + 1) where y >= 0 && y < gridSize && abs(centreY - (Double(y) + 0.5)) < 1 {
-            for x in (baseX - 1)...(baseX + 1) where x >= 0 && x < gridSize && abs(centreX - (Double(x) + 0.5)) < 1 {
+        for y in baseY...(baseY + 1) where y >= 0 && y < gridSize && abs(centreY - Double(y)) < 1 {
+            for x in baseX...(baseX + 1) where x >= 0 && x < gridSize && abs(centreX - Double(x)) < 1 {
                 cells.append((x, y))
             }
         }
@@ -93,8 +96,8 @@ public struct DetectionLoss: Sendable {
 
         let index = try Tensor(positives.map { Int64($0) }, shape: [positives.count])
         let boxValues = try branches.box.permute([0, 2, 3, 1]).reshape([batch * cellsPerImage, 4]).indexSelect(dim: 0, index: index)
-        let cellX = try Tensor(positives.map { Float($0 % cellsPerImage % width) + 0.5 }, shape: [positives.count])
-        let cellY = try Tensor(positives.map { Float($0 % cellsPerImage / width) + 0.5 }, shape: [positives.count])
+        let cellX = try Tensor(positives.map { Float($0 % cellsPerImage % width) }, shape: [positives.count])
+        let cellY = try Tensor(positives.map { Float($0 % cellsPerImage / width) }, shape: [positives.count])
         func column(_ tensor: Tensor, _ k: Int) throws -> Tensor { try tensor.narrow(dim: 1, start: k, length: 1).reshape([positives.count]) }
         let centreX = try (cellX + column(boxValues, 0).tanh()) / Double(width)
         let centreY = try (cellY + column(boxValues, 1).tanh()) / Double(height)

@@ -25,8 +25,8 @@ public enum DetectorEvaluation {
             let score = pow(max(0, objectness), 0.6) * pow(max(0, bestProbability), 0.4)
             guard score >= scoreThreshold else { continue }
             let x = Double(cell % gridSize), y = Double(cell / gridSize)
-            let centreX = (x + 0.5 + tanh(value(1, cell))) / Double(gridSize)
-            let centreY = (y + 0.5 + tanh(value(2, cell))) / Double(gridSize)
+            let centreX = (x + tanh(value(1, cell))) / Double(gridSize)
+            let centreY = (y + tanh(value(2, cell))) / Double(gridSize)
             let width = 1 / (1 + exp(-value(3, cell))), height = 1 / (1 + exp(-value(4, cell)))
             let size = Double(inputSize)
             let box = BoundingBox(x0: (centreX - width / 2) * size, y0: (centreY - height / 2) * size,
