@@ -39,7 +39,8 @@ extension ProjectConfig {
 
     # auto: full training when the budget affords it; otherwise the two-stage selection below
     # trains its references fully, ranks every strategy by Kendall tau against their AP@0.5 and
-    # searches with the best affordable one. Or name one: full | short | sotl | extrapolate
+    # searches with the best affordable one. select: that selection whatever the budget. Or
+    # name one: full | short | sotl | extrapolate
     # (a short complete schedule of short_epochs) | RULE@Eep (the first E epochs of a full
     # training: val_ap, sotl, sotl_last, val_loss, extrapolate_power_law, e.g. val_ap@3ep;
     # with training.init, val_ap@0ep scores the inherited weights with no training at all) |

@@ -331,7 +331,7 @@ public enum EstimatorCatalog {
 
     /// What a config may name, for its error message.
     public static func expected(training: ProjectConfig.Training) -> String {
-        "auto, full, \(shortScheduleNames.joined(separator: ", ")), "
+        "auto, select, full, \(shortScheduleNames.joined(separator: ", ")), "
             + "proxy:NAME (\(ZeroCostProxy.allCases.map(\.rawValue).joined(separator: ", "))), "
             + "RULE@Eep (\(LearningCurveStrategy.Rule.allCases.map(\.rawValue).joined(separator: ", ")); E in 1...\(training.epochs - 1)), "
             + "or predictor:NAME (\(PredictorStrategy.names.joined(separator: ", ")))"

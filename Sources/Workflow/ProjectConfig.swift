@@ -139,8 +139,10 @@ public struct ProjectConfig: Hashable, Sendable {
     public var objectives: [SearchObjective]
     public var constraints: [SearchConstraint]
     public var budget: Budget
-    /// `auto`, or an estimator name `EstimatorCatalog` knows.
+    /// `auto`, `select`, or an estimator name `EstimatorCatalog` knows.
     public var estimator: String
+    /// The `estimator` value that always runs the two-stage selection and searches with its choice.
+    public static let selectedEstimator = "select"
     public var selection: Selection
     /// A name from `SamplerCatalog.names`.
     public var sampler: String
@@ -341,10 +343,10 @@ public struct ProjectConfig: Hashable, Sendable {
             throw .invalidValue(key: "training.short_epochs", expected: "at most training.epochs (\(training.epochs))", found: String(training.shortEpochs))
         }
 
-        guard estimator == "auto" || EstimatorCatalog.isKnown(estimator, training: training) else {
+        guard estimator == "auto" || estimator == Self.selectedEstimator || EstimatorCatalog.isKnown(estimator, training: training) else {
             throw .invalidValue(key: "estimator", expected: EstimatorCatalog.expected(training: training), found: "'\(estimator)'")
         }
-        if estimator.hasPrefix(EstimatorCatalog.predictorPrefix), selection.references == 0 {
+        if estimator.hasPrefix(EstimatorCatalog.predictorPrefix) || estimator == Self.selectedEstimator, selection.references == 0 {
             throw .invalidValue(key: "selection.references", expected: "at least 4: estimator \(estimator) learns from the references",
                                 found: "0")
         }

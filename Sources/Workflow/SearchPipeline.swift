@@ -240,8 +240,13 @@ public struct SearchPipeline: Sendable {
 
     /// `auto`: full training when the budget affords it for every trial; otherwise the
     /// two-stage selection's best strategy that fits the budget (or short training when the
-    /// selection is off or would cost more than the trials it speeds up).
+    /// selection is off or would cost more than the trials it speeds up). `select`: the
+    /// selection's choice whatever the budget.
     private func chooseEstimator(_ study: Study) async throws -> (String, String, EstimatorSelectionSummary?) {
+        if config.estimator == ProjectConfig.selectedEstimator {
+            let selection = try await selectionStage(study, fullTrainingSeconds: nil)
+            return try selected(selection, because: "the config asks for the selection's choice (estimator: select)")
+        }
         guard config.estimator == "auto" else {
             let selection = EstimatorCatalog.needsReferences(config.estimator) ? try await selectionStage(study, fullTrainingSeconds: nil) : nil
             return (config.estimator, "the config names it (\(EstimatorCatalog.summary(config.estimator, training: config.training)))", selection)
@@ -271,14 +276,20 @@ public struct SearchPipeline: Sendable {
                     + "\(expectedTrials) trials it speeds up, and \(shortReason)", nil)
         }
         let selection = try await selectionStage(study, fullTrainingSeconds: fullSeconds)
-        let perTrial = hours * 3600 / Double(expectedTrials)
+        return try selected(selection, because: notAffordable + String(format: " (%.0f s per trial)", hours * 3600 / Double(expectedTrials)))
+    }
+
+    /// The search estimator of the selection's choice, and why.
+    private func selected(_ selection: EstimatorSelectionSummary, because reason: String) throws
+        -> (String, String, EstimatorSelectionSummary?)
+    {
         let row = selection.rows.first { $0.name == selection.chosen }
         // Every rank-table name maps to a search estimator (the selection only ranks those).
         return (EstimatorCatalog.name(ofStrategy: selection.chosen, fullEpochs: config.training.epochs) ?? "short",
                 String(format: "%@; of the %d strategies ranked on %d fully trained references, %@ has the best Kendall tau "
-                       + "(%.3f) among those that cost at most %.0f %% of a full training and fit %.0f s per trial",
-                       notAffordable, selection.rows.count, selection.references.count, selection.chosen, row?.kendallTau ?? .nan,
-                       100 * config.selection.maxCostFraction, perTrial), selection)
+                       + "(%.3f) among those that cost at most %.0f %% of a full training",
+                       reason, selection.rows.count, selection.references.count, selection.chosen, row?.kendallTau ?? .nan,
+                       100 * config.selection.maxCostFraction), selection)
     }
 
     // MARK: selection

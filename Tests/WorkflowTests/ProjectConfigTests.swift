@@ -81,7 +81,7 @@ private func parseError(_ yaml: String) -> ProjectConfigError? {
         #expect(parseError(config("training: {epochs: 4, short_epochs: 5}"))
             == .invalidValue(key: "training.short_epochs", expected: "at most training.epochs (4)", found: "5"))
         #expect(parseError(config("estimator: oracle"))
-            == .invalidValue(key: "estimator", expected: "auto, full, short, sotl, extrapolate, proxy:NAME (params, flops, synflow, snip, "
+            == .invalidValue(key: "estimator", expected: "auto, select, full, short, sotl, extrapolate, proxy:NAME (params, flops, synflow, snip, "
                              + "grasp, fisher, grad_norm, jacov, nwot, zen, epe_nas, l2_norm, plain), RULE@Eep (val_ap, sotl, sotl_last, "
                              + "val_loss, extrapolate_power_law; E in 1...59), or predictor:NAME (bayesian_ridge, ols, gp_rbf, "
                              + "random_forest, gbdt, knn, svr, mlp)", found: "'oracle'"))
@@ -90,6 +90,10 @@ private func parseError(_ yaml: String) -> ProjectConfigError? {
         #expect(parseError(config("estimator: sotl_last@3ep")) == nil)
         #expect(parseError(config("estimator: predictor:ols\nselection: {references: 0}"))
             == .invalidValue(key: "selection.references", expected: "at least 4: estimator predictor:ols learns from the references",
+                             found: "0"))
+        #expect(parseError(config("estimator: select")) == nil)
+        #expect(parseError(config("estimator: select\nselection: {references: 0}"))
+            == .invalidValue(key: "selection.references", expected: "at least 4: estimator select learns from the references",
                              found: "0"))
         #expect(parseError(config("selection: {references: 3}"))
             == .invalidValue(key: "selection.references", expected: "0 (no selection) or at least 4", found: "3"))

@@ -236,6 +236,21 @@ final class LogLines: @unchecked Sendable {
         await storage.close()
     }
 
+    @Test func estimatorSelectRunsTheSelectionEvenWhenFullTrainingIsAffordable() async throws {
+        let directory = try temporaryDirectory("pipeline-select")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        // 8 trials of full training fit in 10 h: `auto` would train every trial fully.
+        let config = try pipelineConfig(directory: directory, trials: 8, estimator: "select", hours: "10", references: 6)
+        let storage = try SQLiteStorage(path: directory.appendingPathComponent("study.db").path)
+        _ = try await SearchPipeline(config: config, storage: storage, components: fakeComponents, log: { _ in }).run()
+        let record = try await storage.study(named: "tiny")
+        let summary = try decodeJSONText(EstimatorSelectionSummary.self, try #require(record.attributes[PipelineAttribute.estimatorSelection]))
+        #expect(summary.references.count == 6)
+        #expect(record.attributes[PipelineAttribute.estimator] == EstimatorCatalog.name(ofStrategy: summary.chosen, fullEpochs: 10))
+        #expect(record.attributes[PipelineAttribute.estimatorReason]?.hasPrefix("the config asks for the selection's choice") == true)
+        await storage.close()
+    }
+
     @Test func aPredictorEstimatorLearnsFromTheSelectionsReferences() throws {
         let references = try DetectorHeadSpace(kernelSizes: [3, 5], groups: [1, 2], channels: [24, 48, 96], inputWidths: [224, 320])
             .sample(12, seed: 2)
