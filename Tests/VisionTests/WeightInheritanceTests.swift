@@ -37,6 +37,19 @@ private func values(_ detector: Detector, _ name: String) throws -> [Float] {
     #expect(a == b)
 }
 
+@Test func anotherInputSizeRescalesTheBoxSizeLogits() throws {
+    let (weights, source) = try sourceWeights()
+    let target = try Detector(try DetectorArchitecture(shortName: "k5-g1-c96-w224"))
+    let report = try WeightInheritance.inherit(weights, into: target)
+    #expect(report.inheritedShare == 1)
+    let stored = try values(source, "head.box.pw.bn.bias"), shifted = try values(target, "head.box.pw.bn.bias")
+    // Centre offsets unchanged; width and height logits + log(320 / 224), so small boxes keep
+    // their size in pixels rather than their share of the image.
+    #expect(shifted[0] == stored[0] && shifted[1] == stored[1])
+    for row in 2...3 { #expect(abs(shifted[row] - stored[row] - Float(log(320.0 / 224.0))) < 1e-6) }
+    #expect(try values(target, "head.objectness.pw.bn.bias") == values(source, "head.objectness.pw.bn.bias"))
+}
+
 @Test func aSmallerKernelTakesTheCentre() throws {
     let (weights, source) = try sourceWeights()
     let target = try Detector(try DetectorArchitecture(shortName: "k3-g1-c96-w320"))
