@@ -121,16 +121,28 @@ public struct SelectionResult: Codable, Sendable, Hashable {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         try table.csv.write(to: directory.appendingPathComponent("rank_table.csv"), atomically: true, encoding: .utf8)
         try text.write(to: directory.appendingPathComponent("rank_table.txt"), atomically: true, encoding: .utf8)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        try encoder.encode(self).write(to: directory.appendingPathComponent("selection.json"), options: .atomic)
+        try SelectionJSON.encoder().encode(self).write(to: directory.appendingPathComponent("selection.json"), options: .atomic)
     }
 
     public static func read(from url: URL) throws -> SelectionResult {
+        try SelectionJSON.decoder().decode(SelectionResult.self, from: Data(contentsOf: url))
+    }
+}
+
+/// JSON of the selection's files. Scores may be infinite (a log-scale proxy of a collapsed
+/// network is -inf, the lowest rank) or NaN (a missing score), which plain JSON cannot hold.
+enum SelectionJSON {
+    static func encoder() -> JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return encoder
+    }
+
+    static func decoder() -> JSONDecoder {
         let decoder = JSONDecoder()
         decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        return try decoder.decode(SelectionResult.self, from: Data(contentsOf: url))
+        return decoder
     }
 }
 

@@ -124,7 +124,7 @@ public struct SelectionCache: Sendable {
     private func read<Value: Decodable>(_ url: URL) throws -> Value? {
         guard FileManager.default.fileExists(atPath: url.path) else { return nil }
         do {
-            return try JSONDecoder().decode(Value.self, from: Data(contentsOf: url))
+            return try SelectionJSON.decoder().decode(Value.self, from: Data(contentsOf: url))
         } catch {
             throw EstimatorSelectionError.unreadableCache(path: url.path, detail: "\(error)")
         }
@@ -133,8 +133,6 @@ public struct SelectionCache: Sendable {
     /// Written beside the final name and moved over it, so an interrupted run leaves no half file.
     private func write<Value: Encodable>(_ value: Value, to url: URL) throws {
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try encoder.encode(value).write(to: url, options: .atomic)
+        try SelectionJSON.encoder().encode(value).write(to: url, options: .atomic)
     }
 }

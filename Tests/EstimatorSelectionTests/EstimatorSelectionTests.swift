@@ -117,6 +117,37 @@ struct FakeProxies: ProxyScorer {
         }
     }
 
+    @Test func anInfiniteProxyScoreIsCachedAndRanksLowest() throws {
+        // A log-scale proxy of a collapsed network is -inf: the selection must keep it (the lowest
+        // score) in its cache and files instead of failing to write JSON.
+        struct CollapsedFirst: ProxyScorer {
+            let order: [DetectorArchitecture]
+            func scores(_ architecture: DetectorArchitecture) throws -> [ZeroCostProxyScore] {
+                try FakeProxies(order: order).scores(architecture).map { score in
+                    var score = score
+                    if score.proxy == .synflow, architecture == order[0] { score.score = -.infinity }
+                    return score
+                }
+            }
+        }
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let settings = SelectionSettings(epochs: 4, bootstrapResamples: 50, seed: 2, trainingKey: "fake")
+        let run = {
+            try EstimatorSelection(settings: settings).run(architectures: self.architectures, trainer: FakeTrainer(order: self.architectures),
+                                                           proxies: CollapsedFirst(order: self.architectures),
+                                                           cache: SelectionCache(directory: directory))
+        }
+        let first = try run()
+        try first.write(to: directory.appendingPathComponent("out"))
+        let again = try run()
+        let synflow = { (result: SelectionResult) in result.strategies.first { $0.name == "synflow" }!.scores }
+        #expect(synflow(first)[0] == -.infinity && synflow(again) == synflow(first))
+        // Architecture 0 has the lowest truth too, so synflow still orders every pair correctly.
+        #expect(first.table.rows.first { $0.name == "synflow" }?.kendallTau == 1)
+        #expect(synflow(try SelectionResult.read(from: directory.appendingPathComponent("out/selection.json")))[0] == -.infinity)
+    }
+
     @Test func writesTablesAndReadsTheResultBack() throws {
         let directory = temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
