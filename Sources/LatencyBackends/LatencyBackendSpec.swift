@@ -1,10 +1,13 @@
 import Foundation
 import Hardware
+import Vision
 
-/// Which latency backend a study measures with, as written on a command line or in a study's
-/// settings (the `--latency` option, see docs/hardware-agent.md):
+/// Which latency backend a study measures with, as written on a command line (`--latency`) or in
+/// a config (`latency.backend`); the one grammar of both (docs/hardware-agent.md):
 ///
-/// - `local`: eager libtorch FP32 on this machine (`TorchFP32Backend`);
+/// - `int8 [ENGINE]`: libtorch's quantized kernels in this process (`TorchInt8Backend`), the
+///   default engine unless one of this libtorch's engines is named;
+/// - `fp32` (or `local`): eager libtorch FP32 on this machine (`TorchFP32Backend`);
 /// - `onnxruntime [int8|fp32]`: the exported ONNX model in ONNX Runtime on this machine
 ///   (`OnnxRuntimeBackend`, INT8 QDQ unless `fp32`), the deployment-grade figure;
 /// - `agent URL`: a board running `edgenas agent`, e.g. `agent http://192.0.2.7:8420`;
@@ -12,7 +15,8 @@ import Hardware
 ///   `command 'python3 bench.py --arch {architecture} --threads {threads}'`;
 /// - `predictor FILE`: a latency predictor saved as JSON by `LatencyPredictor.save(to:)`.
 public enum LatencyBackendSpec: Hashable, Sendable, CustomStringConvertible {
-    case local
+    case int8(engine: String?)
+    case fp32
     case onnxruntime(OnnxRuntimeBackend.Precision)
     case agent(URL)
     case command(String)
@@ -23,9 +27,15 @@ public enum LatencyBackendSpec: Hashable, Sendable, CustomStringConvertible {
         let kind = String(trimmed.prefix { !$0.isWhitespace })
         let argument = Self.unquoted(String(trimmed.dropFirst(kind.count)).trimmingCharacters(in: .whitespaces))
         switch kind {
-        case "local":
+        case "int8":
+            let engines = QuantizedDetector.availableEngines
+            guard argument.isEmpty || engines.contains(argument) else {
+                throw .invalidArgument(text, kind: kind, expected: "one of this libtorch's engines (\(engines.joined(separator: ", "))) or none")
+            }
+            self = .int8(engine: argument.isEmpty ? nil : argument)
+        case "fp32", "local":
             guard argument.isEmpty else { throw .unexpectedArgument(text, kind: kind) }
-            self = .local
+            self = .fp32
         case "onnxruntime":
             guard let precision = argument.isEmpty ? .int8 : OnnxRuntimeBackend.Precision(rawValue: argument) else {
                 throw .invalidArgument(text, kind: kind, expected: "int8 or fp32 (default int8), e.g. onnxruntime int8")
@@ -52,7 +62,8 @@ public enum LatencyBackendSpec: Hashable, Sendable, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case .local: "local"
+        case .int8(let engine): engine.map { "int8 \($0)" } ?? "int8"
+        case .fp32: "fp32"
         case .onnxruntime(let precision): "onnxruntime \(precision.rawValue)"
         case .agent(let url): "agent \(url.absoluteString)"
         // Parsing drops one pair of outer quotes, so a template in quotes of its own gets one more.
@@ -64,7 +75,12 @@ public enum LatencyBackendSpec: Hashable, Sendable, CustomStringConvertible {
     /// The backend this spec names, with `settings`.
     public func makeBackend(_ settings: LatencyBackendSettings = LatencyBackendSettings()) throws -> any LatencyBackend {
         switch self {
-        case .local:
+        case .int8(let engine):
+            guard let engine = engine ?? QuantizedDetector.defaultEngine else {
+                throw LatencyBackendSpecError.invalidArgument(description, kind: "int8", expected: "a libtorch with a quantized engine")
+            }
+            return TorchInt8Backend(engine: engine, policy: settings.policy, threads: settings.threads, seed: settings.seed)
+        case .fp32:
             return TorchFP32Backend(policy: settings.policy, threads: settings.threads, seed: settings.seed)
         case .onnxruntime(let precision):
             return OnnxRuntimeBackend(precision: precision, policy: settings.policy, threads: settings.threads, seed: settings.seed)
@@ -78,6 +94,28 @@ public enum LatencyBackendSpec: Hashable, Sendable, CustomStringConvertible {
             return PredictorLatencyBackend(predictor: try LatencyPredictor.load(from: URL(fileURLWithPath: path)))
         }
     }
+
+    /// The layer-by-layer profile of `architecture` on the runtime this spec measures on:
+    /// libtorch INT8 (with the spec's engine) or FP32, or ONNX Runtime. Backends outside this
+    /// process (agent, command, predictor) are profiled on libtorch INT8 here, as the closest
+    /// runtime at hand; the profile's backend field says which runtime it is.
+    public func profile(_ architecture: DetectorArchitecture, threads: Int, seed: UInt64) throws -> LayerProfile {
+        var profiler = LayerProfiler(threads: threads, seed: seed)
+        switch self {
+        case .int8(let engine):
+            if let engine { profiler.engine = engine }
+            return try profiler.profile(architecture, precision: .int8)
+        case .fp32:
+            return try profiler.profile(architecture, precision: .fp32)
+        case .onnxruntime(let precision):
+            return try OnnxRuntimeLayerProfiler(precision: precision, threads: threads, seed: seed).profile(architecture)
+        case .agent, .command, .predictor:
+            return try profiler.profile(architecture, precision: .int8)
+        }
+    }
+
+    /// The grammar, for error messages and help texts.
+    public static let grammar = "int8 [ENGINE], fp32, onnxruntime [int8|fp32], agent URL, command TEMPLATE or predictor FILE"
 
     /// `text` without one pair of matching outer quotes, so `command 'a b'` and `command a b`
     /// mean the same.
@@ -122,7 +160,7 @@ public enum LatencyBackendSpecError: Error, Equatable, Sendable, CustomStringCon
     public var description: String {
         switch self {
         case .unknownKind(let text):
-            "latency backend '\(text)' is not one of: local, onnxruntime [int8|fp32], agent URL, command TEMPLATE, predictor FILE"
+            "latency backend '\(text)' is not one of: \(LatencyBackendSpec.grammar)"
         case .unexpectedArgument(let text, let kind): "latency backend '\(text)': '\(kind)' takes no argument"
         case .invalidArgument(let text, let kind, let expected): "latency backend '\(text)': '\(kind)' needs \(expected)"
         }

@@ -9,17 +9,14 @@ import Vision
 struct LatencyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "latency",
-        abstract: "Measure latency through a backend (local, agent, command, predictor) or fit a latency predictor.",
+        abstract: "Measure latency through a backend (int8, fp32, onnxruntime, agent, command, predictor) or fit a latency predictor.",
         subcommands: [LatencyMeasureCommand.self, LatencyFitCommand.self])
 }
 
 /// Options shared by the latency subcommands: which backend and how to reach it.
 struct LatencyBackendOptions: ParsableArguments {
-    @Option(help: """
-        The latency backend: 'local', 'agent URL', 'command TEMPLATE' or 'predictor FILE' \
-        (see docs/hardware-agent.md).
-        """)
-    var latency = "local"
+    @Option(help: ArgumentHelp("The latency backend: \(LatencyBackendSpec.grammar) (see docs/hardware-agent.md).", valueName: "spec"))
+    var latency = "int8"
 
     @Option(help: "Intra-op threads.")
     var threads = 1
@@ -109,6 +106,9 @@ struct LatencyFitCommand: ParsableCommand {
 
     func run() throws {
         guard count >= 2, heldOut >= 0 else { throw ValidationError("expected --count >= 2 and --held-out >= 0") }
+        guard count + heldOut <= HeadSpaceSample.size else {
+            throw ValidationError("--count + --held-out is \(count + heldOut), but the head space has only \(HeadSpaceSample.size) architectures")
+        }
         let latencyBackend = try backend.makeBackend()
         let architectures = HeadSpaceSample.draw(count + heldOut, seed: seed)
         var rows: [ArchitectureLatency] = []

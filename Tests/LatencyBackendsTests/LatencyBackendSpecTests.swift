@@ -5,7 +5,12 @@ import Testing
 
 struct LatencyBackendSpecTests {
     @Test func everyKindParses() throws {
-        #expect(try LatencyBackendSpec(parsing: "local") == .local)
+        // One grammar for the command line and the config: int8 [ENGINE] and fp32 (alias local).
+        #expect(try LatencyBackendSpec(parsing: "int8") == .int8(engine: nil))
+        let engine = try #require(QuantizedDetector.availableEngines.first)
+        #expect(try LatencyBackendSpec(parsing: "int8 \(engine)") == .int8(engine: engine))
+        #expect(try LatencyBackendSpec(parsing: "fp32") == .fp32)
+        #expect(try LatencyBackendSpec(parsing: "local") == .fp32)
         #expect(try LatencyBackendSpec(parsing: "onnxruntime") == .onnxruntime(.int8))
         #expect(try LatencyBackendSpec(parsing: "onnxruntime fp32") == .onnxruntime(.fp32))
         #expect(try LatencyBackendSpec(parsing: "  agent http://127.0.0.1:8420 ") == .agent(URL(string: "http://127.0.0.1:8420")!))
@@ -15,7 +20,7 @@ struct LatencyBackendSpecTests {
     }
 
     @Test func theDescriptionParsesBack() throws {
-        for spec: LatencyBackendSpec in [.local, .onnxruntime(.int8), .onnxruntime(.fp32), .agent(URL(string: "https://board.example:9000")!), .command("b 'x' {model}"),
+        for spec: LatencyBackendSpec in [.int8(engine: nil), .int8(engine: QuantizedDetector.availableEngines.first), .fp32, .onnxruntime(.int8), .onnxruntime(.fp32), .agent(URL(string: "https://board.example:9000")!), .command("b 'x' {model}"),
                                          .predictor(path: "p.json")] {
             #expect(try LatencyBackendSpec(parsing: spec.description) == spec)
         }
@@ -24,6 +29,9 @@ struct LatencyBackendSpecTests {
     @Test func mistakesAreNamed() {
         #expect(throws: LatencyBackendSpecError.unknownKind("remote http://x")) { try LatencyBackendSpec(parsing: "remote http://x") }
         #expect(throws: LatencyBackendSpecError.unexpectedArgument("local 2", kind: "local")) { try LatencyBackendSpec(parsing: "local 2") }
+        #expect(throws: LatencyBackendSpecError.unexpectedArgument("fp32 x", kind: "fp32")) { try LatencyBackendSpec(parsing: "fp32 x") }
+        let engine = #expect(throws: LatencyBackendSpecError.self) { try LatencyBackendSpec(parsing: "int8 tpu") }
+        #expect(engine?.description.contains("one of this libtorch's engines") == true)
         for text in ["agent", "agent 127.0.0.1:8420", "agent ftp://board"] {
             let error = #expect(throws: LatencyBackendSpecError.self) { try LatencyBackendSpec(parsing: text) }
             #expect(error?.description.contains("an http:// or https:// URL") == true)
@@ -36,7 +44,9 @@ struct LatencyBackendSpecTests {
 
     @Test func backendsAreBuiltWithTheSettings() throws {
         let settings = LatencyBackendSettings(threads: 2, agentToken: "secret")
-        #expect(try LatencyBackendSpec.local.makeBackend(settings).name == "torch-fp32")
+        #expect(try LatencyBackendSpec.fp32.makeBackend(settings).name == "torch-fp32")
+        let int8 = try #require(try LatencyBackendSpec.int8(engine: nil).makeBackend(settings) as? TorchInt8Backend)
+        #expect(int8.engine == QuantizedDetector.defaultEngine && int8.threads == 2)
         let onnx = try #require(try LatencyBackendSpec.onnxruntime(.fp32).makeBackend(settings) as? OnnxRuntimeBackend)
         #expect(onnx.name == "onnxruntime-fp32" && onnx.threads == 2)
         let agent = try #require(try LatencyBackendSpec.agent(URL(string: "http://127.0.0.1:1")!).makeBackend(settings) as? AgentLatencyBackend)

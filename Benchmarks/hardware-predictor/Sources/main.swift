@@ -27,7 +27,7 @@ struct Options {
     var rounds = 3
     var seed: UInt64 = 1
     var threads = 1
-    var latency = LatencyBackendSpec.local
+    var latency = LatencyBackendSpec.fp32
     var output = URL(fileURLWithPath: "predictor-bench")
 
     init(_ arguments: [String]) throws {
