@@ -12,9 +12,12 @@ public enum HeadSpaceSample {
     public static let channels = Array(stride(from: 24, through: 96, by: 8))
     public static let widths = 220...320
 
-    /// `count` distinct architectures drawn uniformly with `seed` (the same seed, the same list).
+    /// Members of the space.
+    public static var size: Int { kernelSizes.count * groups.count * channels.count * widths.count }
+
+    /// `count` (at most `size`) distinct architectures drawn uniformly with `seed` (the same
+    /// seed, the same list).
     public static func draw(_ count: Int, seed: UInt64) -> [DetectorArchitecture] {
-        let size = kernelSizes.count * groups.count * channels.count * widths.count
         precondition(count <= size, "the head space has only \(size) members")
         var generator = SplitMix64(seed: seed)
         var seen = Set<DetectorArchitecture>()

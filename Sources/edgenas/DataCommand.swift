@@ -99,6 +99,8 @@ struct DataCommand: AsyncParsableCommand {
         @Option(help: "Loader batch size.")
         var batchSize: Int = 16
 
+        func validate() throws { try requirePositive(["input-size": inputSize, "batch-size": batchSize]) }
+
         func run() async throws {
             let dataset = try VOCDataset(root: URL(fileURLWithPath: voc), split: split)
             var best = Double.infinity

@@ -51,7 +51,7 @@ struct SelectEstimatorCommand: ParsableCommand {
     var batchSize = 16
     @Option(help: "Images in the zero-cost proxies' minibatch.")
     var proxyBatchSize = 16
-    @Option(help: "Peak learning rate (default: 0.01 from scratch, a tenth of that when fine-tuning --init weights).")
+    @Option(help: "Peak learning rate (default: 0.01 from scratch; 0.0003 with AdamW when fine-tuning --init weights).")
     var learningRate: Double?
     @Option(help: "Cross-validation folds of the model-based predictors.")
     var folds = 5
@@ -67,6 +67,8 @@ struct SelectEstimatorCommand: ParsableCommand {
     var output = "runs/select-estimator"
 
     @OptionGroup var pretrained: PretrainedOptionGroup
+
+    func validate() throws { try requirePositive(["batch-size": batchSize, "proxy-batch-size": proxyBatchSize, "epochs": epochs]) }
 
     func run() throws {
         let space = DetectorHeadSpace(kernelSizes: try integers(kernels, option: "--kernels"), groups: try integers(groups, option: "--groups"),
@@ -140,6 +142,8 @@ struct PlanCommand: ParsableCommand {
     var arch = DetectorArchitecture.baseline.description
     @Option(help: "Images per batch of the timed training.")
     var batchSize = 16
+
+    func validate() throws { try requirePositive(["batch-size": batchSize]) }
     @Option(help: "Intra-op threads for libtorch.")
     var threads = ProcessInfo.processInfo.activeProcessorCount
 

@@ -78,6 +78,8 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Images per batch.")
     var batchSize = 16
 
+    func validate() throws { try requirePositive(["batch-size": batchSize, "epochs": epochs]) }
+
     @Option(help: "Optimizer: sgd or adamw.")
     var optimizer = "adamw"
 

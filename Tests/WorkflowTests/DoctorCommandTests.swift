@@ -29,9 +29,14 @@ struct DoctorCommandTests {
     struct DoctorTestError: Error, CustomStringConvertible { var description: String }
 
     static func doctor(_ arguments: [String] = [], environment overrides: [String: String] = [:]) throws -> Run {
+        try edgenas(["doctor"] + arguments, environment: overrides)
+    }
+
+    /// Runs `edgenas arguments...` and collects its exit status and its output (stdout and stderr).
+    static func edgenas(_ arguments: [String], environment overrides: [String: String] = [:]) throws -> Run {
         let process = Process()
         process.executableURL = try executable()
-        process.arguments = ["doctor"] + arguments
+        process.arguments = arguments
         process.environment = ProcessInfo.processInfo.environment.merging(overrides) { $1 }
         let output = FileManager.default.temporaryDirectory.appendingPathComponent("edgenas-doctor-\(UUID().uuidString).txt")
         FileManager.default.createFile(atPath: output.path, contents: nil)
