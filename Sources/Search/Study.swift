@@ -236,24 +236,32 @@ public final class Study: Sendable {
         }
         defer { heart?.cancel() }
         do {
-            let evaluation = try await objective(trial)
-            try await tell(trial, evaluation)
-        } catch is TrialPruned {
-            try await tell(trial, state: .pruned)
-        } catch let error as StudyError {
-            // A non-finite value already failed the trial in `tell`; a wrong value count
-            // left it running, so fail it here rather than leave it to the heartbeat check.
-            if case .wrongValueCount = error {
+            do {
+                let evaluation = try await objective(trial)
+                try await tell(trial, evaluation)
+            } catch is TrialPruned {
+                try await tell(trial, state: .pruned)
+            } catch let error as StudyError {
+                // A non-finite value already failed the trial in `tell`; a wrong value count
+                // left it running, so fail it here rather than leave it to the heartbeat check.
+                if case .wrongValueCount = error {
+                    try await storage.setUserAttribute(trialID: trial.id, key: "error", value: "\(error)")
+                    try await storage.finishTrial(trialID: trial.id, state: .failed, values: nil, constraints: nil)
+                }
+                logger.warning("trial \(trial.number) failed: \(error)")
+                if !catchErrors { throw error }
+            } catch let error as StudyStorageError {
+                throw error
+            } catch {
                 try await storage.setUserAttribute(trialID: trial.id, key: "error", value: "\(error)")
-                try await storage.finishTrial(trialID: trial.id, state: .failed, values: nil, constraints: nil)
+                try await tell(trial, state: .failed)
+                logger.warning("trial \(trial.number) failed: \(error)")
+                if !catchErrors { throw error }
             }
-            logger.warning("trial \(trial.number) failed: \(error)")
-            if !catchErrors { throw error }
-        } catch {
-            try await storage.setUserAttribute(trialID: trial.id, key: "error", value: "\(error)")
-            try await tell(trial, state: .failed)
-            logger.warning("trial \(trial.number) failed: \(error)")
-            if !catchErrors { throw error }
+        } catch StudyStorageError.trialAlreadyFinished(_, let state) {
+            // Another worker took the trial over after this one missed its heartbeats (and
+            // re-queued it): what this worker found is dropped, and it moves on.
+            logger.warning("trial \(trial.number) was finished as \(state.rawValue) elsewhere while this worker ran it; its result here is dropped")
         }
     }
 

@@ -69,3 +69,11 @@ public protocol StudyStorage: Sendable {
     /// Trials of a study ordered by number, optionally only those in the given states.
     func trials(studyID: Int, states: Set<TrialState>?) async throws -> [FrozenTrial]
 }
+
+/// A storage URL with its password hidden ("***"): the only form in which a storage URL may be
+/// printed, logged or put in an error.
+public func redactingPassword(in url: String) -> String {
+    guard var components = URLComponents(string: url), components.password != nil else { return url }
+    components.password = "***"
+    return components.string ?? url
+}

@@ -14,7 +14,7 @@ public enum StorageURL: Sendable, Hashable {
     case memory
 
     public init(_ text: String) throws {
-        func invalid(_ reason: String) -> StorageError { .invalidURL(url: Self.redacted(text), reason: reason) }
+        func invalid(_ reason: String) -> StorageError { .invalidURL(url: redactingPassword(in: text), reason: reason) }
         if text == "memory:" || text == "memory://" {
             self = .memory
             return
@@ -57,12 +57,6 @@ public enum StorageURL: Sendable, Hashable {
         self = .postgres(settings)
     }
 
-    /// The URL with its password hidden, for messages and logs.
-    static func redacted(_ text: String) -> String {
-        guard var components = URLComponents(string: text), components.password != nil else { return text }
-        components.password = "***"
-        return components.string ?? text
-    }
 }
 
 /// Opens the study storage a URL names (see `StorageURL`), creating the SQLite file or the
@@ -72,5 +66,20 @@ public func makeStudyStorage(url: String) async throws -> any ClosableStudyStora
     case .memory: try SQLiteStorage()
     case .sqlite(let path): try SQLiteStorage(path: path)
     case .postgres(let settings): try await PostgresStorage(settings: settings)
+    }
+}
+
+/// Runs `body` on the storage at `url` and closes it before returning or throwing, so a command
+/// never exits with a connection (or SQLite's WAL) still open. A `defer` cannot await, and a
+/// `Task` started from one may never run before the process ends.
+public func withStudyStorage<Result>(url: String, _ body: (any ClosableStudyStorage) async throws -> Result) async throws -> Result {
+    let storage = try await makeStudyStorage(url: url)
+    do {
+        let result = try await body(storage)
+        await storage.close()
+        return result
+    } catch {
+        await storage.close()
+        throw error
     }
 }

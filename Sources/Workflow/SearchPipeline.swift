@@ -119,6 +119,10 @@ public struct SearchPipeline: Sendable {
     public var log: @Sendable (String) -> Void
     /// Failed trials in a row that stop the search (a broken setup, not bad luck).
     public var maxConsecutiveFailures = 5
+    /// A running trial beats this often; one silent for `staleTrialTimeout` seconds belongs to a
+    /// process that died (kill -9, a lost node) and is failed and queued again, once, as a worker does.
+    public var heartbeatInterval: Duration = .seconds(10)
+    public var staleTrialTimeout: Double = 60
 
     public init(config: ProjectConfig, storage: any StudyStorage, components: PipelineComponents,
                 log: @escaping @Sendable (String) -> Void = { print($0) }) {
@@ -179,10 +183,10 @@ public struct SearchPipeline: Sendable {
             for (key, value) in attributes { try await storage.setStudyAttribute(studyID: study.studyID, key: key, value: value) }
             let baseline = try await study.enqueue(ArchitectureSpace.parameters(of: config.baseModel, in: config.searchSpace))
             try await storage.setStudyAttribute(studyID: study.studyID, key: PipelineAttribute.baselineTrial, value: String(baseline.number))
-            log("study '\(config.name)' created in \(config.storage); baseline \(config.baseModel) enqueued as trial \(baseline.number)")
+            log("study '\(config.name)' created in \(redactingPassword(in: config.storage)); baseline \(config.baseModel) enqueued as trial \(baseline.number)")
         } else {
             let complete = try await study.trials(states: [.complete]).count
-            log("study '\(config.name)' resumed from \(config.storage): \(complete) complete trials")
+            log("study '\(config.name)' resumed from \(redactingPassword(in: config.storage)): \(complete) complete trials")
         }
         return study
     }
@@ -378,11 +382,14 @@ public struct SearchPipeline: Sendable {
                 break
             }
             let trialStart = Date()
+            for dead in try await storage.failStaleTrials(studyID: study.studyID, timeout: staleTrialTimeout, maxRetries: 1) {
+                log("search: trial id \(dead) stopped beating (its process died); failed and queued again")
+            }
             let failure = FailureNote()
             let evaluated = Dictionary(trials.filter { $0.state == .complete }.compactMap { trial in
                 trial.userAttributes["architecture"].map { ($0, trial) }
             }) { first, _ in first }
-            try await study.optimize(nTrials: 1, catchErrors: true) { trial in
+            try await study.optimize(nTrials: 1, catchErrors: true, heartbeatInterval: heartbeatInterval) { trial in
                 do {
                     return try await Self.evaluate(trial, base: baseModel, objectives: objectives, constraints: constraints,
                                              latency: latency, estimator: estimator, evaluated: evaluated)

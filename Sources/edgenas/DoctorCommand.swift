@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import OnnxRuntime
+import Search
 import Storage
 import Torch
 
@@ -98,7 +99,7 @@ struct DoctorCommand: AsyncParsableCommand {
             report.add(.missing, "storage URL", "\(error)", fix: "see `edgenas init` for the URL forms")
             return
         }
-        let shown = redacted(url)
+        let shown = redactingPassword(in: url)
         switch parsed {
         case .memory:
             report.add(.ok, "storage URL", "\(shown): in-memory SQLite, private to one process")
@@ -123,13 +124,6 @@ struct DoctorCommand: AsyncParsableCommand {
                                + "(`psql` with the same URL tells the same from the server's side)")
             }
         }
-    }
-
-    /// The URL with its password replaced by "***", for printing.
-    static func redacted(_ url: String) -> String {
-        guard var components = URLComponents(string: url), components.password != nil else { return url }
-        components.password = "***"
-        return components.string ?? url
     }
 
     /// The path of a shared library mapped into this process, from /proc/self/maps (Linux).

@@ -32,12 +32,12 @@ struct InitCommand: ParsableCommand {
 
 /// Runs the whole pipeline of a config: profile, plan (and selection), search, retraining, report.
 func runPipeline(config: ProjectConfig) async throws -> PipelineResult {
-    let storage = try await makeStudyStorage(url: config.storage)
-    defer { Task { await storage.close() } }
-    let splits = try DatasetSplits.load(config.dataset)
-    printProgress("dataset: \(splits.train.count) training and \(splits.validation.count) validation images (\(config.dataset.path))")
-    let components = try PipelineComponents.standard(config: config, splits: splits)
-    return try await SearchPipeline(config: config, storage: storage, components: components, log: printProgress).run()
+    return try await withStudyStorage(url: config.storage) { storage in
+        let splits = try DatasetSplits.load(config.dataset)
+        printProgress("dataset: \(splits.train.count) training and \(splits.validation.count) validation images (\(config.dataset.path))")
+        let components = try PipelineComponents.standard(config: config, splits: splits)
+        return try await SearchPipeline(config: config, storage: storage, components: components, log: printProgress).run()
+    }
 }
 
 /// `edgenas search`: the main loop on a project config. Rerunning continues the study.
@@ -114,15 +114,15 @@ struct ReportCommand: AsyncParsableCommand {
 
     func run() async throws {
         guard !study.isEmpty else { throw ValidationError("--study: give at least one study name") }
-        let store = try await makeStudyStorage(url: storage)
-        defer { Task { await store.close() } }
-        var snapshots: [StudySnapshot] = []
-        for name in study {
-            let record = try await store.study(named: name)
-            snapshots.append(StudySnapshot(record: record, trials: try await store.trials(studyID: record.id, states: nil)))
+        try await withStudyStorage(url: storage) { store in
+            var snapshots: [StudySnapshot] = []
+            for name in study {
+                let record = try await store.study(named: name)
+                snapshots.append(StudySnapshot(record: record, trials: try await store.trials(studyID: record.id, states: nil)))
+            }
+            let page = try StudyReport(studies: snapshots).write(to: URL(fileURLWithPath: output))
+            print(page.path)
         }
-        let page = try StudyReport(studies: snapshots).write(to: URL(fileURLWithPath: output))
-        print(page.path)
     }
 }
 
@@ -143,12 +143,12 @@ struct DashboardCommand: AsyncParsableCommand {
     var refresh = 5
 
     func run() async throws {
-        let storage = try await makeStudyStorage(url: location.storage)
-        defer { Task { await storage.close() } }
-        _ = try await storage.study(named: location.study)
-        let dashboard = Dashboard(storage: storage, studyName: location.study, refreshSeconds: refresh)
-        try await dashboard.serve(host: host, port: port) { bound in
-            printProgress("dashboard of '\(location.study)' at http://\(host):\(bound)/ (Ctrl-C stops it)")
+        try await withStudyStorage(url: location.storage) { storage in
+            _ = try await storage.study(named: location.study)
+            let dashboard = Dashboard(storage: storage, studyName: location.study, refreshSeconds: refresh)
+            try await dashboard.serve(host: host, port: port) { bound in
+                printProgress("dashboard of '\(location.study)' at http://\(host):\(bound)/ (Ctrl-C stops it)")
+            }
         }
     }
 }

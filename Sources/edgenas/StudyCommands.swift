@@ -68,14 +68,14 @@ struct StudyCommand: AsyncParsableCommand {
                 return direction
             }
             guard budget > 0 else { throw ValidationError("--budget must be positive") }
-            let storage = try await makeStudyStorage(url: location.storage)
-            defer { Task { await storage.close() } }
-            let settings = StudySettings(space: searchSpace, directions: studyDirections, budget: budget, samplerName: sampler,
-                                         seed: seed, objectiveCommand: command, objectiveTimeoutSeconds: commandTimeout)
-            let fixed = try baseline.map { try parseAssignment($0, space: searchSpace) }
-            let record = try await StudyWorker.create(storage: storage, name: location.study, settings: settings, baseline: fixed)
-            print("created study '\(record.name)' (id \(record.id)): \(budget) trials, sampler \(sampler), "
-                  + "directions \(studyDirections.map(\.rawValue).joined(separator: ","))")
+            try await withStudyStorage(url: location.storage) { storage in
+                let settings = StudySettings(space: searchSpace, directions: studyDirections, budget: budget, samplerName: sampler,
+                                             seed: seed, objectiveCommand: command, objectiveTimeoutSeconds: commandTimeout)
+                let fixed = try baseline.map { try parseAssignment($0, space: searchSpace) }
+                let record = try await StudyWorker.create(storage: storage, name: location.study, settings: settings, baseline: fixed)
+                print("created study '\(record.name)' (id \(record.id)): \(budget) trials, sampler \(sampler), "
+                      + "directions \(studyDirections.map(\.rawValue).joined(separator: ","))")
+            }
         }
     }
 
@@ -86,17 +86,17 @@ struct StudyCommand: AsyncParsableCommand {
         var storage: String
 
         func run() async throws {
-            let store = try await makeStudyStorage(url: storage)
-            defer { Task { await store.close() } }
-            var table = Table(columns: ["study", "directions", "budget", "complete", "running", "failed", "created"])
-            for record in try await store.studies() {
-                let trials = try await store.trials(studyID: record.id, states: nil)
-                func count(_ state: TrialState) -> String { String(trials.filter { $0.state == state }.count) }
-                table.rows.append([record.name, record.directions.map(\.rawValue).joined(separator: ","),
-                                   record.attributes["budget"] ?? "-", count(.complete), count(.running), count(.failed),
-                                   ISO8601DateFormatter().string(from: record.createdAt)])
+            try await withStudyStorage(url: storage) { store in
+                var table = Table(columns: ["study", "directions", "budget", "complete", "running", "failed", "created"])
+                for record in try await store.studies() {
+                    let trials = try await store.trials(studyID: record.id, states: nil)
+                    func count(_ state: TrialState) -> String { String(trials.filter { $0.state == state }.count) }
+                    table.rows.append([record.name, record.directions.map(\.rawValue).joined(separator: ","),
+                                       record.attributes["budget"] ?? "-", count(.complete), count(.running), count(.failed),
+                                       ISO8601DateFormatter().string(from: record.createdAt)])
+                }
+                print(table.rows.isEmpty ? "no studies in \(redactingPassword(in: storage))" : table.text, terminator: "")
             }
-            print(table.rows.isEmpty ? "no studies in \(storage)" : table.text, terminator: "")
         }
     }
 
@@ -106,17 +106,17 @@ struct StudyCommand: AsyncParsableCommand {
         @OptionGroup var location: StudyLocation
 
         func run() async throws {
-            let storage = try await makeStudyStorage(url: location.storage)
-            defer { Task { await storage.close() } }
-            let record = try await storage.study(named: location.study)
-            let trials = try await storage.trials(studyID: record.id, states: nil)
-            let table = StudyExport.table(record: record, trials: trials)
-            print(Table(columns: table.columns, rows: table.rows).text)
-            let complete = trials.filter { $0.state == .complete && $0.values != nil }
-            let losses = complete.map { lossVector($0.values!, record.directions) }
-            let front = Pareto.nonDominatedIndices(losses)
-            print("Pareto front (\(front.count) of \(complete.count) complete trials): "
-                  + front.map { String(complete[$0].number) }.sorted().joined(separator: ", "))
+            try await withStudyStorage(url: location.storage) { storage in
+                let record = try await storage.study(named: location.study)
+                let trials = try await storage.trials(studyID: record.id, states: nil)
+                let table = StudyExport.table(record: record, trials: trials)
+                print(Table(columns: table.columns, rows: table.rows).text)
+                let complete = trials.filter { $0.state == .complete && $0.values != nil }
+                let losses = complete.map { lossVector($0.values!, record.directions) }
+                let front = Pareto.nonDominatedIndices(losses)
+                print("Pareto front (\(front.count) of \(complete.count) complete trials): "
+                      + front.map { String(complete[$0].number) }.sorted().joined(separator: ", "))
+            }
         }
     }
 
@@ -129,17 +129,17 @@ struct StudyCommand: AsyncParsableCommand {
         var output: String
 
         func run() async throws {
-            let storage = try await makeStudyStorage(url: location.storage)
-            defer { Task { await storage.close() } }
-            let record = try await storage.study(named: location.study)
-            let trials = try await storage.trials(studyID: record.id, states: nil)
-            if output.hasSuffix(".json") {
-                try StudyExport.json(record: record, trials: trials).write(to: URL(fileURLWithPath: output))
-            } else {
-                let table = StudyExport.table(record: record, trials: trials)
-                try Table(columns: table.columns, rows: table.rows).csv.write(toFile: output, atomically: true, encoding: .utf8)
+            try await withStudyStorage(url: location.storage) { storage in
+                let record = try await storage.study(named: location.study)
+                let trials = try await storage.trials(studyID: record.id, states: nil)
+                if output.hasSuffix(".json") {
+                    try StudyExport.json(record: record, trials: trials).write(to: URL(fileURLWithPath: output))
+                } else {
+                    let table = StudyExport.table(record: record, trials: trials)
+                    try Table(columns: table.columns, rows: table.rows).csv.write(toFile: output, atomically: true, encoding: .utf8)
+                }
+                print("wrote \(trials.count) trials of '\(record.name)' to \(output)")
             }
-            print("wrote \(trials.count) trials of '\(record.name)' to \(output)")
         }
     }
 
@@ -149,10 +149,10 @@ struct StudyCommand: AsyncParsableCommand {
         @OptionGroup var location: StudyLocation
 
         func run() async throws {
-            let storage = try await makeStudyStorage(url: location.storage)
-            defer { Task { await storage.close() } }
-            try await storage.deleteStudy(named: location.study)
-            print("deleted study '\(location.study)'")
+            try await withStudyStorage(url: location.storage) { storage in
+                try await storage.deleteStudy(named: location.study)
+                print("deleted study '\(location.study)'")
+            }
         }
     }
 }
@@ -199,23 +199,23 @@ struct WorkerCommand: AsyncParsableCommand {
     var maxRetries = 1
 
     func run() async throws {
-        let storage = try await makeStudyStorage(url: location.storage)
-        defer { Task { await storage.close() } }
-        var worker = StudyWorker(storage: storage, studyName: location.study)
-        worker.heartbeatInterval = .milliseconds(Int(heartbeat * 1000))
-        worker.staleTrialTimeout = staleTimeout
-        worker.maxRetries = maxRetries
-        let objective = command.map { command in
-            let external = CommandObjective(command: command)
-            return { @Sendable (trial: TrialHandle) async throws -> Evaluation in
-                try await external.evaluate(parameters: trial.parameters, trialNumber: trial.number)
+        try await withStudyStorage(url: location.storage) { storage in
+            var worker = StudyWorker(storage: storage, studyName: location.study)
+            worker.heartbeatInterval = .milliseconds(Int(heartbeat * 1000))
+            worker.staleTrialTimeout = staleTimeout
+            worker.maxRetries = maxRetries
+            let objective = command.map { command in
+                let external = CommandObjective(command: command)
+                return { @Sendable (trial: TrialHandle) async throws -> Evaluation in
+                    try await external.evaluate(parameters: trial.parameters, trialNumber: trial.number)
+                }
             }
+            let started = Date()
+            let ran = try await worker.run(objective: objective) { complete, budget in
+                print("study '\(location.study)': \(complete)/\(budget) complete")
+                fflush(nil)
+            }
+            print(String(format: "worker done: %d trials in %.1f s", ran, Date().timeIntervalSince(started)))
         }
-        let started = Date()
-        let ran = try await worker.run(objective: objective) { complete, budget in
-            print("study '\(location.study)': \(complete)/\(budget) complete")
-            fflush(nil)
-        }
-        print(String(format: "worker done: %d trials in %.1f s", ran, Date().timeIntervalSince(started)))
     }
 }

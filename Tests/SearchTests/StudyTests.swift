@@ -75,6 +75,28 @@ enum Objectives {
         #expect(pruned[0].values == [2])
     }
 
+    /// A worker that missed its heartbeats loses its trial to another worker; when it finishes
+    /// late (with a result or an error) it drops what it found and goes on, without throwing.
+    @Test func aTrialTakenOverElsewhereIsDroppedQuietly() async throws {
+        let space = try Objectives.floats(["x"])
+        let storage = InMemoryStorage()
+        let study = try await Study(name: "s", space: space, directions: [.minimize], storage: storage, sampler: RandomSampler(), seed: 1)
+        struct Boom: Error {}
+        for catchErrors in [false, true] {
+            for fails in [false, true] {
+                try await study.optimize(nTrials: 1, catchErrors: catchErrors) { trial in
+                    try await storage.finishTrial(trialID: trial.id, state: .failed, values: nil, constraints: nil)
+                    if fails { throw Boom() }
+                    return [1]
+                }
+            }
+        }
+        let trials = try await study.trials()
+        #expect(trials.count == 4 && trials.allSatisfy { $0.state == .failed && $0.userAttributes["error"] == nil })
+        try await study.optimize(nTrials: 1) { _ in [2] }
+        #expect(try await study.trials(states: [.complete]).map(\.values) == [[2]])
+    }
+
     @Test func badObjectiveResultsFailTheTrial() async throws {
         let space = try Objectives.floats(["x"])
         let study = try await Study(name: "s", space: space, directions: [.minimize], storage: InMemoryStorage(), sampler: RandomSampler(), seed: 1)

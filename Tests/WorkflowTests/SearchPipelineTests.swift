@@ -123,6 +123,34 @@ final class LogLines: @unchecked Sendable {
 }
 
 @Suite struct SearchPipelineTests {
+    /// A search killed mid-trial (kill -9) leaves that trial running with no heartbeat; the rerun
+    /// fails it, queues its architecture again and completes the budget.
+    @Test func aRerunAfterAKilledSearchRequeuesItsDeadTrial() async throws {
+        let directory = try temporaryDirectory("pipeline-killed")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let storage = try SQLiteStorage(path: directory.appendingPathComponent("study.db").path)
+        _ = try await SearchPipeline(config: try pipelineConfig(directory: directory, trials: 2, estimator: "short"), storage: storage,
+                                     components: fakeComponents, log: { _ in }).run()
+        // What the killed process left: a started trial with parameters and no result.
+        let record = try await storage.study(named: "tiny")
+        let dead = try await storage.startTrial(studyID: record.id)
+        let parameters: [String: ParameterValue] = ["kernel": .int(3), "groups": .int(2), "channels": .int(48), "width": .int(256)]
+        try await storage.setParameters(trialID: dead.id, parameters)
+
+        var rerun = SearchPipeline(config: try pipelineConfig(directory: directory, trials: 4, estimator: "short"), storage: storage,
+                                   components: fakeComponents)
+        rerun.staleTrialTimeout = 0
+        let log = LogLines()
+        rerun.log = log.append
+        try await rerun.run()
+        let trials = try await storage.trials(studyID: record.id, states: nil)
+        #expect(trials.first { $0.id == dead.id }?.state == .failed)
+        #expect(trials.filter { $0.state == .complete }.count == 4)
+        #expect(trials.contains { $0.state == .complete && $0.parameters == parameters && $0.id != dead.id })
+        #expect(!trials.contains { $0.state == .running })
+        #expect(log.lines.contains { $0.contains("trial id \(dead.id) stopped beating") })
+    }
+
     @Test func aTinySearchProducesAFrontRetrainedCandidatesAndAReport() async throws {
         let directory = try temporaryDirectory("pipeline")
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -240,9 +268,14 @@ final class LogLines: @unchecked Sendable {
         let directory = try temporaryDirectory("pipeline-select")
         defer { try? FileManager.default.removeItem(at: directory) }
         // 8 trials of full training fit in 10 h: `auto` would train every trial fully.
-        let config = try pipelineConfig(directory: directory, trials: 8, estimator: "select", hours: "10", references: 6)
+        var config = try pipelineConfig(directory: directory, trials: 8, estimator: "select", hours: "10", references: 6)
+        // The URL the pipeline reports (the storage itself is injected): its password is never printed.
+        config.storage = "postgresql://edgenas:s3cret-pw@db.example:5432/nas"
         let storage = try SQLiteStorage(path: directory.appendingPathComponent("study.db").path)
-        _ = try await SearchPipeline(config: config, storage: storage, components: fakeComponents, log: { _ in }).run()
+        let log = LogLines()
+        _ = try await SearchPipeline(config: config, storage: storage, components: fakeComponents, log: log.append).run()
+        #expect(!log.lines.isEmpty && !log.lines.contains { $0.contains("s3cret-pw") })
+        #expect(log.lines.contains { $0.contains("created in postgresql://edgenas:***@db.example:5432/nas") })
         let record = try await storage.study(named: "tiny")
         let summary = try decodeJSONText(EstimatorSelectionSummary.self, try #require(record.attributes[PipelineAttribute.estimatorSelection]))
         #expect(summary.references.count == 6)
