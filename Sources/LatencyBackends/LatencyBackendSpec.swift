@@ -89,9 +89,28 @@ public enum LatencyBackendSpec: Hashable, Sendable, CustomStringConvertible {
             return try AgentLatencyBackend(url: url, token: token, threads: settings.threads, requestTimeoutSeconds: settings.requestTimeoutSeconds,
                                            attempts: settings.attempts, backoffSeconds: settings.backoffSeconds)
         case .command(let template):
-            return CommandLatencyBackend(template: template, threads: settings.threads, timeoutSeconds: settings.commandTimeoutSeconds)
+            return CommandLatencyBackend(template: template, threads: settings.threads, timeoutSeconds: settings.commandTimeoutSeconds,
+                                         modelFile: Self.deployedModel(seed: settings.seed))
         case .predictor(let path):
             return PredictorLatencyBackend(predictor: try LatencyPredictor.load(from: URL(fileURLWithPath: path)))
+        }
+    }
+
+    /// What `{model}` names in a benchmark command: the architecture as the board would run it,
+    /// exported to ONNX in INT8 QDQ form with seeded random weights (latency does not depend on
+    /// the weights' values) and calibrated as `onnxruntime int8` is. One file per architecture
+    /// in the temporary directory, rewritten for each measurement.
+    static func deployedModel(seed: UInt64) -> @Sendable (DetectorArchitecture) throws -> URL {
+        { architecture in
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("edgenas-command-models")
+            let file = directory.appendingPathComponent("\(architecture.description)-int8-seed\(seed).onnx")
+            do {
+                try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+                try OnnxRuntimeBackend(precision: .int8, seed: seed).model(architecture).write(to: file, options: .atomic)
+            } catch {
+                throw HardwareError.cannotWrite(path: file.path, reason: "\(error)")
+            }
+            return file
         }
     }
 

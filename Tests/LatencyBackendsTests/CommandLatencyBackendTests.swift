@@ -50,6 +50,15 @@ struct CommandLatencyBackendTests {
         }
     }
 
+    /// `command TEMPLATE` from the command line or a config: {model} is the architecture's INT8
+    /// QDQ ONNX model, the one `onnxruntime int8` measures.
+    @Test func theSpecsModelIsTheDeployedInt8OnnxModel() throws {
+        let backend = try LatencyBackendSpec(parsing: "command 'test -s {model} && grep -q QuantizeLinear {model} && echo 4.5'").makeBackend()
+        #expect(try backend.measure(architecture: architecture).median == 4.5)
+        let file = try LatencyBackendSpec.deployedModel(seed: 0)(architecture)
+        #expect(try Data(contentsOf: file) == OnnxRuntimeBackend(precision: .int8, seed: 0).model(architecture))
+    }
+
     @Test func aFailingCommandIsAClearError() throws {
         let backend = CommandLatencyBackend(template: "echo 'no such benchmark' >&2; exit 3")
         let error = #expect(throws: CommandBackendError.self) { try backend.measure(architecture: architecture) }
