@@ -58,8 +58,14 @@ public struct OnnxRuntimeBackend: LatencyBackend {
             throw HardwareError.cannotWrite(path: file.path, reason: "\(error)")
         }
         defer { try? FileManager.default.removeItem(at: file) }
+        return try measure(modelFile: file, architecture: architecture)
+    }
+
+    /// Measures a model file exported for `architecture` (a board's agent measuring an uploaded
+    /// model) on a seeded random image of the architecture's input size.
+    public func measure(modelFile: URL, architecture: DetectorArchitecture) throws -> LatencyMeasurement {
         let image = try randomImage(architecture, seed: seed)
-        return try measure(modelFile: file, input: image.floats(), shape: image.shape, architecture: architecture.description)
+        return try measure(modelFile: modelFile, input: image.floats(), shape: image.shape, architecture: architecture.description)
     }
 
     /// Measures an existing model file (for example the exported model a board will run) on

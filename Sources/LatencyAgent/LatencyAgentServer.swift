@@ -8,8 +8,10 @@ import Vision
 
 /// How the agent measures the models it is sent.
 public enum AgentMeasurementBackend: Sendable, Hashable {
-    /// EdgeNAS's own eager libtorch FP32 detector (`TorchFP32Backend`), built from the
-    /// architecture's name, with uploaded checkpoint weights when there are some.
+    /// The built-in backend: an uploaded ONNX model (what a search sends: the trial's INT8 QDQ
+    /// export) runs in ONNX Runtime in this process (`OnnxRuntimeBackend`), as the board deploys
+    /// it; without an upload, or with a checkpoint, EdgeNAS's own eager libtorch FP32 detector
+    /// (`TorchFP32Backend`) is built from the architecture's name.
     case torch(policy: MeasurementPolicy, seed: UInt64)
     /// An external benchmark command (`CommandLatencyBackend`); `{model}` is the uploaded file.
     case command(template: String, timeoutSeconds: Double)
@@ -198,9 +200,12 @@ public struct LatencyAgentServer: Sendable {
         defer { if let modelFile { try? FileManager.default.removeItem(at: modelFile) } }
         switch backend {
         case .torch(let policy, let seed):
-            if settings.modelFormat == .onnx {
-                throw UnusableModel(description: "this agent measures with its built-in torch backend, which runs EdgeNAS checkpoints, "
-                                    + "not ONNX files; start it with --benchmark-command to measure ONNX models")
+            if settings.modelFormat == .onnx, let modelFile {
+                // The upload's precision is whatever the client exported: named by the runtime only.
+                var measurement = try OnnxRuntimeBackend(policy: settings.policy(overriding: policy), threads: threads, seed: seed)
+                    .measure(modelFile: modelFile, architecture: settings.architecture)
+                measurement.backend = "onnxruntime"
+                return measurement
             }
             let torch = TorchFP32Backend(policy: settings.policy(overriding: policy), threads: threads, seed: seed, weights: modelFile)
             do {

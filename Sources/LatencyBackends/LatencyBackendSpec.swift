@@ -86,8 +86,10 @@ public enum LatencyBackendSpec: Hashable, Sendable, CustomStringConvertible {
             return OnnxRuntimeBackend(precision: precision, policy: settings.policy, threads: settings.threads, seed: settings.seed)
         case .agent(let url):
             let token = settings.agentToken ?? ProcessInfo.processInfo.environment[AgentProtocol.tokenEnvironmentVariable] ?? ""
+            let model = Self.deployedModel(seed: settings.seed)
             return try AgentLatencyBackend(url: url, token: token, threads: settings.threads, requestTimeoutSeconds: settings.requestTimeoutSeconds,
-                                           attempts: settings.attempts, backoffSeconds: settings.backoffSeconds)
+                                           attempts: settings.attempts, backoffSeconds: settings.backoffSeconds,
+                                           modelFile: { architecture in (try model(architecture), .onnx) })
         case .command(let template):
             return CommandLatencyBackend(template: template, threads: settings.threads, timeoutSeconds: settings.commandTimeoutSeconds,
                                          modelFile: Self.deployedModel(seed: settings.seed))

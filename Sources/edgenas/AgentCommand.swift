@@ -34,7 +34,7 @@ struct AgentCommand: AsyncParsableCommand {
     var threads = 1
 
     @Option(help: """
-        Measure with this external benchmark command instead of the built-in torch backend. \
+        Measure with this external benchmark command instead of the built-in backend (ONNX Runtime for uploaded ONNX models, libtorch FP32 otherwise). \
         Placeholders: {model} (the uploaded file), {threads}, {architecture}, {input_size}. Its last \
         output line is the latency in ms (see docs/hardware-agent.md).
         """)

@@ -143,10 +143,13 @@ struct LatencyAgentTests {
             let (format, formatBody) = try await send(
                 "POST", URL(string: "\(url)/v1/measure?architecture=\(tinyArchitecture)")!, authorization: bearer, body: Data([1, 2, 3]))
             #expect(format == 400 && formatBody.contains("model_format"))
+            // Three bytes are no ONNX model: ONNX Runtime's refusal comes back, and the agent goes on.
             let (onnx, onnxBody) = try await send(
                 "POST", URL(string: "\(url)/v1/measure?architecture=\(tinyArchitecture)&model_format=onnx")!, authorization: bearer,
                 body: Data([1, 2, 3]))
-            #expect(onnx == 422 && onnxBody.contains("--benchmark-command"))
+            #expect(onnx == 500 && onnxBody.contains("measurement of \(tinyArchitecture) failed"), "\(onnxBody)")
+            let (health, _) = try await send("GET", URL(string: "\(url)/v1/health")!, authorization: nil)
+            #expect(health == 200)
         }
     }
 
@@ -178,6 +181,19 @@ struct LatencyAgentTests {
                 return
             }
             #expect(message.contains("cannot be loaded into \(other)"))
+        }
+    }
+
+    /// What a search with `latency: agent URL` does: every measurement uploads the trial's INT8
+    /// QDQ ONNX export, and the default agent runs it in ONNX Runtime.
+    @Test func aSearchsAgentSpecUploadsTheInt8ModelAndTheAgentRunsIt() async throws {
+        try await withAgent { url in
+            let spec = try LatencyBackendSpec(parsing: "agent \(url.absoluteString)")
+            let backend = try #require(try spec.makeBackend(LatencyBackendSettings(agentToken: token)) as? AgentLatencyBackend)
+            let answer = try await measureDetached(backend)
+            #expect(answer.measurement.backend == "onnxruntime", "\(answer.measurement)")
+            #expect(answer.measurement.architecture == tinyArchitecture.description)
+            #expect(answer.measurement.median > 0 && answer.measurement.warmupRuns == quickPolicy.warmupRuns)
         }
     }
 
