@@ -143,7 +143,6 @@ struct PlanCommand: ParsableCommand {
     @Option(help: "Images per batch of the timed training.")
     var batchSize = 16
 
-    func validate() throws { try requirePositive(["batch-size": batchSize]) }
     @Option(help: "Intra-op threads for libtorch.")
     var threads = ProcessInfo.processInfo.activeProcessorCount
 
@@ -151,6 +150,8 @@ struct PlanCommand: ParsableCommand {
 
     @Option(help: "Output directory for plan.csv, plan.txt and plan.json.")
     var output: String?
+
+    func validate() throws { try requirePositive(["batch-size": batchSize]) }
 
     func run() throws {
         let result = try SelectionResult.read(from: URL(fileURLWithPath: selection))

@@ -78,8 +78,6 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Images per batch.")
     var batchSize = 16
 
-    func validate() throws { try requirePositive(["batch-size": batchSize, "epochs": epochs]) }
-
     @Option(help: "Optimizer: sgd or adamw.")
     var optimizer = "adamw"
 
@@ -102,6 +100,8 @@ struct TrainCommand: ParsableCommand {
 
     @Flag(help: "Continue from the checkpoint in --output.")
     var resume = false
+
+    func validate() throws { try requirePositive(["batch-size": batchSize, "epochs": epochs]) }
 
     func run() throws {
         guard let optimizerKind = TrainingConfiguration.Optimizer(rawValue: optimizer) else {
