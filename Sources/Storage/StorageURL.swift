@@ -56,7 +56,6 @@ public enum StorageURL: Sendable, Hashable {
         }
         self = .postgres(settings)
     }
-
 }
 
 /// Opens the study storage a URL names (see `StorageURL`), creating the SQLite file or the
