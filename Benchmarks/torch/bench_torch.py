@@ -2,7 +2,10 @@
 """PyTorch peer of edgenas-bench-torch: training step of the ShuffleNetV2 0.5x backbone or of the
 whole FastestDet baseline (same model, loss, optimizer and options). Run through Benchmarks/torch/run.sh.
 
-Usage: /usr/bin/python3 Benchmarks/torch/bench_torch.py [--model backbone|detector] [--batch 16] [--size 320] [--threads 2] [--warmup 2] [--steps 5]
+Usage: /usr/bin/python3 Benchmarks/torch/bench_torch.py [--model backbone|detector] [--channels-last] [--batch 16] [--size 320] [--threads 2] [--warmup 2] [--steps 5]
+
+--channels-last stores the model and the input channels-last (torch.channels_last), as EdgeNAS trains
+the detector; without it the model runs in PyTorch's default (NCHW) layout.
 """
 import argparse
 import os
@@ -43,6 +46,7 @@ def median(values):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", choices=["backbone", "detector"], default="backbone")
+    parser.add_argument("--channels-last", action="store_true")
     for name, default in [("batch", 16), ("size", 320), ("threads", 2), ("warmup", 2), ("steps", 5)]:
         parser.add_argument(f"--{name}", type=int, default=default)
     options = parser.parse_args()
@@ -51,6 +55,9 @@ def main():
     model = (Backbone() if options.model == "backbone" else FastestDet()).train()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
     images = torch.randn(options.batch, 3, options.size, options.size)
+    if options.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+        images = images.contiguous(memory_format=torch.channels_last)
 
     def step():
         optimizer.zero_grad()
@@ -71,7 +78,7 @@ def main():
         times.append((time.perf_counter() - start) * 1000)
         cpu_times.append((time.process_time() - cpu_start) * 1000)
         print(f"step {index} ms={times[-1]:.1f} cpu_ms={cpu_times[-1]:.1f}")
-    print(f"model={options.model} threads={torch.get_num_threads()} omp_wait_policy={os.environ.get('OMP_WAIT_POLICY', 'unset')} "
+    print(f"model={options.model} channels_last={options.channels_last} threads={torch.get_num_threads()} omp_wait_policy={os.environ.get('OMP_WAIT_POLICY', 'unset')} "
           f"median_cpu_ms={median(cpu_times):.1f} median_ms={median(times):.1f}")
 
 

@@ -4,7 +4,9 @@
 # the ratios (EdgeNAS / PyTorch; below 1 means EdgeNAS is faster) of the median step times:
 # process CPU time (all threads; steadier on a shared machine) and wall time.
 #
-# Usage (from the repository root): Benchmarks/torch/run.sh [--batch 16 --size 320 --threads 2 --warmup 2 --steps 5]
+# Usage (from the repository root): Benchmarks/torch/run.sh [--model backbone|detector --batch 16 --size 320 --threads 2 --warmup 2 --steps 5]
+# PEER_CHANNELS_LAST=1 runs the PyTorch peer channels-last too (EdgeNAS trains the detector so;
+# by default the peer runs PyTorch's default NCHW layout, as a user's script would).
 set -eu
 ROUNDS=${ROUNDS:-3}
 # libgomp reads OMP_WAIT_POLICY at load time, so it must be in the environment (see Sources/Torch/Torch.swift).
@@ -15,7 +17,7 @@ results=$(mktemp)
 trap 'rm -f "$results"' EXIT
 field() { echo "$2" | sed "s/.* $1=\([0-9.]*\).*/\1/"; }
 for round in $(seq "$ROUNDS"); do
-    p=$(/usr/bin/python3 Benchmarks/torch/bench_torch.py "$@" | tail -1)
+    p=$(/usr/bin/python3 Benchmarks/torch/bench_torch.py ${PEER_CHANNELS_LAST:+--channels-last} "$@" | tail -1)
     s=$("$BIN" "$@" | tail -1)
     echo "round $round: edgenas cpu $(field median_cpu_ms "$s") ms wall $(field median_ms "$s") ms;" \
          "pytorch cpu $(field median_cpu_ms "$p") ms wall $(field median_ms "$p") ms"

@@ -194,6 +194,11 @@ int ctorch_set_requires_grad(ctorch_tensor t, bool requires_grad) {
 }
 
 bool ctorch_requires_grad(ctorch_tensor t) { return t->tensor.requires_grad(); }
+bool ctorch_is_channels_last(ctorch_tensor t) {
+    // suggest_memory_format reads the stride order, so a channel slice of a channels-last
+    // tensor (ShuffleNet's split) counts as channels-last too.
+    return t->tensor.dim() == 4 && t->tensor.suggest_memory_format() == at::MemoryFormat::ChannelsLast;
+}
 
 int ctorch_backward(ctorch_tensor t, ctorch_tensor gradient, bool retain_graph) {
     return guarded_status([&] {

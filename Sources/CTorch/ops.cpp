@@ -28,6 +28,7 @@ at::Tensor apply_unary(ctorch_unary_op op, const at::Tensor &a) {
     case CTORCH_UNARY_DETACH: return a.detach();
     case CTORCH_UNARY_FLOOR: return a.floor();
     case CTORCH_UNARY_LOGICAL_NOT: return a.logical_not();
+    case CTORCH_UNARY_CHANNELS_LAST: return a.contiguous(at::MemoryFormat::ChannelsLast);
     case CTORCH_UNARY_RELU_INPLACE: {
         at::Tensor target = a;  // a shallow handle copy; relu_ writes through to the shared storage
         return target.relu_();

@@ -83,4 +83,14 @@ extension Module {
             try tensor.setData(tensor.detach().to(dtype))
         }
     }
+
+    /// Stores every 4-D parameter (convolution weights) channels-last in place, like PyTorch's
+    /// `module.to(memory_format=torch.channels_last)`. With channels-last inputs, convolutions
+    /// then run without layout conversions; values and names are unchanged, and the tensors an
+    /// optimizer already holds stay the same objects.
+    public func useChannelsLast() throws {
+        for (_, tensor) in namedState() where tensor.shape.count == 4 && !tensor.isChannelsLast {
+            try tensor.setData(tensor.detach().channelsLast())
+        }
+    }
 }

@@ -34,7 +34,7 @@ public enum Functional {
     ) throws -> Tensor {
         let weightShape = weight.shape
         if weightShape.count == 4, weightShape[2] == 1, weightShape[3] == 1, groups == 1,
-           stride == (1, 1), padding == (0, 0), dilation == (1, 1) {
+           stride == (1, 1), padding == (0, 0), dilation == (1, 1), !input.isChannelsLast {
             let inputShape = input.shape
             if inputShape.count == 4, inputShape[1] == weightShape[1] {
                 return try pointwiseConv2d(input, inputShape: inputShape, weight: weight, weightShape: weightShape, bias: bias)

@@ -60,6 +60,12 @@ extension Tensor {
     public func clone() throws -> Tensor { try unary(CTORCH_UNARY_CLONE) }
     /// The same values in row-major memory order (needed after permute/transpose before view).
     public func contiguous() throws -> Tensor { try unary(CTORCH_UNARY_CONTIGUOUS) }
+    /// The same 4-D values stored channels-last (NHWC in memory, shape still NCHW). oneDNN's
+    /// convolutions compute in that order, so a network kept in it skips a layout conversion
+    /// before and after every convolution (forward and backward).
+    public func channelsLast() throws -> Tensor { try unary(CTORCH_UNARY_CHANNELS_LAST) }
+    /// Whether this is a 4-D tensor stored channels-last (see `channelsLast()`).
+    public var isChannelsLast: Bool { ctorch_is_channels_last(handle) }
 
     public func clamp(min: Double? = nil, max: Double? = nil) throws -> Tensor {
         try Tensor.wrap(ctorch_clamp(handle, min != nil, min ?? 0, max != nil, max ?? 0))

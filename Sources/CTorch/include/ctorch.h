@@ -98,6 +98,9 @@ typedef enum {
     CTORCH_UNARY_EXP, CTORCH_UNARY_LOG, CTORCH_UNARY_ABS, CTORCH_UNARY_SQRT, CTORCH_UNARY_SIGN,
     CTORCH_UNARY_CONTIGUOUS, CTORCH_UNARY_CLONE, CTORCH_UNARY_DETACH, CTORCH_UNARY_FLOOR,
     CTORCH_UNARY_LOGICAL_NOT,
+    /// A copy of a 4-D tensor in channels-last (NHWC) memory order, same shape and values;
+    /// the operand itself when it already is.
+    CTORCH_UNARY_CHANNELS_LAST,
     /// In place: overwrites the operand and returns a new handle to the same tensor.
     CTORCH_UNARY_RELU_INPLACE,
 } ctorch_unary_op;
@@ -185,6 +188,9 @@ ctorch_tensor ctorch_cross_entropy(ctorch_tensor input, ctorch_tensor target, ct
 // MARK: autograd
 int ctorch_set_requires_grad(ctorch_tensor t, bool requires_grad);
 bool ctorch_requires_grad(ctorch_tensor t);
+/// Whether a 4-D tensor is laid out channels-last (NHWC in memory; see CTORCH_UNARY_CHANNELS_LAST),
+/// a channel slice of such a tensor included.
+bool ctorch_is_channels_last(ctorch_tensor t);
 /// Back-propagates from `t`; `gradient` may be NULL for a scalar `t`.
 int ctorch_backward(ctorch_tensor t, ctorch_tensor gradient, bool retain_graph);
 /// Writes the accumulated gradient of `t` into `out`, or NULL when it has none.

@@ -77,6 +77,8 @@ func run() throws {
         var architecture = DetectorArchitecture.baseline
         architecture.inputWidthPixels = options.size
         let detector = try Detector(architecture)
+        // As `Trainer` does: weights and activations channels-last (docs/benchmarks.md).
+        try detector.useChannelsLast()
         module = detector
         loss = { try detector.forward(images).mean() }
     }
