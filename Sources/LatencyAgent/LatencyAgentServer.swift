@@ -39,10 +39,12 @@ public struct LatencyAgentConfiguration: Sendable {
     /// Threads when a request does not say.
     public var defaultThreads: Int
     public var backend: AgentMeasurementBackend
+    /// What one request may ask of the board, and how long the agent waits for anything.
+    public var limits: AgentLimits
 
     public init(host: String = "127.0.0.1", port: Int = 8420, token: String, maximumUploadBytes: Int = 64 << 20,
                 maximumQueueLength: Int = 64, defaultThreads: Int = 1,
-                backend: AgentMeasurementBackend = .torch(policy: .endToEnd, seed: 0)) {
+                backend: AgentMeasurementBackend = .torch(policy: .endToEnd, seed: 0), limits: AgentLimits = AgentLimits()) {
         self.host = host
         self.port = port
         self.token = token
@@ -50,6 +52,7 @@ public struct LatencyAgentConfiguration: Sendable {
         self.maximumQueueLength = maximumQueueLength
         self.defaultThreads = defaultThreads
         self.backend = backend
+        self.limits = limits
     }
 
     public func validate() throws(LatencyAgentError) {
@@ -66,6 +69,7 @@ public struct LatencyAgentConfiguration: Sendable {
             throw .invalidSetting("maximumQueueLength", value: "\(maximumQueueLength)", expected: "at least 1")
         }
         guard defaultThreads >= 1 else { throw .invalidSetting("defaultThreads", value: "\(defaultThreads)", expected: "at least 1") }
+        try limits.validate()
         switch backend {
         case .torch(let policy, _):
             do { try policy.validate() } catch { throw .invalidSetting("policy", value: "\(error)", expected: "a valid measurement policy") }
@@ -92,41 +96,54 @@ public enum LatencyAgentError: Error, Equatable, Sendable, CustomStringConvertib
 }
 
 /// `edgenas agent`: an HTTP server on the board that measures the models search workers send.
-/// The protocol is `AgentProtocol`'s; docs/hardware-agent.md describes it for other clients.
+/// The protocol is `AgentProtocol`'s; docs/hardware-agent.md describes it for other clients,
+/// and its hostile-input table says how each limit of `AgentLimits` answers.
 public struct LatencyAgentServer: Sendable {
     public let configuration: LatencyAgentConfiguration
     private let queue: MeasurementQueue
+    private let uploads: UploadSlots
+    private let ledger: RequestLedger
     private let logger: Logger
 
     public init(configuration: LatencyAgentConfiguration, logger: Logger = Logger(label: "edgenas.agent")) throws(LatencyAgentError) {
         try configuration.validate()
         self.configuration = configuration
         queue = MeasurementQueue(maximumLength: configuration.maximumQueueLength)
+        uploads = UploadSlots(count: configuration.limits.maximumConcurrentUploads)
+        ledger = RequestLedger(capacity: configuration.limits.rememberedAnswers, keepSeconds: configuration.limits.rememberSeconds)
         self.logger = logger
     }
 
     /// Listens until the task is cancelled, or (with `stopsOnSignals`) the process gets
-    /// SIGINT or SIGTERM; `onListening` gets the bound port (useful with port 0).
+    /// SIGINT or SIGTERM; `onListening` gets the bound port (useful with port 0). Open requests
+    /// get `limits.shutdownGraceSeconds` to finish, then they are cut off (a measurement in
+    /// progress is not waited for).
     public func run(stopsOnSignals: Bool = true, onListening: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
         let router = Router(context: AgentRequestContext.self)
         router.add(middleware: BearerTokenMiddleware(token: configuration.token))
         router.get(RouterPath(AgentProtocol.healthPath)) { _, _ in try health() }
         router.post(RouterPath(AgentProtocol.measurePath)) { request, context in try await measure(request, context: context) }
-        let host = configuration.host
+        let host = configuration.host, limits = configuration.limits
         if !["127.0.0.1", "localhost", "::1"].contains(host) {
             logger.warning("listening on \(host): the token and models travel unencrypted; expose the agent only on a trusted network or behind a TLS proxy")
         }
         let logger = logger
         let application = Application(
-            router: router, configuration: .init(address: .hostname(host, port: configuration.port), serverName: "edgenas-agent"),
+            router: router,
+            server: .http1(configuration: .init(idleTimeout: .nanoseconds(Int64(limits.idleTimeoutSeconds * 1e9)))),
+            configuration: .init(address: .hostname(host, port: configuration.port), serverName: "edgenas-agent"),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? 0
                 logger.info("edgenas agent listening on \(host):\(port)")
                 await onListening(port)
             },
             logger: logger)
-        let services = ServiceGroup(configuration: .init(
-            services: [application], gracefulShutdownSignals: stopsOnSignals ? [.sigterm, .sigint] : [], logger: logger))
+        // Services stop in reverse order: the queue closes first, answering the requests it
+        // holds, so the server's graceful shutdown does not wait for measurements.
+        var groupConfiguration = ServiceGroupConfiguration(
+            services: [application, QueueCloser(queue: queue)], gracefulShutdownSignals: stopsOnSignals ? [.sigterm, .sigint] : [], logger: logger)
+        groupConfiguration.maximumGracefulShutdownDuration = .nanoseconds(Int64(limits.shutdownGraceSeconds * 1e9))
+        let services = ServiceGroup(configuration: groupConfiguration)
         // Cancelling the caller shuts the server down gracefully (open requests are answered)
         // rather than cancelling its connections mid-flight, which NIO does not survive; the
         // group runs in a task of its own so the cancellation does not reach it directly.
@@ -140,57 +157,104 @@ public struct LatencyAgentServer: Sendable {
 
     private func health() throws -> Response {
         try json(.ok, AgentHealth(status: "ok", backend: configuration.backend.name, queueLength: queue.length,
-                                  maximumQueueLength: configuration.maximumQueueLength, maximumUploadBytes: configuration.maximumUploadBytes))
+                                  maximumQueueLength: configuration.maximumQueueLength, maximumUploadBytes: configuration.maximumUploadBytes,
+                                  skippedRequests: queue.skippedCount))
     }
 
+    /// Admission, then the upload, then the measurement: each step refuses before the next
+    /// costs anything. The whole request is cancelled when its client's connection closes.
     private func measure(_ request: Request, context: AgentRequestContext) async throws -> Response {
         var query: [String: String] = [:]
         for (key, value) in request.uri.queryParameters { query[String(key)] = String(value) }
         let settings: MeasureRequest
         do { settings = try MeasureRequest(query: query) } catch { return try self.error(.badRequest, error.description) }
 
+        // A retry of a request already measured or in flight: its answer, without a new upload.
+        if let id = settings.requestID, await ledger.knows(id) {
+            return try await request.body.consumeWithCancellationOnInboundClose { _ in
+                let gone = stored(503, AgentErrorBody(error: "the earlier request with request_id \(id) was dropped; send it again"))
+                return try response(await ledger.answer(for: id) { _ in gone }.answer, replayed: true)
+            }
+        }
         let limit = configuration.maximumUploadBytes
         if let declared = request.headers[.contentLength].flatMap({ Int($0) }), declared > limit {
             return try tooLarge(declared)
         }
-        var request = request
-        let body: ByteBuffer
-        do {
-            body = try await request.collectBody(upTo: limit)
-        } catch let error as any HTTPResponseError where error.status == .contentTooLarge {
-            return try tooLarge(nil)
+        let admission: Admission
+        do { admission = try queue.admit() } catch let full as QueueFull {
+            return try busy(full.stopping ? "the agent is stopping" : "the board's measurement queue is full (\(full.length) requests)")
         }
-        let model = Data(buffer: body)
-        if !model.isEmpty && settings.modelFormat == nil {
-            return try error(.badRequest, "an uploaded model needs model_format=\(ModelFormat.allCases.map(\.rawValue).joined(separator: " or "))")
+        guard uploads.take() else {
+            queue.withdraw(admission)
+            return try busy("\(configuration.limits.maximumConcurrentUploads) uploads are already arriving")
         }
-        if model.isEmpty, let format = settings.modelFormat {
-            return try error(.badRequest, "model_format=\(format.rawValue) was given but the request body (the model file) is empty")
-        }
+        var uploadSlotHeld = true
+        defer { if uploadSlotHeld { uploads.giveBack() } }
+        var admitted: Admission? = admission
+        defer { if let admitted { queue.withdraw(admitted) } }
 
-        let backend = configuration.backend, threads = settings.threads ?? configuration.defaultThreads
-        let outcome: (LatencyMeasurement, QueueReport)
-        do {
-            outcome = try await queue.submit {
-                try Self.measure(settings, model: model, threads: threads, backend: backend)
+        return try await request.body.consumeWithCancellationOnInboundClose { body in
+            let model: Data
+            switch await Self.collect(body, upTo: limit, timeoutSeconds: configuration.limits.uploadTimeoutSeconds) {
+            case .success(let data): model = data
+            case .failure(.tooLarge): return try tooLarge(nil)
+            case .failure(.tooSlow(let seconds)):
+                return try error(.requestTimeout, "the upload did not arrive within \(seconds) s (this agent's upload timeout)")
+            case .failure(.broken(let reason)): return try error(.badRequest, "the upload could not be read: \(reason)")
             }
-        } catch let full as QueueFull {
-            var response = try error(.serviceUnavailable, "the board's measurement queue is full (\(full.length) requests); try again later")
-            response.headers[.retryAfter] = "5"
-            return response
+            uploads.giveBack()
+            uploadSlotHeld = false
+            if !model.isEmpty && settings.modelFormat == nil {
+                return try error(.badRequest, "an uploaded model needs model_format=\(ModelFormat.allCases.map(\.rawValue).joined(separator: " or "))")
+            }
+            if model.isEmpty, let format = settings.modelFormat {
+                return try error(.badRequest, "model_format=\(format.rawValue) was given but the request body (the model file) is empty")
+            }
+            admitted = nil  // from here the queue owns the place
+            guard let id = settings.requestID else {
+                return try response(await self.answer(settings, model: model, admission: admission), replayed: false)
+            }
+            let (answer, joined) = await ledger.answer(for: id) { waiting in
+                await self.answer(settings, model: model, admission: admission, isWanted: { waiting.anyone })
+            }
+            if joined { queue.withdraw(admission) }
+            return try response(answer, replayed: joined)
+        }
+    }
+
+    /// Measures one admitted request and turns every outcome into the answer to send.
+    private func answer(_ settings: MeasureRequest, model: Data, admission: Admission,
+                        isWanted: @escaping @Sendable () -> Bool = { true }) async -> StoredAnswer {
+        let limits = configuration.limits, backend = configuration.backend
+        let base: MeasurementPolicy = if case .torch(let policy, _) = backend { policy } else { .endToEnd }
+        let (policy, threads, adjustments) = limits.clamp(
+            settings.policy(overriding: base), threads: settings.threads ?? configuration.defaultThreads, request: settings)
+        do {
+            let (measurement, report) = try await queue.run(admission, timeoutSeconds: limits.measurementTimeoutSeconds, isWanted: isWanted) {
+                try Self.measure(settings, model: model, policy: policy, threads: threads, backend: backend,
+                                 timeoutSeconds: limits.measurementTimeoutSeconds)
+            }
+            logger.info("measured \(settings.architecture): median \(String(format: "%.3f", measurement.median)) ms after waiting \(String(format: "%.1f", report.waitSeconds)) s behind \(report.positionOnArrival) request(s)")
+            return stored(200, AgentMeasurement(measurement: measurement, queue: report, adjustments: adjustments.isEmpty ? nil : adjustments))
+        } catch is CancellationError {
+            logger.info("skipped the request for \(settings.architecture): its client went away before its turn")
+            return stored(503, AgentErrorBody(error: "the request was dropped: its client went away before its turn"))
+        } catch is AgentStopping {
+            return stored(503, AgentErrorBody(error: "the agent is stopping; try again later"))
         } catch let refused as UnusableModel {
-            return try error(.unprocessableContent, refused.description)
+            return stored(422, AgentErrorBody(error: refused.description))
+        } catch let timedOut as MeasurementTimedOut {
+            logger.warning("measurement of \(settings.architecture) ran past \(timedOut.seconds) s")
+            return stored(422, AgentErrorBody(error: timedOut.description))
         } catch {
             logger.warning("measurement of \(settings.architecture) failed: \(error)")
-            return try self.error(.internalServerError, "measurement of \(settings.architecture) failed: \(error)")
+            return stored(500, AgentErrorBody(error: "measurement of \(settings.architecture) failed: \(error)"))
         }
-        let (measurement, report) = outcome
-        logger.info("measured \(settings.architecture): median \(String(format: "%.3f", measurement.median)) ms after waiting \(String(format: "%.1f", report.waitSeconds)) s behind \(report.positionOnArrival) request(s)")
-        return try json(.ok, AgentMeasurement(measurement: measurement, queue: report))
     }
 
     /// Runs on the measurement lane: saves the upload, measures, removes the upload.
-    private static func measure(_ settings: MeasureRequest, model: Data, threads: Int, backend: AgentMeasurementBackend) throws -> LatencyMeasurement {
+    private static func measure(_ settings: MeasureRequest, model: Data, policy: MeasurementPolicy, threads: Int,
+                                backend: AgentMeasurementBackend, timeoutSeconds: Double) throws -> LatencyMeasurement {
         var modelFile: URL?
         if let format = settings.modelFormat {
             let file = FileManager.default.temporaryDirectory.appendingPathComponent("edgenas-agent-\(UUID().uuidString).\(format.rawValue)")
@@ -199,23 +263,23 @@ public struct LatencyAgentServer: Sendable {
         }
         defer { if let modelFile { try? FileManager.default.removeItem(at: modelFile) } }
         switch backend {
-        case .torch(let policy, let seed):
+        case .torch(_, let seed):
             if settings.modelFormat == .onnx, let modelFile {
                 // The upload's precision is whatever the client exported: named by the runtime only.
-                var measurement = try OnnxRuntimeBackend(policy: settings.policy(overriding: policy), threads: threads, seed: seed)
+                var measurement = try OnnxRuntimeBackend(policy: policy, threads: threads, seed: seed)
                     .measure(modelFile: modelFile, architecture: settings.architecture)
                 measurement.backend = "onnxruntime"
                 return measurement
             }
-            let torch = TorchFP32Backend(policy: settings.policy(overriding: policy), threads: threads, seed: seed, weights: modelFile)
+            let torch = TorchFP32Backend(policy: policy, threads: threads, seed: seed, weights: modelFile)
             do {
                 return try torch.measure(architecture: settings.architecture)
             } catch let error where modelFile != nil && !(error is HardwareError) {
                 // The weights did not fit the architecture's network (or were not a checkpoint).
                 throw UnusableModel(description: "the uploaded checkpoint cannot be loaded into \(settings.architecture): \(error)")
             }
-        case .command(let template, let timeoutSeconds):
-            var command = CommandLatencyBackend(template: template, threads: threads, timeoutSeconds: timeoutSeconds)
+        case .command(let template, let commandTimeout):
+            var command = CommandLatencyBackend(template: template, threads: threads, timeoutSeconds: min(commandTimeout, timeoutSeconds))
             if let file = modelFile { command.modelFile = { @Sendable _ in file } }
             do {
                 return try command.measure(architecture: settings.architecture)
@@ -226,6 +290,62 @@ public struct LatencyAgentServer: Sendable {
                 throw error
             }
         }
+    }
+
+    private enum UploadFailure: Error {
+        case tooLarge
+        case tooSlow(seconds: Double)
+        case broken(String)
+    }
+
+    /// Reads the whole body, or stops at `limit` bytes or after `timeoutSeconds`.
+    private static func collect(_ body: RequestBody, upTo limit: Int, timeoutSeconds: Double) async -> Result<Data, UploadFailure> {
+        await withTaskGroup(of: Result<Data, UploadFailure>?.self) { group in
+            group.addTask {
+                var data = Data()
+                do {
+                    for try await buffer in body {
+                        guard data.count + buffer.readableBytes <= limit else { return .failure(.tooLarge) }
+                        data.append(contentsOf: buffer.readableBytesView)
+                    }
+                } catch is CancellationError {
+                    return nil
+                } catch {
+                    return .failure(.broken("\(error)"))
+                }
+                return .success(data)
+            }
+            group.addTask {
+                try? await Task.sleep(for: .nanoseconds(Int64(timeoutSeconds * 1e9)))
+                return Task.isCancelled ? nil : .failure(.tooSlow(seconds: timeoutSeconds))
+            }
+            defer { group.cancelAll() }
+            while let next = await group.next() {
+                if let next { return next }
+            }
+            return .failure(.broken("the connection closed"))
+        }
+    }
+
+    private func response(_ answer: StoredAnswer, replayed: Bool) throws -> Response {
+        var response = Response(status: .init(code: answer.status), headers: [.contentType: "application/json"],
+                                body: .init(byteBuffer: ByteBuffer(bytes: answer.body)))
+        // Tells a client its retry was answered with the measurement it already asked for.
+        if replayed { response.headers[.init(AgentProtocol.replayedHeader)!] = "true" }
+        if answer.status == 503 { response.headers[.retryAfter] = "5" }
+        return response
+    }
+
+    private func stored(_ status: Int, _ value: some Encodable) -> StoredAnswer {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return StoredAnswer(status: status, body: (try? encoder.encode(value)) ?? Data())
+    }
+
+    private func busy(_ reason: String) throws -> Response {
+        var response = try error(.serviceUnavailable, "\(reason); try again later")
+        response.headers[.retryAfter] = "5"
+        return response
     }
 
     private func tooLarge(_ declared: Int?) throws -> Response {
@@ -241,6 +361,35 @@ public struct LatencyAgentServer: Sendable {
 /// A model the agent's backend cannot measure (HTTP 422).
 struct UnusableModel: Error, CustomStringConvertible {
     var description: String
+}
+
+/// Closes the measurement queue when the agent starts to stop.
+private struct QueueCloser: Service {
+    let queue: MeasurementQueue
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        queue.close()
+    }
+}
+
+/// A bounded count of uploads being received at once.
+final class UploadSlots: @unchecked Sendable {
+    private let lock = NSLock()
+    private var free: Int
+
+    init(count: Int) { free = count }
+
+    /// Takes a slot, or returns false when none is free.
+    func take() -> Bool {
+        lock.withLock {
+            guard free > 0 else { return false }
+            free -= 1
+            return true
+        }
+    }
+
+    func giveBack() { lock.withLock { free += 1 } }
 }
 
 /// JSON answer with `status`.

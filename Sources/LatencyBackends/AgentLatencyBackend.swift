@@ -74,7 +74,9 @@ public struct AgentLatencyBackend: LatencyBackend {
             }
             format = fileFormat
         }
-        let request = try makeRequest(MeasureRequest(architecture: architecture, threads: threads, modelFormat: format), body: body)
+        // One id for every try: the agent measures it once and answers a retry with that result.
+        let request = try makeRequest(MeasureRequest(architecture: architecture, threads: threads, modelFormat: format,
+                                                     requestID: UUID().uuidString), body: body)
         var lastFailure = ""
         for attempt in 1...attempts {
             if attempt > 1 { Thread.sleep(forTimeInterval: backoffSeconds * pow(2, Double(attempt - 2))) }

@@ -6,13 +6,16 @@ import Vision
 /// docs/hardware-agent.md). Both sides use these types, so they cannot disagree.
 ///
 /// `POST /v1/measure?architecture=NAME[&threads=N][&model_format=onnx|checkpoint][&warmup=N]
-/// [&min_runs=N][&max_runs=N][&max_seconds=X]` with `Authorization: Bearer TOKEN`; the body is
+/// [&min_runs=N][&max_runs=N][&max_seconds=X][&request_id=ID]` with `Authorization: Bearer TOKEN`; the body is
 /// the model file's bytes (empty when the agent builds the network from the architecture).
 /// The answer is an `AgentMeasurement` (200) or an `AgentErrorBody` (4xx, 5xx).
 /// `GET /v1/health` needs no token and answers an `AgentHealth`.
 public enum AgentProtocol {
     public static let measurePath = "/v1/measure"
     public static let healthPath = "/v1/health"
+    /// Header set to "true" on an answer given again to a retried `request_id`: no new
+    /// measurement was made for it.
+    public static let replayedHeader = "EdgeNAS-Replayed"
     /// Where both sides read the token when no flag gives it.
     public static let tokenEnvironmentVariable = "EDGENAS_AGENT_TOKEN"
 }
@@ -38,9 +41,13 @@ public struct MeasureRequest: Hashable, Sendable {
     public var minimumRuns: Int?
     public var maximumRuns: Int?
     public var maximumSeconds: Double?
+    /// The client's name for this measurement, the same on every retry: the agent measures a
+    /// request id once and answers its retries with that measurement (1-128 of A-Z a-z 0-9 - _).
+    public var requestID: String?
 
     public init(architecture: DetectorArchitecture, threads: Int? = nil, modelFormat: ModelFormat? = nil,
-                warmupRuns: Int? = nil, minimumRuns: Int? = nil, maximumRuns: Int? = nil, maximumSeconds: Double? = nil) {
+                warmupRuns: Int? = nil, minimumRuns: Int? = nil, maximumRuns: Int? = nil, maximumSeconds: Double? = nil,
+                requestID: String? = nil) {
         self.architecture = architecture
         self.threads = threads
         self.modelFormat = modelFormat
@@ -48,6 +55,7 @@ public struct MeasureRequest: Hashable, Sendable {
         self.minimumRuns = minimumRuns
         self.maximumRuns = maximumRuns
         self.maximumSeconds = maximumSeconds
+        self.requestID = requestID
     }
 
     /// The request as URL query items, in a fixed order.
@@ -62,12 +70,13 @@ public struct MeasureRequest: Hashable, Sendable {
         add("min_runs", minimumRuns)
         add("max_runs", maximumRuns)
         add("max_seconds", maximumSeconds)
+        add("request_id", requestID)
         return items
     }
 
     /// Reads a request from its query parameters; the error names the parameter.
     public init(query: [String: String]) throws(AgentRequestError) {
-        let known: Set = ["architecture", "threads", "model_format", "warmup", "min_runs", "max_runs", "max_seconds"]
+        let known: Set = ["architecture", "threads", "model_format", "warmup", "min_runs", "max_runs", "max_seconds", "request_id"]
         if let unknown = query.keys.sorted().first(where: { !known.contains($0) }) {
             throw .invalidParameter(unknown, value: query[unknown] ?? "", expected: "one of \(known.sorted().joined(separator: ", "))")
         }
@@ -93,6 +102,15 @@ public struct MeasureRequest: Hashable, Sendable {
             maximumSeconds = value
         } else {
             maximumSeconds = nil
+        }
+        if let text = query["request_id"] {
+            let allowed = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+            guard (1...128).contains(text.count), text.allSatisfy(allowed.contains) else {
+                throw .invalidParameter("request_id", value: String(text.prefix(40)), expected: "1-128 characters of A-Z a-z 0-9 - _")
+            }
+            requestID = text
+        } else {
+            requestID = nil
         }
         if let text = query["model_format"] {
             guard let format = ModelFormat(rawValue: text) else {
@@ -130,10 +148,14 @@ public enum AgentRequestError: Error, Equatable, Sendable, CustomStringConvertib
 public struct AgentMeasurement: Codable, Hashable, Sendable {
     public var measurement: LatencyMeasurement
     public var queue: QueueReport
+    /// Request values the agent lowered to its own limits, e.g. "warmup=5000 lowered to this
+    /// agent's maximum 50" (absent: none).
+    public var adjustments: [String]?
 
-    public init(measurement: LatencyMeasurement, queue: QueueReport) {
+    public init(measurement: LatencyMeasurement, queue: QueueReport, adjustments: [String]? = nil) {
         self.measurement = measurement
         self.queue = queue
+        self.adjustments = adjustments
     }
 }
 
@@ -163,13 +185,17 @@ public struct AgentHealth: Codable, Hashable, Sendable {
     public var queueLength: Int
     public var maximumQueueLength: Int
     public var maximumUploadBytes: Int
+    /// Requests dropped before their turn because their client went away (absent: an older agent).
+    public var skippedRequests: Int?
 
-    public init(status: String, backend: String, queueLength: Int, maximumQueueLength: Int, maximumUploadBytes: Int) {
+    public init(status: String, backend: String, queueLength: Int, maximumQueueLength: Int, maximumUploadBytes: Int,
+                skippedRequests: Int? = nil) {
         self.status = status
         self.backend = backend
         self.queueLength = queueLength
         self.maximumQueueLength = maximumQueueLength
         self.maximumUploadBytes = maximumUploadBytes
+        self.skippedRequests = skippedRequests
     }
 }
 

@@ -46,6 +46,33 @@ struct AgentCommand: AsyncParsableCommand {
     @Option(help: "Seed of the built-in backend's random weights and input.")
     var seed: UInt64 = 0
 
+    @Option(help: "Most warm-up runs a request may ask for (more are lowered to this, and the answer says so).")
+    var maxWarmup = AgentLimits().maximumWarmupRuns
+
+    @Option(help: "Most timed runs a request may ask for.")
+    var maxRuns = AgentLimits().maximumRuns
+
+    @Option(help: "Most seconds of timed runs a request may ask for.")
+    var maxSeconds = AgentLimits().maximumTimedSeconds
+
+    @Option(help: "Most threads a request may ask for (default: this machine's cores).")
+    var maxThreads = AgentLimits().maximumThreads
+
+    @Option(help: "Wall-clock cap on one measurement, any backend; past it the client gets HTTP 422.")
+    var measureTimeout = AgentLimits().measurementTimeoutSeconds
+
+    @Option(help: "Uploads received at once; more get HTTP 503 before their body is read.")
+    var maxUploads = AgentLimits().maximumConcurrentUploads
+
+    @Option(help: "Seconds an upload may take to arrive; slower ones get HTTP 408.")
+    var uploadTimeout = AgentLimits().uploadTimeoutSeconds
+
+    @Option(help: "Seconds before an idle connection is closed.")
+    var idleTimeout = AgentLimits().idleTimeoutSeconds
+
+    @Option(help: "Seconds open requests get after SIGTERM/SIGINT before the agent stops anyway.")
+    var shutdownGrace = AgentLimits().shutdownGraceSeconds
+
     func run() async throws {
         let token = token ?? ProcessInfo.processInfo.environment[AgentProtocol.tokenEnvironmentVariable] ?? ""
         guard maxUploadMb > 0 else { throw ValidationError("--max-upload-mb must be positive; got \(maxUploadMb)") }
@@ -53,7 +80,11 @@ struct AgentCommand: AsyncParsableCommand {
             ?? .torch(policy: .endToEnd, seed: seed)
         let configuration = LatencyAgentConfiguration(
             host: host, port: port, token: token, maximumUploadBytes: Int(maxUploadMb * 1024 * 1024),
-            maximumQueueLength: maxQueue, defaultThreads: threads, backend: backend)
+            maximumQueueLength: maxQueue, defaultThreads: threads, backend: backend,
+            limits: AgentLimits(
+                maximumWarmupRuns: maxWarmup, maximumRuns: maxRuns, maximumTimedSeconds: maxSeconds, maximumThreads: maxThreads,
+                measurementTimeoutSeconds: measureTimeout, maximumConcurrentUploads: maxUploads, uploadTimeoutSeconds: uploadTimeout,
+                idleTimeoutSeconds: idleTimeout, shutdownGraceSeconds: shutdownGrace))
         try await LatencyAgentServer(configuration: configuration).run()
     }
 }

@@ -105,7 +105,7 @@ struct LatencyAgentTests {
             #expect(status == 200)
             let health = try JSONDecoder().decode(AgentHealth.self, from: Data(body.utf8))
             #expect(health == AgentHealth(status: "ok", backend: "torch-fp32", queueLength: 0, maximumQueueLength: 64,
-                                          maximumUploadBytes: 64 << 20))
+                                          maximumUploadBytes: 64 << 20, skippedRequests: 0))
 
             let backend = try AgentLatencyBackend(url: url, token: "wrong-token", attempts: 3, backoffSeconds: 0)
             let error = await #expect(throws: AgentBackendError.self) { try await measureDetached(backend) }
