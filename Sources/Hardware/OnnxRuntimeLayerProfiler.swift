@@ -39,21 +39,30 @@ public struct OnnxRuntimeLayerProfiler: Sendable {
     }
 
     public func profile(_ architecture: DetectorArchitecture) throws -> LayerProfile {
-        guard runs >= 1, warmupRuns >= 0 else {
-            throw HardwareError.invalidSetting("runs", value: "\(runs) (warm-up \(warmupRuns))", expected: "at least 1 profiled run")
-        }
         let backend = OnnxRuntimeBackend(precision: precision, threads: threads, seed: seed, weights: weights, libraryPath: libraryPath)
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("edgenas-ort-profile-\(UUID().uuidString)")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("edgenas-ort-model-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let model = directory.appendingPathComponent("model.onnx")
         try backend.model(architecture).write(to: model)
+        return try profile(modelFile: model, architecture: architecture)
+    }
+
+    /// The profile of an ONNX file exported from `architecture` by EdgeNAS (its node names are
+    /// what ties kernels to layers): what a board's agent runs on the file a search uploads.
+    /// `precision` names the file's precision in the profile.
+    public func profile(modelFile model: URL, architecture: DetectorArchitecture) throws -> LayerProfile {
+        guard runs >= 1, warmupRuns >= 0 else {
+            throw HardwareError.invalidSetting("runs", value: "\(runs) (warm-up \(warmupRuns))", expected: "at least 1 profiled run")
+        }
+        let backend = OnnxRuntimeBackend(precision: precision, policy: endToEndPolicy, threads: threads, seed: seed, libraryPath: libraryPath)
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("edgenas-ort-profile-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
         let image = try randomImage(architecture, seed: seed)
         let input = try image.floats(), shape = image.shape
 
-        var endToEndBackend = backend
-        endToEndBackend.policy = endToEndPolicy
-        let endToEnd = try endToEndBackend.measure(modelFile: model, input: input, shape: shape, architecture: architecture.description)
+        let endToEnd = try backend.measure(modelFile: model, input: input, shape: shape, architecture: architecture.description)
         let library = try OnnxRuntimeLibrary(path: libraryPath)
         let profiled = try MeasurementLock.measuring {
             let session = try OnnxRuntimeSession(modelPath: model.path, threads: threads, library: library,

@@ -122,7 +122,8 @@ public struct LatencyAgentServer: Sendable {
         let router = Router(context: AgentRequestContext.self)
         router.add(middleware: BearerTokenMiddleware(token: configuration.token))
         router.get(RouterPath(AgentProtocol.healthPath)) { _, _ in try health() }
-        router.post(RouterPath(AgentProtocol.measurePath)) { request, context in try await measure(request, context: context) }
+        router.post(RouterPath(AgentProtocol.measurePath)) { request, context in try await serve(.latency, request, context: context) }
+        router.post(RouterPath(AgentProtocol.profilePath)) { request, context in try await serve(.profile, request, context: context) }
         let host = configuration.host, limits = configuration.limits
         if !["127.0.0.1", "localhost", "::1"].contains(host) {
             logger.warning("listening on \(host): the token and models travel unencrypted; expose the agent only on a trusted network or behind a TLS proxy")
@@ -161,9 +162,17 @@ public struct LatencyAgentServer: Sendable {
                                   skippedRequests: queue.skippedCount))
     }
 
+    /// What a request asks the board for.
+    enum Work: Sendable {
+        /// End-to-end latency (`/v1/measure`).
+        case latency
+        /// Per-layer times from ONNX Runtime's profiler (`/v1/profile`).
+        case profile
+    }
+
     /// Admission, then the upload, then the measurement: each step refuses before the next
     /// costs anything. The whole request is cancelled when its client's connection closes.
-    private func measure(_ request: Request, context: AgentRequestContext) async throws -> Response {
+    private func serve(_ work: Work, _ request: Request, context: AgentRequestContext) async throws -> Response {
         var query: [String: String] = [:]
         for (key, value) in request.uri.queryParameters { query[String(key)] = String(value) }
         let settings: MeasureRequest
@@ -210,12 +219,13 @@ public struct LatencyAgentServer: Sendable {
             if model.isEmpty, let format = settings.modelFormat {
                 return try error(.badRequest, "model_format=\(format.rawValue) was given but the request body (the model file) is empty")
             }
+            if work == .profile, let refusal = profileRefusal(settings) { return try error(.unprocessableContent, refusal) }
             admitted = nil  // from here the queue owns the place
             guard let id = settings.requestID else {
-                return try response(await self.answer(settings, model: model, admission: admission), replayed: false)
+                return try response(await self.answer(work, settings, model: model, admission: admission), replayed: false)
             }
             let (answer, joined) = await ledger.answer(for: id) { waiting in
-                await self.answer(settings, model: model, admission: admission, isWanted: { waiting.anyone })
+                await self.answer(work, settings, model: model, admission: admission, isWanted: { waiting.anyone })
             }
             if joined { queue.withdraw(admission) }
             return try response(answer, replayed: joined)
@@ -223,19 +233,30 @@ public struct LatencyAgentServer: Sendable {
     }
 
     /// Measures one admitted request and turns every outcome into the answer to send.
-    private func answer(_ settings: MeasureRequest, model: Data, admission: Admission,
+    private func answer(_ work: Work, _ settings: MeasureRequest, model: Data, admission: Admission,
                         isWanted: @escaping @Sendable () -> Bool = { true }) async -> StoredAnswer {
         let limits = configuration.limits, backend = configuration.backend
         let base: MeasurementPolicy = if case .torch(let policy, _) = backend { policy } else { .endToEnd }
         let (policy, threads, adjustments) = limits.clamp(
             settings.policy(overriding: base), threads: settings.threads ?? configuration.defaultThreads, request: settings)
+        let said = adjustments.isEmpty ? nil : adjustments
+        let seed: UInt64 = if case .torch(_, let seed) = backend { seed } else { 0 }
         do {
-            let (measurement, report) = try await queue.run(admission, timeoutSeconds: limits.measurementTimeoutSeconds, isWanted: isWanted) {
-                try Self.measure(settings, model: model, policy: policy, threads: threads, backend: backend,
-                                 timeoutSeconds: limits.measurementTimeoutSeconds)
+            switch work {
+            case .latency:
+                let (measurement, report) = try await queue.run(admission, timeoutSeconds: limits.measurementTimeoutSeconds, isWanted: isWanted) {
+                    try Self.measure(settings, model: model, policy: policy, threads: threads, backend: backend,
+                                     timeoutSeconds: limits.measurementTimeoutSeconds)
+                }
+                logger.info("measured \(settings.architecture): median \(String(format: "%.3f", measurement.median)) ms after waiting \(String(format: "%.1f", report.waitSeconds)) s behind \(report.positionOnArrival) request(s)")
+                return stored(200, AgentMeasurement(measurement: measurement, queue: report, adjustments: said))
+            case .profile:
+                let (profile, report) = try await queue.run(admission, timeoutSeconds: limits.measurementTimeoutSeconds, isWanted: isWanted) {
+                    try Self.profile(settings, model: model, policy: policy, threads: threads, seed: seed)
+                }
+                logger.info("profiled \(settings.architecture): \(profile.layers.count) layers, end-to-end median \(String(format: "%.3f", profile.endToEnd.median)) ms")
+                return stored(200, AgentProfile(profile: profile, queue: report, adjustments: said))
             }
-            logger.info("measured \(settings.architecture): median \(String(format: "%.3f", measurement.median)) ms after waiting \(String(format: "%.1f", report.waitSeconds)) s behind \(report.positionOnArrival) request(s)")
-            return stored(200, AgentMeasurement(measurement: measurement, queue: report, adjustments: adjustments.isEmpty ? nil : adjustments))
         } catch is CancellationError {
             logger.info("skipped the request for \(settings.architecture): its client went away before its turn")
             return stored(503, AgentErrorBody(error: "the request was dropped: its client went away before its turn"))
@@ -289,6 +310,31 @@ public struct LatencyAgentServer: Sendable {
                 }
                 throw error
             }
+        }
+    }
+
+    /// Why this agent cannot profile the request (nil: it can). Profiles come from ONNX
+    /// Runtime's profiler on an uploaded ONNX file, in the built-in backend.
+    private func profileRefusal(_ settings: MeasureRequest) -> String? {
+        if case .command = configuration.backend {
+            return "this agent measures with a benchmark command, which gives no per-layer times; start it without --benchmark-command to profile"
+        }
+        guard settings.modelFormat == .onnx else { return "a profile needs the model as an ONNX upload (model_format=onnx) exported by EdgeNAS" }
+        return nil
+    }
+
+    /// Runs on the measurement lane: the uploaded ONNX file profiled by ONNX Runtime.
+    private static func profile(_ settings: MeasureRequest, model: Data, policy: MeasurementPolicy, threads: Int, seed: UInt64) throws -> LayerProfile {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("edgenas-agent-\(UUID().uuidString).onnx")
+        try model.write(to: file)
+        defer { try? FileManager.default.removeItem(at: file) }
+        // The profiler's kernel times come from runs of their own; the policy's run cap bounds them.
+        let profiler = OnnxRuntimeLayerProfiler(threads: threads, seed: seed, endToEndPolicy: policy, runs: min(50, policy.maximumRuns),
+                                                warmupRuns: min(5, policy.warmupRuns))
+        do {
+            return try profiler.profile(modelFile: file, architecture: settings.architecture)
+        } catch let error where !(error is HardwareError) {
+            throw UnusableModel(description: "the uploaded ONNX model could not be profiled as \(settings.architecture): \(error)")
         }
     }
 

@@ -65,6 +65,18 @@ public struct AgentLatencyBackend: LatencyBackend {
 
     /// The board's full answer, with its queue report.
     public func measureOnBoard(architecture: DetectorArchitecture) throws -> AgentMeasurement {
+        try exchange(AgentProtocol.measurePath, architecture: architecture)
+    }
+
+    /// The board's per-layer profile of `architecture` (`POST /v1/profile`): the uploaded
+    /// model run under ONNX Runtime's profiler on the board, attributed to the graph's layers.
+    public func profileOnBoard(architecture: DetectorArchitecture) throws -> AgentProfile {
+        try exchange(AgentProtocol.profilePath, architecture: architecture)
+    }
+
+    /// One request to `path` with the architecture's model, retried on transport failures and
+    /// 502/503/504 under one request id, and its answer decoded.
+    private func exchange<Answer: Decodable>(_ path: String, architecture: DetectorArchitecture) throws -> Answer {
         var body = Data()
         var format: ModelFormat?
         if let modelFile {
@@ -75,8 +87,8 @@ public struct AgentLatencyBackend: LatencyBackend {
             format = fileFormat
         }
         // One id for every try: the agent measures it once and answers a retry with that result.
-        let request = try makeRequest(MeasureRequest(architecture: architecture, threads: threads, modelFormat: format,
-                                                     requestID: UUID().uuidString), body: body)
+        let request = try makeRequest(path, MeasureRequest(architecture: architecture, threads: threads, modelFormat: format,
+                                                           requestID: UUID().uuidString), body: body)
         var lastFailure = ""
         for attempt in 1...attempts {
             if attempt > 1 { Thread.sleep(forTimeInterval: backoffSeconds * pow(2, Double(attempt - 2))) }
@@ -85,7 +97,7 @@ public struct AgentLatencyBackend: LatencyBackend {
                 lastFailure = transport.description
             case .success(let (status, data)):
                 if status == 200 {
-                    do { return try JSONDecoder().decode(AgentMeasurement.self, from: data) } catch {
+                    do { return try JSONDecoder().decode(Answer.self, from: data) } catch {
                         throw AgentBackendError.unreadableAnswer(url: url.absoluteString, reason: "\(error)")
                     }
                 }
@@ -100,7 +112,6 @@ public struct AgentLatencyBackend: LatencyBackend {
         throw AgentBackendError.unreachable(url: url.absoluteString, attempts: attempts, lastFailure: lastFailure)
     }
 
-    /// The board's health (no token needed); for `edgenas doctor`-style checks before a study.
     public func health() throws -> AgentHealth {
         var request = URLRequest(url: url.appendingPathComponent(String(AgentProtocol.healthPath.dropFirst())))
         request.httpMethod = "GET"
@@ -117,8 +128,8 @@ public struct AgentLatencyBackend: LatencyBackend {
         }
     }
 
-    private func makeRequest(_ measure: MeasureRequest, body: Data) throws(AgentBackendError) -> URLRequest {
-        let endpoint = url.appendingPathComponent(String(AgentProtocol.measurePath.dropFirst()))
+    private func makeRequest(_ path: String, _ measure: MeasureRequest, body: Data) throws(AgentBackendError) -> URLRequest {
+        let endpoint = url.appendingPathComponent(String(path.dropFirst()))
         guard var components = URLComponents(url: endpoint, resolvingAgainstBaseURL: false) else {
             throw .invalidSetting(url: url.absoluteString, "url", value: url.absoluteString, expected: "a URL that can take a path")
         }

@@ -13,6 +13,9 @@ import Vision
 public enum AgentProtocol {
     public static let measurePath = "/v1/measure"
     public static let healthPath = "/v1/health"
+    /// `POST /v1/profile`, with the same parameters and an ONNX upload exported by EdgeNAS: the
+    /// board's per-layer profile from ONNX Runtime's own profiler (an `AgentProfile`).
+    public static let profilePath = "/v1/profile"
     /// Header set to "true" on an answer given again to a retried `request_id`: no new
     /// measurement was made for it.
     public static let replayedHeader = "EdgeNAS-Replayed"
@@ -154,6 +157,19 @@ public struct AgentMeasurement: Codable, Hashable, Sendable {
 
     public init(measurement: LatencyMeasurement, queue: QueueReport, adjustments: [String]? = nil) {
         self.measurement = measurement
+        self.queue = queue
+        self.adjustments = adjustments
+    }
+}
+
+/// The agent's answer to a profile request.
+public struct AgentProfile: Codable, Hashable, Sendable {
+    public var profile: LayerProfile
+    public var queue: QueueReport
+    public var adjustments: [String]?
+
+    public init(profile: LayerProfile, queue: QueueReport, adjustments: [String]? = nil) {
+        self.profile = profile
         self.queue = queue
         self.adjustments = adjustments
     }

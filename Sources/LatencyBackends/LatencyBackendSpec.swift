@@ -85,17 +85,22 @@ public enum LatencyBackendSpec: Hashable, Sendable, CustomStringConvertible {
         case .onnxruntime(let precision):
             return OnnxRuntimeBackend(precision: precision, policy: settings.policy, threads: settings.threads, seed: settings.seed)
         case .agent(let url):
-            let token = settings.agentToken ?? ProcessInfo.processInfo.environment[AgentProtocol.tokenEnvironmentVariable] ?? ""
-            let model = Self.deployedModel(seed: settings.seed)
-            return try AgentLatencyBackend(url: url, token: token, threads: settings.threads, requestTimeoutSeconds: settings.requestTimeoutSeconds,
-                                           attempts: settings.attempts, backoffSeconds: settings.backoffSeconds,
-                                           modelFile: { architecture in (try model(architecture), .onnx) })
+            return try Self.agent(url, settings)
         case .command(let template):
             return CommandLatencyBackend(template: template, threads: settings.threads, timeoutSeconds: settings.commandTimeoutSeconds,
                                          modelFile: Self.deployedModel(seed: settings.seed))
         case .predictor(let path):
             return PredictorLatencyBackend(predictor: try LatencyPredictor.load(from: URL(fileURLWithPath: path)))
         }
+    }
+
+    /// The client of the agent at `url`; it uploads each architecture's deployed INT8 model.
+    private static func agent(_ url: URL, _ settings: LatencyBackendSettings) throws -> AgentLatencyBackend {
+        let token = settings.agentToken ?? ProcessInfo.processInfo.environment[AgentProtocol.tokenEnvironmentVariable] ?? ""
+        let model = deployedModel(seed: settings.seed)
+        return try AgentLatencyBackend(url: url, token: token, threads: settings.threads, requestTimeoutSeconds: settings.requestTimeoutSeconds,
+                                       attempts: settings.attempts, backoffSeconds: settings.backoffSeconds,
+                                       modelFile: { architecture in (try model(architecture), .onnx) })
     }
 
     /// What `{model}` names in a benchmark command: the architecture as the board would run it,
@@ -117,10 +122,12 @@ public enum LatencyBackendSpec: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// The layer-by-layer profile of `architecture` on the runtime this spec measures on:
-    /// libtorch INT8 (with the spec's engine) or FP32, or ONNX Runtime. Backends outside this
-    /// process (agent, command, predictor) are profiled on libtorch INT8 here, as the closest
-    /// runtime at hand; the profile's backend field says which runtime it is.
-    public func profile(_ architecture: DetectorArchitecture, threads: Int, seed: UInt64) throws -> LayerProfile {
+    /// libtorch INT8 (with the spec's engine) or FP32, ONNX Runtime, or the board behind an
+    /// agent (its ONNX Runtime profiler on the uploaded INT8 model). A benchmark command or a
+    /// predictor gives no per-layer times, so those are profiled on libtorch INT8 here, as the
+    /// closest runtime at hand; the profile's backend field says which runtime it is.
+    public func profile(_ architecture: DetectorArchitecture, settings: LatencyBackendSettings = LatencyBackendSettings()) throws -> LayerProfile {
+        let threads = settings.threads, seed = settings.seed
         var profiler = LayerProfiler(threads: threads, seed: seed)
         switch self {
         case .int8(let engine):
@@ -130,7 +137,9 @@ public enum LatencyBackendSpec: Hashable, Sendable, CustomStringConvertible {
             return try profiler.profile(architecture, precision: .fp32)
         case .onnxruntime(let precision):
             return try OnnxRuntimeLayerProfiler(precision: precision, threads: threads, seed: seed).profile(architecture)
-        case .agent, .command, .predictor:
+        case .agent(let url):
+            return try Self.agent(url, settings).profileOnBoard(architecture: architecture).profile
+        case .command, .predictor:
             return try profiler.profile(architecture, precision: .int8)
         }
     }

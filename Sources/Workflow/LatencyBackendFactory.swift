@@ -16,7 +16,7 @@ public enum LatencyBackendFactory {
 
     /// The layer-by-layer profile of `architecture` on the runtime the spec measures on.
     public static func profile(_ architecture: DetectorArchitecture, spec: String, threads: Int, seed: UInt64) throws -> LayerProfile {
-        try parse(spec).profile(architecture, threads: threads, seed: seed)
+        try parse(spec).profile(architecture, settings: LatencyBackendSettings(threads: threads, seed: seed))
     }
 
     private static func parse(_ spec: String) throws(ProjectConfigError) -> LatencyBackendSpec {

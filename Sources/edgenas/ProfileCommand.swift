@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Hardware
+import LatencyBackends
 import Reports
 import Torch
 import Vision
@@ -18,7 +19,9 @@ struct ProfileCommand: ParsableCommand {
         (ranked), blocks-P.csv, blocks-P.svg and layers-P.svg for each precision P. Measurements hold the \
         machine lock: they wait for other measurements and for training on this machine. \
         --runtime onnxruntime profiles the exported ONNX model in ONNX Runtime instead (the deployment \
-        runtime; per-node kernel times from its own profiler, attributed to the graph's layers).
+        runtime; per-node kernel times from its own profiler, attributed to the graph's layers). \
+        --latency 'agent URL' profiles on the board: the agent runs the architecture's INT8 model under \
+        ONNX Runtime's profiler there, so suggest-space can work from the board's own bottleneck.
         """)
 
     @Option(help: "Architecture short name (see 'edgenas arch --help').")
@@ -32,6 +35,14 @@ struct ProfileCommand: ParsableCommand {
 
     @Option(help: "Runtime to profile on: torch (libtorch, eager FP32 and quantized kernels) or onnxruntime.")
     var runtime = "torch"
+
+    @Option(help: ArgumentHelp(
+        "Profile on this latency backend's runtime instead (\(LatencyBackendSpec.grammar)); 'agent URL' is the board's INT8 profile.",
+        valueName: "spec"))
+    var latency: String?
+
+    @Option(help: "Token of the agent (default: $\(AgentProtocol.tokenEnvironmentVariable)).")
+    var agentToken: String?
 
     @Option(help: "Quantized engine for libtorch INT8 (see 'edgenas quantize --list-engines').")
     var engine: String?
@@ -52,6 +63,12 @@ struct ProfileCommand: ParsableCommand {
         guard ["torch", "onnxruntime"].contains(runtime) else {
             throw ValidationError("--runtime must be torch or onnxruntime, not '\(runtime)'")
         }
+        if let latency {
+            do { _ = try LatencyBackendSpec(parsing: latency) } catch { throw ValidationError("--latency: \(error)") }
+            guard runtime == "torch", !fp32, weights == nil else {
+                throw ValidationError("--latency profiles the backend's own deployed INT8 model; leave out --runtime, --fp32 and --weights")
+            }
+        }
     }
 
     func run() throws {
@@ -63,13 +80,19 @@ struct ProfileCommand: ParsableCommand {
         let directory = URL(fileURLWithPath: output)
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
 
-        var profiles: [LayerProfile] = []
-        for precision in precisions {
-            let profile = runtime == "onnxruntime"
-                ? try OnnxRuntimeLayerProfiler(precision: precision == .int8 ? .int8 : .fp32, threads: threads, weights: weightsFile)
-                    .profile(architecture)
-                : try profiler.profile(architecture, precision: precision)
-            profiles.append(profile)
+        let profiles: [LayerProfile]
+        if let latency {
+            let settings = LatencyBackendSettings(threads: threads, agentToken: agentToken)
+            profiles = [try LatencyBackendSpec(parsing: latency).profile(architecture, settings: settings)]
+        } else {
+            profiles = try precisions.map { precision in
+                runtime == "onnxruntime"
+                    ? try OnnxRuntimeLayerProfiler(precision: precision == .int8 ? .int8 : .fp32, threads: threads, weights: weightsFile)
+                        .profile(architecture)
+                    : try profiler.profile(architecture, precision: precision)
+            }
+        }
+        for profile in profiles {
             report(profile)
             try write(profile, to: directory)
         }

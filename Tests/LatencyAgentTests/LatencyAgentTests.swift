@@ -197,6 +197,30 @@ struct LatencyAgentTests {
         }
     }
 
+    @Test func aProfileOnTheAgentIsTheBoardsOnnxRuntimeProfileOfTheUploadedModel() async throws {
+        try await withAgent { url in
+            let spec = try LatencyBackendSpec(parsing: "agent \(url.absoluteString)")
+            let profile = try await offPool { try spec.profile(tinyArchitecture, settings: LatencyBackendSettings(agentToken: token)) }
+            #expect(profile.backend.contains("onnxruntime") && profile.precision == "int8", "\(profile.backend)")
+            #expect(profile.architecture == tinyArchitecture.description)
+            let graph = try DetectorGraph(tinyArchitecture)
+            #expect(profile.layers.map(\.name) == ["image.quantize"] + graph.nodes.map(\.name))
+            #expect(profile.endToEnd.median > 0 && profile.layerSumMilliseconds > 0)
+        }
+        // A benchmark-command agent has no per-layer times: a clear refusal, not a wrong profile.
+        try await withAgent({ $0.backend = .command(template: "echo 1", timeoutSeconds: 10) }) { url in
+            let spec = try LatencyBackendSpec(parsing: "agent \(url.absoluteString)")
+            let error = await #expect(throws: AgentBackendError.self) {
+                try await offPool { try spec.profile(tinyArchitecture, settings: LatencyBackendSettings(agentToken: token)) }
+            }
+            guard case .rejected(_, 422, let message) = error else {
+                Issue.record("expected a 422 refusal, got \(String(describing: error))")
+                return
+            }
+            #expect(message.contains("benchmark command"))
+        }
+    }
+
     @Test func aBenchmarkCommandAgentMeasuresTheUploadedFile() async throws {
         // The "benchmark" prints the uploaded file's size, so the answer proves which bytes it read.
         try await withAgent({ $0.backend = .command(template: "echo warm-up; wc -c < {model}", timeoutSeconds: 10) }) { url in
