@@ -30,6 +30,16 @@ public struct DetectorReferenceTrainer: ReferenceTrainer {
         self.progress = progress
     }
 
+    /// Where full runs keep their final (deployed) weights as `<architecture>.tensors` (nil:
+    /// nowhere), so a reference that ends on the Pareto front can be quantized without
+    /// training it again.
+    public var weightsDirectory: URL?
+
+    /// The weights a full run of `architecture` left in `weightsDirectory`.
+    public static func weightsFile(_ architecture: DetectorArchitecture, in directory: URL) -> URL {
+        directory.appendingPathComponent("\(architecture.description).tensors")
+    }
+
     public func train(_ architecture: DetectorArchitecture, epochs: Int) throws -> ReferenceRun {
         try train(architecture, epochs: epochs, stoppingAfter: epochs, validation: .everyEpoch)
     }
@@ -115,6 +125,10 @@ public struct DetectorReferenceTrainer: ReferenceTrainer {
         // A checkpoint that had finished the last epoch left no epoch end to validate at.
         if recorded > 0, epochSeconds[recorded - 1].isNaN, validates(epoch: recorded - 1) {
             try validate(epoch: recorded - 1)
+        }
+        if let weightsDirectory, recorded == epochs {
+            try FileManager.default.createDirectory(at: weightsDirectory, withIntermediateDirectories: true)
+            try trainer.evaluationModel.save(to: Self.weightsFile(architecture, in: weightsDirectory))
         }
         return ReferenceRun(
             architecture: architecture.description, trainingLosses: trainingLosses, validationAP: ap,

@@ -165,6 +165,23 @@ public struct DetectorTrainingRun: Sendable {
         }
     }
 
+    /// AP@0.5 on the validation split of `weights` (saved by a training of `architecture`)
+    /// after INT8 post-training quantization, calibrated on `calibrationImages` training images
+    /// as `edgenas quantize` does; nil when this libtorch has no quantized engine.
+    public func int8AP50(_ architecture: DetectorArchitecture, weights: URL, calibrationImages: Int = 32) throws -> Double? {
+        guard let engine = QuantizedDetector.defaultEngine else { return nil }
+        return try onTrainingMachine {
+            let detector = try Detector(architecture)
+            try detector.load(from: weights)
+            detector.eval()
+            let parameters = try Torch.withNoGrad {
+                try QuantizationCalibrator.calibrate(detector, dataset: splits.train, imageCount: calibrationImages)
+            }
+            let int8 = try QuantizedDetector(detector, parameters: parameters, engine: engine)
+            return try DetectorEvaluation.evaluate(architecture: architecture, on: splits.validation) { try int8($0) }.averagePrecision50
+        }
+    }
+
     /// Runs training work with the recipe's threads, holding the machine's training lock so
     /// that no latency measurement (here or in another EdgeNAS process) runs beside it; the
     /// pipeline measures between trainings.
@@ -426,15 +443,18 @@ extension PipelineComponents {
                 try run.onTrainingMachine {
                     let proxies = DetectorProxyScorer(trainingSet: splits.train, batchSize: training.batchSize, seed: seed,
                                                       initialization: run.initialization)
+                    var trainer = run.referenceTrainer
+                    trainer.weightsDirectory = request.weightsDirectory
                     return try EstimatorSelection(settings: request.settings).run(
-                        architectures: request.references, trainer: run.referenceTrainer, proxies: proxies,
+                        architectures: request.references, trainer: trainer, proxies: proxies,
                         cache: SelectionCache(directory: request.cacheDirectory), log: request.log)
                 }
             },
             retrain: { architecture, checkpoint in
                 let result = try run.train(architecture, epochs: training.epochs, checkpoint: checkpoint)
                 return PerformanceEstimate(score: result.finalAP50, ap50: result.finalAP50, seconds: result.seconds, epochs: training.epochs)
-            })
+            },
+            quantizedAP: { architecture, weights in try run.int8AP50(architecture, weights: weights) })
     }
 
     /// The head values the space's trials can take (the base model's where a field is not searched).

@@ -31,13 +31,17 @@ public struct RetrainedResult: Codable, Hashable, Sendable {
     public var trialNumber: Int
     public var architecture: String
     public var ap50: Double
+    /// AP@0.5 of the same weights quantized to INT8 (calibrated on training images), as the
+    /// board runs them; nil where it could not be measured (no quantized engine, no weights).
+    public var int8AP50: Double?
     public var seconds: Double
     public var epochs: Int
 
-    public init(trialNumber: Int, architecture: String, ap50: Double, seconds: Double, epochs: Int) {
+    public init(trialNumber: Int, architecture: String, ap50: Double, int8AP50: Double? = nil, seconds: Double, epochs: Int) {
         self.trialNumber = trialNumber
         self.architecture = architecture
         self.ap50 = ap50
+        self.int8AP50 = int8AP50
         self.seconds = seconds
         self.epochs = epochs
     }
@@ -65,6 +69,10 @@ public struct SelectionRequest: Sendable {
     public var settings: SelectionSettings
     /// Where each reference's training record is kept, so an interrupted selection resumes.
     public var cacheDirectory: URL
+    /// Where the references' final weights go (`DetectorReferenceTrainer.weightsFile`), for the
+    /// INT8 AP@0.5 of those that end on the front.
+    public var weightsDirectory: URL { Self.weightsDirectory(cacheDirectory: cacheDirectory) }
+    static func weightsDirectory(cacheDirectory: URL) -> URL { cacheDirectory.appendingPathComponent("weights") }
     public var log: @Sendable (String) -> Void
 }
 
@@ -81,13 +89,16 @@ public struct PipelineComponents: Sendable {
     public var selection: @Sendable (SelectionRequest) throws -> SelectionResult
     /// Full training of a candidate, resuming from `checkpoint` when it holds one.
     public var retrain: @Sendable (DetectorArchitecture, _ checkpoint: URL?) throws -> PerformanceEstimate
+    /// AP@0.5 of trained weights after INT8 quantization (nil: not measurable here).
+    public var quantizedAP: @Sendable (DetectorArchitecture, _ weights: URL) throws -> Double?
 
     public init(
         latency: any LatencyBackend, profile: @escaping @Sendable (DetectorArchitecture) throws -> LayerProfileSummary,
         estimator: @escaping @Sendable (String, EstimatorSelectionSummary?) throws -> any PerformanceEstimator,
         fullTrainingSeconds: @escaping @Sendable (DetectorArchitecture) throws -> Double,
         selection: @escaping @Sendable (SelectionRequest) throws -> SelectionResult,
-        retrain: @escaping @Sendable (DetectorArchitecture, URL?) throws -> PerformanceEstimate
+        retrain: @escaping @Sendable (DetectorArchitecture, URL?) throws -> PerformanceEstimate,
+        quantizedAP: @escaping @Sendable (DetectorArchitecture, URL) throws -> Double? = { _, _ in nil }
     ) {
         self.latency = latency
         self.profile = profile
@@ -95,6 +106,7 @@ public struct PipelineComponents: Sendable {
         self.fullTrainingSeconds = fullTrainingSeconds
         self.selection = selection
         self.retrain = retrain
+        self.quantizedAP = quantizedAP
     }
 }
 
@@ -321,11 +333,11 @@ public struct SearchPipeline: Sendable {
             bootstrapResamples: config.selection.resamples, maxCostFraction: config.selection.maxCostFraction, seed: config.seed,
             trainingKey: "\(config.dataset.format.rawValue):\(config.dataset.path) batch=\(config.training.batchSize) "
                 + "lr=\(config.training.learningRate) optimizer=\(config.training.optimizer.rawValue) seed=\(config.seed)")
-        let directory = URL(fileURLWithPath: config.output).appendingPathComponent("selection")
+        let directory = selectionDirectory
         log("select: training \(references.count) reference architectures fully (\(epochs) epochs each) to rank the estimators")
         let started = Date()
         let result = try components.selection(SelectionRequest(
-            references: references, settings: settings, cacheDirectory: directory.appendingPathComponent("cache"), log: log))
+            references: references, settings: settings, cacheDirectory: selectionCacheDirectory, log: log))
         try result.write(to: directory)
         let fullSeconds = fullTrainingSeconds ?? result.meanFullTrainingSeconds
         var perTrialBudget = config.selection.maxCostFraction * fullSeconds
@@ -491,26 +503,47 @@ public struct SearchPipeline: Sendable {
             chosen.insert(baseline, at: 0)
         }
         let checkpoints = URL(fileURLWithPath: config.output).appendingPathComponent("checkpoints")
+        let referenceWeights = SelectionRequest.weightsDirectory(cacheDirectory: selectionCacheDirectory)
         for (index, trial) in chosen.enumerated() {
             let key = RetrainedResult.attributePrefix + String(trial.number)
             if record.attributes[key] != nil { continue }
             let architecture = try ArchitectureSpace.architecture(trial.parameters, base: config.baseModel)
             let estimate: PerformanceEstimate
+            let weights: URL
             if let reference = selection?.references.first(where: { $0.architecture == architecture.description }) {
                 log("retrain \(index + 1)/\(chosen.count): trial \(trial.number) \(architecture) was trained fully as a selection reference")
                 estimate = PerformanceEstimate(score: reference.ap50, ap50: reference.ap50, seconds: selection!.meanFullTrainingSeconds,
                                                epochs: config.training.epochs)
+                weights = DetectorReferenceTrainer.weightsFile(architecture, in: referenceWeights)
             } else {
                 log("retrain \(index + 1)/\(chosen.count): trial \(trial.number) \(architecture), \(config.training.epochs) epochs")
-                estimate = try components.retrain(architecture, checkpoints.appendingPathComponent("trial-\(trial.number)"))
+                let checkpoint = checkpoints.appendingPathComponent("trial-\(trial.number)")
+                estimate = try components.retrain(architecture, checkpoint)
+                weights = checkpoint.appendingPathComponent(try TrainingCheckpoint.load(from: checkpoint)?.deployedModelFile ?? TrainingCheckpoint.modelFile)
             }
+            let int8 = try quantizedAP(architecture, weights: weights)
             let result = RetrainedResult(trialNumber: trial.number, architecture: architecture.description,
-                                         ap50: estimate.score, seconds: estimate.seconds, epochs: estimate.epochs)
+                                         ap50: estimate.score, int8AP50: int8, seconds: estimate.seconds, epochs: estimate.epochs)
             try await storage.setStudyAttribute(studyID: study.studyID, key: key, value: try jsonText(result))
-            log(String(format: "retrain: trial %d AP@0.5 %.4f (search score %.4f) in %@", trial.number, estimate.score,
-                       trial.values?[0] ?? .nan, formatSeconds(estimate.seconds)))
+            log(String(format: "retrain: trial %d AP@0.5 %.4f, INT8 %@ (search score %.4f) in %@", trial.number, estimate.score,
+                       int8.map { String(format: "%.4f", $0) } ?? "not measured", trial.values?[0] ?? .nan, formatSeconds(estimate.seconds)))
         }
     }
+
+    /// INT8 AP@0.5 of a candidate's trained weights; nil (logged) when they are missing (a
+    /// reference trained before references kept weights) or cannot be quantized here.
+    private func quantizedAP(_ architecture: DetectorArchitecture, weights: URL) throws -> Double? {
+        guard FileManager.default.fileExists(atPath: weights.path) else {
+            log("retrain: no weights at \(weights.path), so no INT8 AP@0.5 for \(architecture)")
+            return nil
+        }
+        log("retrain: quantizing \(architecture) to INT8 (calibrated on training images) and evaluating it")
+        return try components.quantizedAP(architecture, weights)
+    }
+
+    /// Where the selection stage writes its results, and keeps its references' trainings.
+    private var selectionDirectory: URL { URL(fileURLWithPath: config.output).appendingPathComponent("selection") }
+    private var selectionCacheDirectory: URL { selectionDirectory.appendingPathComponent("cache") }
 
     /// The trial attribute naming the earlier trial whose results a repeated architecture took.
     public static let duplicateOf = "duplicate_of"

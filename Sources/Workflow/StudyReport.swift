@@ -310,7 +310,7 @@ public struct StudyReport: Sendable {
 
     var chosenTable: Table {
         var table = Table(columns: ["study", "trial", "architecture", "latency ms", "latency change %", "AP@0.5", "AP@0.5 change",
-                                    "params", "front"])
+                                    "AP@0.5 INT8", "params", "front"])
         for study in studies {
             let baseline = study.baselineTrial
             let baseLatency = baseline.flatMap(study.latency), baseAP = baseline.flatMap(study.fullAP)
@@ -322,6 +322,7 @@ public struct StudyReport: Sendable {
                     trial.userAttributes["architecture"] ?? "", String(format: "%.3f", latency),
                     baseLatency.map { String(format: "%+.1f", 100 * (latency - $0) / $0) } ?? "-",
                     String(format: "%.4f", ap), baseAP.map { String(format: "%+.4f", ap - $0) } ?? "-",
+                    study.retrained[trial.number]?.int8AP50.map { String(format: "%.4f", $0) } ?? "-",
                     trial.userAttributes["params"] ?? "", onFront ? "yes" : "",
                 ])
             }
@@ -331,7 +332,7 @@ public struct StudyReport: Sendable {
 
     var trialsTable: Table {
         var table = Table(columns: ["study", "trial", "state", "architecture", "estimator", "score", "AP@0.5 (search)",
-                                    "AP@0.5 (full)", "latency ms", "params", "memory MB", "seconds", "feasible"])
+                                    "AP@0.5 (full)", "AP@0.5 INT8", "latency ms", "params", "memory MB", "seconds", "feasible"])
         for study in studies {
             for trial in study.trials.sorted(by: { $0.number < $1.number }) {
                 let seconds = trial.startedAt.flatMap { start in trial.completedAt.map { $0.timeIntervalSince(start) } }
@@ -340,6 +341,7 @@ public struct StudyReport: Sendable {
                     trial.userAttributes["estimator"] ?? "", trial.values.map { String(format: "%.4f", $0[0]) } ?? "",
                     study.searchAP(trial).map { String(format: "%.4f", $0) } ?? "",
                     study.retrained[trial.number].map { String(format: "%.4f", $0.ap50) } ?? "",
+                    study.retrained[trial.number]?.int8AP50.map { String(format: "%.4f", $0) } ?? "",
                     study.latency(trial).map { String(format: "%.3f", $0) } ?? "", trial.userAttributes["params"] ?? "",
                     trial.userAttributes["memory_mb"].flatMap(Double.init).map { String(format: "%.2f", $0) } ?? "",
                     seconds.map { String(format: "%.1f", $0) } ?? "", trial.state == .complete ? (trial.isFeasible ? "yes" : "no") : "",

@@ -71,7 +71,7 @@ struct CheckpointOptionGroup: ParsableArguments {
         architecture.classCount = classNames.count
         let detector = try Detector(architecture)
         let directory = URL(fileURLWithPath: checkpoint)
-        let weights = directory.appendingPathComponent(raw || state.configuration.emaDecay == nil ? TrainingCheckpoint.modelFile : TrainingCheckpoint.averageFile)
+        let weights = directory.appendingPathComponent(raw ? TrainingCheckpoint.modelFile : state.deployedModelFile)
         do {
             try detector.load(from: weights)
         } catch let error as ModuleStateError {

@@ -1,5 +1,6 @@
 import DetectionData
 import Foundation
+import EstimatorSelection
 import Testing
 import Vision
 @testable import Workflow
@@ -23,7 +24,9 @@ struct DetectorTrainingRunTests {
         let checkpoint = directory.appendingPathComponent("checkpoint")
 
         let validated = try run.train(architecture, epochs: epochs, validateEachEpoch: true, checkpoint: checkpoint)
-        let reference = try run.onTrainingMachine { try run.referenceTrainer.train(architecture, epochs: epochs) }
+        var referenceTrainer = run.referenceTrainer
+        referenceTrainer.weightsDirectory = directory.appendingPathComponent("reference-weights")
+        let reference = try run.onTrainingMachine { try referenceTrainer.train(architecture, epochs: epochs) }
         #expect(validated.curve.trainingLosses == reference.trainingLosses)
         #expect(validated.curve.validationMetric == reference.validationAP)
         #expect(validated.finalAP50 == reference.finalAP && validated.finalAP50 > 0)
@@ -37,6 +40,14 @@ struct DetectorTrainingRunTests {
         let resumed = try run.train(architecture, epochs: epochs, checkpoint: checkpoint)
         #expect(resumed.curve.trainingLosses.count == epochs && resumed.curve.trainingLosses.allSatisfy(\.isNaN))
         #expect(resumed.curve.validationMetric.isEmpty && resumed.finalAP50 == reference.finalAP)
+
+        // The checkpoint's weights quantized to INT8 keep most of the FP32 AP; the reference
+        // trainer left the same weights for the front's references.
+        let weights = checkpoint.appendingPathComponent(try #require(try TrainingCheckpoint.load(from: checkpoint)).deployedModelFile)
+        let int8 = try #require(try run.int8AP50(architecture, weights: weights))
+        #expect(int8 > 0 && abs(int8 - validated.finalAP50) < 0.15, "INT8 \(int8), FP32 \(validated.finalAP50)")
+        let kept = DetectorReferenceTrainer.weightsFile(architecture, in: try #require(referenceTrainer.weightsDirectory))
+        #expect(try run.int8AP50(architecture, weights: kept) == int8)
     }
 }
 

@@ -89,8 +89,18 @@ let fakeComponents = PipelineComponents(
         try EstimatorSelection(settings: request.settings).run(architectures: request.references, trainer: FakeReferenceTrainer(),
                                                                 proxies: FakeProxyScorer())
     },
-    retrain: { architecture, _ in PerformanceEstimate(score: FakeEstimator.ap(architecture) + 0.1, ap50: FakeEstimator.ap(architecture) + 0.1,
-                                                      seconds: 2, epochs: 10) })
+    retrain: { architecture, checkpoint in
+        // The weights file a real training leaves, for the INT8 stage to find.
+        if let checkpoint {
+            try FileManager.default.createDirectory(at: checkpoint, withIntermediateDirectories: true)
+            FileManager.default.createFile(atPath: checkpoint.appendingPathComponent(TrainingCheckpoint.modelFile).path, contents: Data())
+        }
+        return PerformanceEstimate(score: FakeEstimator.ap(architecture) + 0.1, ap50: FakeEstimator.ap(architecture) + 0.1, seconds: 2, epochs: 10)
+    },
+    quantizedAP: { architecture, weights in
+        // INT8 loses 0.02 in the fake world, and only weights a training left can be quantized.
+        FileManager.default.fileExists(atPath: weights.path) ? FakeEstimator.ap(architecture) + 0.08 : nil
+    })
 
 func temporaryDirectory(_ label: String) throws -> URL {
     let url = FileManager.default.temporaryDirectory.appendingPathComponent("edgenas-\(label)-\(UUID().uuidString)")
@@ -197,6 +207,7 @@ final class LogLines: @unchecked Sendable {
         for (number, value) in retrained {
             let trial = try #require(trials.first { $0.number == number })
             #expect(abs(value.ap50 - (trial.values![0] + 0.1)) < 1e-12)
+            #expect(abs(try #require(value.int8AP50) - (value.ap50 - 0.02)) < 1e-12)
         }
 
         // The report: page, plot, tables and data files, with the chosen table against the baseline.
@@ -214,6 +225,7 @@ final class LogLines: @unchecked Sendable {
             let latencyChange = 100 * (trial.values![1] - baseline.values![1]) / baseline.values![1]
             #expect(row[4] == String(format: "%+.1f", latencyChange))
             #expect(row[6] == String(format: "%+.4f", trial.values![0] - baseline.values![0]))
+            #expect(row[7] == String(format: "%.4f", try #require(retrained[trial.number]?.int8AP50)))
         }
         let svg = try String(contentsOf: reportDirectory.appendingPathComponent("pareto.svg"), encoding: .utf8)
         #expect(svg.components(separatedBy: "<circle class=\"trial\"").count - 1 == complete.count + retrained.count)

@@ -90,9 +90,7 @@ public struct PretrainedWeights {
             throw PretrainedWeightsError.unknownLayout(path: directory.path, sampleKeys: ["(a directory without \(TrainingCheckpoint.stateFile))"])
         }
         let architecture = try DetectorArchitecture(shortName: checkpoint.architecture)
-        // The moving average is what training evaluates and deploys.
-        let file = checkpoint.configuration.emaDecay == nil ? TrainingCheckpoint.modelFile : TrainingCheckpoint.averageFile
-        let archive = try TensorArchive(contentsOf: directory.appendingPathComponent(file))
+        let archive = try TensorArchive(contentsOf: directory.appendingPathComponent(checkpoint.deployedModelFile))
         let tensors = Dictionary(archive.entries.map { ($0.name, $0.tensor) }, uniquingKeysWith: { first, _ in first })
         return PretrainedWeights(architecture: architecture, tensors: tensors, classNames: classNames,
                                  format: .edgenas, path: directory.path)

@@ -297,6 +297,9 @@ public struct TrainingCheckpoint: Codable, Sendable {
     public var configuration: TrainingConfiguration
     public var lastLoss: Double?
 
+    /// The weights the run evaluates and deploys: the moving average when it kept one.
+    public var deployedModelFile: String { configuration.emaDecay == nil ? Self.modelFile : Self.averageFile }
+
     public static func load(from directory: URL) throws -> TrainingCheckpoint? {
         let url = directory.appendingPathComponent(stateFile)
         guard FileManager.default.fileExists(atPath: url.path) else { return nil }
