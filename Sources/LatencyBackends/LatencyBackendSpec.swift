@@ -88,7 +88,7 @@ public enum LatencyBackendSpec: Hashable, Sendable, CustomStringConvertible {
             return try Self.agent(url, settings)
         case .command(let template):
             return CommandLatencyBackend(template: template, threads: settings.threads, timeoutSeconds: settings.commandTimeoutSeconds,
-                                         modelFile: Self.deployedModel(seed: settings.seed))
+                                         modelFile: Self.deployedModel(seed: settings.seed, precision: settings.deployedPrecision))
         case .predictor(let path):
             return PredictorLatencyBackend(predictor: try LatencyPredictor.load(from: URL(fileURLWithPath: path)))
         }
@@ -97,23 +97,24 @@ public enum LatencyBackendSpec: Hashable, Sendable, CustomStringConvertible {
     /// The client of the agent at `url`; it uploads each architecture's deployed INT8 model.
     private static func agent(_ url: URL, _ settings: LatencyBackendSettings) throws -> AgentLatencyBackend {
         let token = settings.agentToken ?? ProcessInfo.processInfo.environment[AgentProtocol.tokenEnvironmentVariable] ?? ""
-        let model = deployedModel(seed: settings.seed)
+        let model = deployedModel(seed: settings.seed, precision: settings.deployedPrecision)
         return try AgentLatencyBackend(url: url, token: token, threads: settings.threads, requestTimeoutSeconds: settings.requestTimeoutSeconds,
                                        attempts: settings.attempts, backoffSeconds: settings.backoffSeconds,
                                        modelFile: { architecture in (try model(architecture), .onnx) })
     }
 
-    /// What `{model}` names in a benchmark command: the architecture as the board would run it,
-    /// exported to ONNX in INT8 QDQ form with seeded random weights (latency does not depend on
-    /// the weights' values) and calibrated as `onnxruntime int8` is. One file per architecture
-    /// in the temporary directory, rewritten for each measurement.
-    static func deployedModel(seed: UInt64) -> @Sendable (DetectorArchitecture) throws -> URL {
+    /// What `{model}` names in a benchmark command and what an agent is sent: the architecture
+    /// as the board would run it, exported to ONNX (INT8 QDQ, calibrated as `onnxruntime int8`
+    /// is, unless FP32 is asked for) with seeded random weights: latency does not depend on the
+    /// weights' values, and a trial is measured before it is trained. One file per
+    /// architecture in the temporary directory, rewritten for each measurement.
+    static func deployedModel(seed: UInt64, precision: OnnxRuntimeBackend.Precision) -> @Sendable (DetectorArchitecture) throws -> URL {
         { architecture in
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("edgenas-command-models")
-            let file = directory.appendingPathComponent("\(architecture.description)-int8-seed\(seed).onnx")
+            let file = directory.appendingPathComponent("\(architecture.description)-\(precision.rawValue)-seed\(seed).onnx")
             do {
                 try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-                try OnnxRuntimeBackend(precision: .int8, seed: seed).model(architecture).write(to: file, options: .atomic)
+                try OnnxRuntimeBackend(precision: precision, seed: seed).model(architecture).write(to: file, options: .atomic)
             } catch {
                 throw HardwareError.cannotWrite(path: file.path, reason: "\(error)")
             }
@@ -138,7 +139,10 @@ public enum LatencyBackendSpec: Hashable, Sendable, CustomStringConvertible {
         case .onnxruntime(let precision):
             return try OnnxRuntimeLayerProfiler(precision: precision, threads: threads, seed: seed).profile(architecture)
         case .agent(let url):
-            return try Self.agent(url, settings).profileOnBoard(architecture: architecture).profile
+            // The board profiles what it deploys: the INT8 model.
+            var int8 = settings
+            int8.deployedPrecision = .int8
+            return try Self.agent(url, int8).profileOnBoard(architecture: architecture).profile
         case .command, .predictor:
             return try profiler.profile(architecture, precision: .int8)
         }
@@ -168,9 +172,13 @@ public struct LatencyBackendSettings: Sendable {
     public var attempts: Int
     public var backoffSeconds: Double
     public var commandTimeoutSeconds: Double
+    /// Precision of the ONNX file an agent or a benchmark command gets: INT8 QDQ, as boards
+    /// deploy detectors, or FP32 (e.g. for a runtime that quantizes on its own).
+    public var deployedPrecision: OnnxRuntimeBackend.Precision
 
     public init(threads: Int = 1, policy: MeasurementPolicy = .endToEnd, seed: UInt64 = 0, agentToken: String? = nil,
-                requestTimeoutSeconds: Double = 600, attempts: Int = 3, backoffSeconds: Double = 2, commandTimeoutSeconds: Double = 300) {
+                requestTimeoutSeconds: Double = 600, attempts: Int = 3, backoffSeconds: Double = 2, commandTimeoutSeconds: Double = 300,
+                deployedPrecision: OnnxRuntimeBackend.Precision = .int8) {
         self.threads = threads
         self.policy = policy
         self.seed = seed
@@ -179,6 +187,7 @@ public struct LatencyBackendSettings: Sendable {
         self.attempts = attempts
         self.backoffSeconds = backoffSeconds
         self.commandTimeoutSeconds = commandTimeoutSeconds
+        self.deployedPrecision = deployedPrecision
     }
 }
 

@@ -64,6 +64,8 @@ extension ProjectConfig {
       # predictor latency.json: a fitted latency predictor.
       backend: int8
       threads: 1
+      # What an agent or a command's {model} gets: int8 (QDQ ONNX, as boards deploy) or fp32.
+      deployed_precision: int8
 
     storage: sqlite://edgenas.db # sqlite://relative.db, sqlite:///abs.db, postgresql://user:pw@host:5432/db
     seed: 0

@@ -10,8 +10,8 @@ public enum LatencyBackendFactory {
         _ = try parse(spec)
     }
 
-    public static func make(spec: String, threads: Int, seed: UInt64) throws -> any LatencyBackend {
-        try parse(spec).makeBackend(LatencyBackendSettings(threads: threads, seed: seed))
+    public static func make(spec: String, threads: Int, seed: UInt64, deployedPrecision: OnnxRuntimeBackend.Precision = .int8) throws -> any LatencyBackend {
+        try parse(spec).makeBackend(LatencyBackendSettings(threads: threads, seed: seed, deployedPrecision: deployedPrecision))
     }
 
     /// The layer-by-layer profile of `architecture` on the runtime the spec measures on.

@@ -428,7 +428,8 @@ extension PipelineComponents {
         let training = config.training, latency = config.latency, seed = config.seed
         let headValues = headValues(of: config.searchSpace, base: config.baseModel)
         return PipelineComponents(
-            latency: try LatencyBackendFactory.make(spec: latency.backend, threads: latency.threads, seed: seed),
+            latency: try LatencyBackendFactory.make(spec: latency.backend, threads: latency.threads, seed: seed,
+                                                    deployedPrecision: latency.deployedPrecision),
             profile: { architecture in
                 LayerProfileSummary(try LatencyBackendFactory.profile(architecture, spec: latency.backend, threads: latency.threads, seed: seed))
             },

@@ -1,4 +1,5 @@
 import Foundation
+import Hardware
 import Search
 import Vision
 import Yams
@@ -87,6 +88,9 @@ public struct ProjectConfig: Hashable, Sendable {
         public var backend: String
         /// Intra-op threads the backend measures with.
         public var threads: Int
+        /// Precision of the ONNX model an agent or a benchmark command gets (key
+        /// `deployed_precision`: int8, the default, or fp32).
+        public var deployedPrecision: OnnxRuntimeBackend.Precision = .int8
     }
 
     public struct Training: Hashable, Sendable {
@@ -298,9 +302,13 @@ public struct ProjectConfig: Hashable, Sendable {
         }
 
         let latencyNode = try root.optionalMapping("latency")
-        try latencyNode?.allowOnly(["backend", "threads"])
+        try latencyNode?.allowOnly(["backend", "threads", "deployed_precision"])
+        let precision = try latencyNode?.string("deployed_precision", default: "int8") ?? "int8"
+        guard let deployedPrecision = OnnxRuntimeBackend.Precision(rawValue: precision) else {
+            throw .invalidValue(key: "latency.deployed_precision", expected: "int8 or fp32", found: "'\(precision)'")
+        }
         latency = Latency(backend: try latencyNode?.string("backend", default: "int8") ?? "int8",
-                          threads: try latencyNode?.optionalInt("threads", atLeast: 1) ?? 1)
+                          threads: try latencyNode?.optionalInt("threads", atLeast: 1) ?? 1, deployedPrecision: deployedPrecision)
         try LatencyBackendFactory.validate(latency.backend)
 
         let storageURL = try root.string("storage", default: "sqlite://edgenas.db")

@@ -33,12 +33,21 @@ struct LatencyBackendOptions: ParsableArguments {
     @Option(help: "Seconds after which a benchmark command is stopped.")
     var commandTimeout = 300.0
 
+    @Option(help: "Precision of the ONNX model an agent or a benchmark command ({model}) gets: int8 (QDQ) or fp32.")
+    var deployedPrecision = OnnxRuntimeBackend.Precision.int8.rawValue
+
+    func validate() throws {
+        guard OnnxRuntimeBackend.Precision(rawValue: deployedPrecision) != nil else {
+            throw ValidationError("--deployed-precision must be int8 or fp32, not '\(deployedPrecision)'")
+        }
+    }
+
     func makeBackend() throws -> any LatencyBackend {
         let spec: LatencyBackendSpec
         do { spec = try LatencyBackendSpec(parsing: latency) } catch { throw ValidationError(error.description) }
         return try spec.makeBackend(LatencyBackendSettings(
             threads: threads, agentToken: agentToken, requestTimeoutSeconds: agentTimeout, attempts: agentAttempts,
-            commandTimeoutSeconds: commandTimeout))
+            commandTimeoutSeconds: commandTimeout, deployedPrecision: OnnxRuntimeBackend.Precision(rawValue: deployedPrecision) ?? .int8))
     }
 }
 

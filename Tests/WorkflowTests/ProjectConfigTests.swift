@@ -71,6 +71,8 @@ private func parseError(_ yaml: String) -> ProjectConfigError? {
             == .missingKey(key: "dataset.path", expected: "the dataset's root directory"))
         #expect(parseError(config(dataset: "dataset: {format: coco, path: d}"))
             == .missingKey(key: "dataset.train_images", expected: "the split's image directory, relative to dataset.path (coco only)"))
+        #expect(parseError(config("latency: {backend: int8, deployed_precision: int4}"))
+            == .invalidValue(key: "latency.deployed_precision", expected: "int8 or fp32", found: "'int4'"))
         #expect(parseError(config("budjet: {trials: 3}"))
             == .unknownKey(key: "budjet", known: ["name", "dataset", "base_model", "search_space", "objectives", "constraints", "budget",
                                                   "estimator", "selection", "sampler", "latency", "storage", "seed", "training", "retrain",
