@@ -99,7 +99,7 @@ let package = Package(
         .target(name: "Reports"),
 
         // MARK: deployment export (ONNX FP32 and INT8 QDQ; the protobuf code is generated once and committed)
-        .target(name: "ONNXExport", dependencies: ["Vision", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
+        .target(name: "ONNXExport", dependencies: ["Vision", "Torch", "DetectionData", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
 
         // MARK: ONNX Runtime (dlopen()ed at run time, so the package builds without it;
         // scripts/install.sh --deps installs libonnxruntime)
@@ -107,7 +107,7 @@ let package = Package(
         .target(name: "OnnxRuntime", dependencies: ["COnnxRuntime"]),
 
         // MARK: hardware (latency backends, per-layer profiles, INT8 quantization)
-        .target(name: "Hardware", dependencies: ["CTorch", "Torch", "Vision", "Reports", "ONNXExport", "OnnxRuntime"]),
+        .target(name: "Hardware", dependencies: ["CTorch", "Torch", "Vision", "ONNXExport", "OnnxRuntime"]),
 
         // MARK: hardware in the loop (latency backends beyond the local libtorch, the board agent)
         // External commands with a time limit that stops their whole process group.
@@ -122,7 +122,7 @@ let package = Package(
 
         // MARK: workflow (studies run by workers, objectives, the search pipeline, reports, dashboard)
         .target(name: "Workflow", dependencies: [
-            "Search", "ProcessRunning", "Reports", "Vision", "DetectionData", "Hardware", "Estimation", "LatencyBackends",
+            "Search", "ProcessRunning", "Reports", "Torch", "Vision", "DetectionData", "Hardware", "Estimation", "LatencyBackends",
             "EstimatorSelection", "ZeroCostProxies", "Randomness",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Yams", package: "Yams"),
@@ -132,7 +132,7 @@ let package = Package(
         // MARK: command-line tool
         .executableTarget(name: "edgenas", dependencies: [
             "Torch", "Search", "Storage", "DetectionData", "Vision", "Estimation", "Reports", "Workflow", "Hardware",
-            "LatencyBackends", "LatencyAgent", "EstimatorSelection", "ONNXExport",
+            "LatencyBackends", "LatencyAgent", "EstimatorSelection", "ONNXExport", "OnnxRuntime",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -158,10 +158,13 @@ let package = Package(
         .testTarget(name: "DetectionDataTests", dependencies: ["DetectionData", "Randomness"], resources: [.copy("Fixtures")]),
         .testTarget(name: "EstimationTests", dependencies: ["Estimation", "Randomness"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports"]),
-        .testTarget(name: "WorkflowTests", dependencies: ["Workflow", "Storage", "Search", "Vision", "Hardware", "DetectionData", "Torch", "Randomness"]),
-        .testTarget(name: "VisionTests", dependencies: ["Vision", "OnnxRuntime"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "WorkflowTests", dependencies: [
+            "Workflow", "Storage", "Search", "Vision", "Hardware", "DetectionData", "Torch", "Randomness", "Estimation", "EstimatorSelection",
+            "LatencyBackends", "ZeroCostProxies",
+        ]),
+        .testTarget(name: "VisionTests", dependencies: ["Vision", "Torch", "DetectionData", "OnnxRuntime"], resources: [.copy("Fixtures")]),
         .testTarget(name: "HardwareTests", dependencies: ["Hardware", "Vision", "Torch", "OnnxRuntime"]),
-        .testTarget(name: "LatencyBackendsTests", dependencies: ["LatencyBackends", "Hardware", "Vision"]),
+        .testTarget(name: "LatencyBackendsTests", dependencies: ["LatencyBackends", "Hardware", "Vision", "ProcessRunning"]),
         .testTarget(name: "LatencyAgentTests", dependencies: [
             "LatencyAgent", "LatencyBackends", "Hardware", "Vision", "Torch", .product(name: "Logging", package: "swift-log"),
         ]),
@@ -169,7 +172,7 @@ let package = Package(
         .testTarget(name: "OnnxRuntimeTests", dependencies: ["OnnxRuntime"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ONNXExportTests", dependencies: ["ONNXExport", "OnnxRuntime", "Vision", "Torch", "Hardware",
                                                            .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
-        .testTarget(name: "EstimatorSelectionTests", dependencies: ["EstimatorSelection", "Estimation", "Vision"]),
+        .testTarget(name: "EstimatorSelectionTests", dependencies: ["EstimatorSelection", "Estimation", "Vision", "ZeroCostProxies"]),
     ],
     cxxLanguageStandard: .cxx17
 )

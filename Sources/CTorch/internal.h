@@ -39,10 +39,10 @@ inline c10::optional<at::Tensor> optional_tensor(ctorch_tensor handle) {
 
 inline at::IntArrayRef dims(const int64_t *values, int64_t count) { return at::IntArrayRef(values, size_t(count)); }
 
-/// Runs `body` (returning at::Tensor) and converts exceptions into NULL + last error.
-template <typename Body> ctorch_tensor guarded_tensor(Body &&body) {
+/// Runs `body` (returning a new handle, a pointer) and converts exceptions into NULL + last error.
+template <typename Body> auto guarded_handle(Body &&body) -> decltype(body()) {
     try {
-        return wrap(body());
+        return body();
     } catch (const c10::Error &error) {
         set_last_error(error.what_without_backtrace());
     } catch (const std::exception &error) {
@@ -51,6 +51,11 @@ template <typename Body> ctorch_tensor guarded_tensor(Body &&body) {
         set_last_error("ctorch: unknown C++ exception");
     }
     return nullptr;
+}
+
+/// Runs `body` (returning at::Tensor) and converts exceptions into NULL + last error.
+template <typename Body> ctorch_tensor guarded_tensor(Body &&body) {
+    return guarded_handle([&] { return wrap(body()); });
 }
 
 /// Runs `body` (returning void) and converts exceptions into -1 + last error.

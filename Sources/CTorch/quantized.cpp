@@ -72,7 +72,7 @@ int ctorch_quantized_grid(ctorch_tensor t, double *scale, int64_t *zero_point) {
 
 ctorch_packed_conv ctorch_quantized_conv2d_prepack(ctorch_tensor weight, ctorch_tensor bias, const int64_t *stride,
                                                    const int64_t *padding, const int64_t *dilation, int64_t groups) {
-    try {
+    return guarded_handle([&]() -> ctorch_packed_conv {
         static auto prepack = c10::Dispatcher::singleton()
                                   .findSchemaOrThrow("quantized::conv2d_prepack", "")
                                   .typed<c10::intrusive_ptr<ConvPackedParamsBase<2>>(
@@ -81,14 +81,7 @@ ctorch_packed_conv ctorch_quantized_conv2d_prepack(ctorch_tensor weight, ctorch_
         auto params = prepack.call(unwrap(weight), optional_tensor(bias), int_list(stride), int_list(padding),
                                    int_list(dilation), groups);
         return new ctorch_packed_conv_s{std::move(params)};
-    } catch (const c10::Error &error) {
-        set_last_error(error.what_without_backtrace());
-    } catch (const std::exception &error) {
-        set_last_error(error.what());
-    } catch (...) {
-        set_last_error("ctorch: unknown C++ exception");
-    }
-    return nullptr;
+    });
 }
 
 void ctorch_packed_conv_free(ctorch_packed_conv conv) { delete conv; }
