@@ -51,19 +51,8 @@ public struct DatasetSplits: Sendable {
 
     /// Loads the splits a config names, in its format.
     public static func load(_ dataset: ProjectConfig.Dataset) throws -> DatasetSplits {
-        let root = URL(fileURLWithPath: dataset.path)
-        let options = DatasetOptions(classFilter: dataset.classes)
-        func split(_ name: String, images: String?) throws -> any DetectionDataset {
-            switch dataset.format {
-            case .voc: return try VOCDataset(root: root, split: name, options: options)
-            case .yolo: return try YOLODataset(root: root, split: name, sourceClassNames: dataset.classes, options: options)
-            case .coco:
-                return try COCODataset(annotationFile: root.appendingPathComponent(name),
-                                       imageDirectory: root.appendingPathComponent(images ?? ""), options: options)
-            }
-        }
-        let splits = DatasetSplits(train: try split(dataset.train, images: dataset.trainImages),
-                                   validation: try split(dataset.val, images: dataset.valImages))
+        let splits = DatasetSplits(train: try dataset.loadSplit(dataset.train, images: dataset.trainImages),
+                                   validation: try dataset.loadSplit(dataset.val, images: dataset.valImages))
         guard splits.train.count > 0 else { throw PipelineError.emptySplit(key: "dataset.train", path: dataset.path) }
         guard splits.validation.count > 0 else { throw PipelineError.emptySplit(key: "dataset.val", path: dataset.path) }
         return splits
@@ -446,6 +435,12 @@ extension PipelineComponents {
                                                       initialization: run.initialization)
                     var trainer = run.referenceTrainer
                     trainer.weightsDirectory = request.weightsDirectory
+                    // A reference trains for minutes: a line per epoch with the time left in it.
+                    trainer.progress = { step in
+                        guard step.iteration + 1 == step.iterationsPerEpoch else { return }
+                        request.log(String(format: "select:   epoch %d/%d, loss %.4f, about %.0f s left in this reference",
+                                           step.epoch + 1, step.epochs, step.terms.total, step.remainingSeconds))
+                    }
                     return try EstimatorSelection(settings: request.settings).run(
                         architectures: request.references, trainer: trainer, proxies: proxies,
                         cache: SelectionCache(directory: request.cacheDirectory), log: request.log)

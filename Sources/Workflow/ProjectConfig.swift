@@ -1,3 +1,4 @@
+import DetectionData
 import Foundation
 import Hardware
 import Search
@@ -74,6 +75,31 @@ public struct ProjectConfig: Hashable, Sendable {
         public var trainImages: String?
         public var valImages: String?
         public var classes: [String]
+
+        public init(format: DatasetFormat, path: String, train: String, val: String, trainImages: String? = nil, valImages: String? = nil,
+                    classes: [String]) {
+            self.format = format
+            self.path = path
+            self.train = train
+            self.val = val
+            self.trainImages = trainImages
+            self.valImages = valImages
+            self.classes = classes
+        }
+
+        /// One split in this dataset's format: `name` is a split name (voc, yolo) or the
+        /// annotation JSON relative to `path` (coco, whose images are in `images`).
+        public func loadSplit(_ name: String, images: String?) throws -> any DetectionDataset {
+            let root = URL(fileURLWithPath: path)
+            let options = DatasetOptions(classFilter: classes)
+            switch format {
+            case .voc: return try VOCDataset(root: root, split: name, options: options)
+            case .yolo: return try YOLODataset(root: root, split: name, sourceClassNames: classes, options: options)
+            case .coco:
+                return try COCODataset(annotationFile: root.appendingPathComponent(name),
+                                       imageDirectory: root.appendingPathComponent(images ?? ""), options: options)
+            }
+        }
     }
 
     public struct Budget: Hashable, Sendable {

@@ -136,8 +136,14 @@ struct PlanCommand: ParsableCommand {
     @Option(help: "Seconds of one full training, taken as given.")
     var fullTrainingSeconds: Double?
 
-    @Option(help: "Dataset to time one full training on (Pascal VOC layout), when --full-training-seconds is not given.")
+    @Option(help: "Dataset to time one full training on, when --full-training-seconds is not given.")
     var data: String?
+    @Option(help: "Its format: voc, yolo or coco (coco also needs --train-images and --val-images, as 'edgenas train').")
+    var format = "voc"
+    @Option(help: "coco only: the training images' directory, relative to --data.")
+    var trainImages: String?
+    @Option(help: "coco only: the validation images' directory, relative to --data.")
+    var valImages: String?
     @Option(help: "Architecture to time.")
     var arch = DetectorArchitecture.baseline.description
     @Option(help: "Images per batch of the timed training.")
@@ -197,7 +203,8 @@ struct PlanCommand: ParsableCommand {
 
     /// Trains `arch` once for `epochs` and returns its training time plus one validation.
     private func timeFullTraining(data: String, epochs: Int) throws -> Double {
-        let options = try DatasetOptionGroup.parse(["--data", data])
+        let options = try DatasetOptionGroup.parse(
+            ["--data", data, "--format", format] + (trainImages.map { ["--train-images", $0] } ?? []) + (valImages.map { ["--val-images", $0] } ?? []))
         var architecture = try DetectorArchitecture(shortName: arch)
         architecture.classCount = options.classNames.count
         Torch.setThreadCount(threads)

@@ -4,25 +4,47 @@ import Foundation
 import Hardware
 import Torch
 import Vision
+import Workflow
 
-/// Options that name a Pascal VOC dataset and its splits (the synthetic generator writes this layout).
+/// Options that name a dataset and its splits, in any format a project config reads (the
+/// synthetic generator writes Pascal VOC).
 struct DatasetOptionGroup: ParsableArguments {
-    @Option(help: "Dataset root in Pascal VOC layout (JPEGImages/, Annotations/, ImageSets/Main/).")
+    @Option(help: "Dataset root: voc (JPEGImages/, Annotations/, ImageSets/Main/), yolo (images/<split>/, labels/<split>/) or coco.")
     var data: String
 
-    @Option(help: "Training split (ImageSets/Main/<split>.txt).")
+    @Option(help: "Dataset format: voc, yolo or coco (as dataset.format in a config).")
+    var format = ProjectConfig.DatasetFormat.voc.rawValue
+
+    @Option(help: "Training split: voc ImageSets/Main/<split>.txt, yolo images/<split>/, coco the annotation JSON relative to --data.")
     var trainSplit = "train"
 
-    @Option(help: "Validation split.")
+    @Option(help: "Validation split (as --train-split).")
     var valSplit = "val"
+
+    @Option(help: "coco only: the training images' directory, relative to --data.")
+    var trainImages: String?
+
+    @Option(help: "coco only: the validation images' directory, relative to --data.")
+    var valImages: String?
 
     @Option(help: "Classes to detect, comma separated.")
     var classes = "person"
 
     var classNames: [String] { classes.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
 
-    func load(split: String) throws -> VOCDataset {
-        let dataset = try VOCDataset(root: URL(fileURLWithPath: data), split: split, options: DatasetOptions(classFilter: classNames))
+    func validate() throws {
+        guard let format = ProjectConfig.DatasetFormat(rawValue: format) else {
+            throw ValidationError("--format must be one of \(ProjectConfig.DatasetFormat.allCases.map(\.rawValue).joined(separator: ", ")), not '\(self.format)'")
+        }
+        if format == .coco, trainImages == nil || valImages == nil {
+            throw ValidationError("--format coco needs --train-images and --val-images (the splits' image directories, relative to --data)")
+        }
+    }
+
+    func load(split: String) throws -> any DetectionDataset {
+        let source = ProjectConfig.Dataset(format: ProjectConfig.DatasetFormat(rawValue: format) ?? .voc, path: data, train: trainSplit, val: valSplit,
+                                           trainImages: trainImages, valImages: valImages, classes: classNames)
+        let dataset = try source.loadSplit(split, images: split == trainSplit ? trainImages : valImages)
         if !dataset.report.skipped.isEmpty {
             print("note: \(split): \(dataset.report)")
         }

@@ -1,3 +1,5 @@
+import DetectionData
+import Foundation
 import Testing
 
 /// Command-line mistakes end in a usage error that names the option, not in a crash.
@@ -24,5 +26,47 @@ struct CommandLineErrorTests {
         #expect(run.output.contains("k3-g8-c24-w224\ttorch-int8"), "\(run.output)")
         let wrong = try DoctorCommandTests.edgenas(["latency", "measure", "--latency", "int8 tpu"])
         #expect(wrong.status == 64 && wrong.output.contains("one of this libtorch's engines"), "\(wrong.output)")
+    }
+}
+
+/// The dataset commands read every format a project config reads, not only Pascal VOC.
+@Suite(.serialized)
+struct DatasetFormatCommandTests {
+    /// The synthetic VOC set rewritten in YOLO layout (images/<split>/, labels/<split>/*.txt).
+    static func yoloCopy(of voc: URL, to root: URL) throws {
+        for split in ["train", "val"] {
+            let dataset = try VOCDataset(root: voc, split: split)
+            let images = root.appendingPathComponent("images/\(split)"), labels = root.appendingPathComponent("labels/\(split)")
+            try FileManager.default.createDirectory(at: images, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(at: labels, withIntermediateDirectories: true)
+            for item in dataset.items {
+                try FileManager.default.copyItem(at: item.imageURL, to: images.appendingPathComponent(item.imageURL.lastPathComponent))
+                let lines = item.objects.map { object in
+                    let box = object.box, width = Double(item.width), height = Double(item.height)
+                    return String(format: "0 %.6f %.6f %.6f %.6f", (box.x0 + box.x1) / 2 / width, (box.y0 + box.y1) / 2 / height,
+                                  box.width / width, box.height / height)
+                }
+                try Data(lines.joined(separator: "\n").utf8).write(to: labels.appendingPathComponent("\(item.id).txt"))
+            }
+        }
+    }
+
+    @Test func trainReadsAYOLODataset() throws {
+        let directory = try temporaryDirectory("yolo-train")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let voc = directory.appendingPathComponent("voc"), yolo = directory.appendingPathComponent("yolo")
+        _ = try SyntheticDataWriter().write(to: voc, seed: 2, trainCount: 6, valCount: 3)
+        try Self.yoloCopy(of: voc, to: yolo)
+        let run = try DoctorCommandTests.edgenas([
+            "train", "--data", yolo.path, "--format", "yolo", "--arch", "k3-g8-c24-w224", "--epochs", "1", "--batch-size", "3",
+            "--output", directory.appendingPathComponent("run").path,
+        ])
+        #expect(run.status == 0, "\(run.output)")
+        #expect(run.output.contains("AP@0.5"), "\(run.output)")
+
+        let wrong = try DoctorCommandTests.edgenas(["train", "--data", yolo.path, "--format", "kitti"])
+        #expect(wrong.status == 64 && wrong.output.contains("--format must be one of voc, yolo, coco"), "\(wrong.output)")
+        let coco = try DoctorCommandTests.edgenas(["train", "--data", yolo.path, "--format", "coco"])
+        #expect(coco.status == 64 && coco.output.contains("--train-images and --val-images"), "\(coco.output)")
     }
 }
