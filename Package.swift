@@ -85,7 +85,7 @@ let package = Package(
             linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16")]
         ),
         .target(name: "DetectionData", dependencies: ["CImageCodecs", "Randomness"], swiftSettings: optimizedEvenInDebug),
-        .target(name: "Vision", dependencies: ["Torch", "DetectionData"], swiftSettings: optimizedEvenInDebug),
+        .target(name: "Vision", dependencies: ["Torch", "DetectionData", "Randomness"], swiftSettings: optimizedEvenInDebug),
 
         // MARK: performance estimation
         .target(name: "Estimation", dependencies: ["Randomness"]),

@@ -59,16 +59,18 @@ public enum ArchitectureSpace {
         }
     }
 
-    /// The head space of the seed: kernel {3, 5}, groups {1, 2, 4, 8}, channels 24..96 and
-    /// input width 220..320. Channels go in steps of 8 so every count is divisible by every
-    /// group count. The width is searched on the network's 32-pixel stride (224..320): the
-    /// network rounds any width to it, so finer steps would only repeat networks.
-    public static let defaultSpace: SearchSpace = try! SearchSpace([
-        "kernel": .categorical([.int(3), .int(5)]),
-        "groups": .categorical([.int(1), .int(2), .int(4), .int(8)]),
-        "channels": .int(low: 24, high: 96, step: 8),
-        "width": .int(low: 224, high: 320, step: 32),
-    ])
+    /// The seed's head space (`DetectorHeadSpace.seed`) as a search space: kernel and groups
+    /// categorical, channels and width integer ranges on their steps (8 and the network's
+    /// 32-pixel stride), so ordinal samplers see their order.
+    public static let defaultSpace: SearchSpace = {
+        let seed = DetectorHeadSpace.seed
+        return try! SearchSpace([
+            "kernel": .categorical(seed.kernelSizes.map { .int($0) }),
+            "groups": .categorical(seed.groups.map { .int($0) }),
+            "channels": .int(low: seed.channels.first!, high: seed.channels.last!, step: seed.channels[1] - seed.channels[0]),
+            "width": .int(low: seed.inputWidths.first!, high: seed.inputWidths.last!, step: seed.inputWidths[1] - seed.inputWidths[0]),
+        ])
+    }()
 
     /// The architecture a trial's parameters describe (validated).
     public static func architecture(

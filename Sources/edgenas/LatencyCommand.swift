@@ -115,11 +115,11 @@ struct LatencyFitCommand: ParsableCommand {
 
     func run() throws {
         guard count >= 2, heldOut >= 0 else { throw ValidationError("expected --count >= 2 and --held-out >= 0") }
-        guard count + heldOut <= HeadSpaceSample.size else {
-            throw ValidationError("--count + --held-out is \(count + heldOut), but the head space has only \(HeadSpaceSample.size) architectures")
+        guard count + heldOut <= DetectorHeadSpace.seed.size else {
+            throw ValidationError("--count + --held-out is \(count + heldOut), but the head space has only \(DetectorHeadSpace.seed.size) architectures")
         }
         let latencyBackend = try backend.makeBackend()
-        let architectures = HeadSpaceSample.draw(count + heldOut, seed: seed)
+        let architectures = try DetectorHeadSpace.seed.sample(count + heldOut, seed: seed)
         var rows: [ArchitectureLatency] = []
         for (index, architecture) in architectures.enumerated() {
             rows.append(ArchitectureLatency(architecture: architecture, milliseconds: try latencyBackend.measure(architecture: architecture).median))

@@ -38,14 +38,16 @@ struct SelectEstimatorCommand: ParsableCommand {
     @Option(help: "Epoch budgets of the learning-curve strategies, comma separated (default: 1 ... epochs-1).")
     var budgets: String?
 
-    @Option(help: "Head kernel sizes of the space.")
-    var kernels = "3,5,7"
+    @Option(help: "Head kernel sizes of the space (default: the seed's head space, as a config's default search space).")
+    var kernels = Self.list(DetectorHeadSpace.seed.kernelSizes)
     @Option(help: "Head groups of the space.")
-    var groups = "1,2,4,8"
+    var groups = Self.list(DetectorHeadSpace.seed.groups)
     @Option(help: "Head channels of the space.")
-    var channels = "24,32,48,64,96,128"
+    var channels = Self.list(DetectorHeadSpace.seed.channels)
     @Option(help: "Input widths of the space.")
-    var widths = "160,192,224,256,288,320"
+    var widths = Self.list(DetectorHeadSpace.seed.inputWidths)
+
+    static func list(_ values: [Int]) -> String { values.map(String.init).joined(separator: ",") }
 
     @Option(help: "Images per training batch.")
     var batchSize = 16

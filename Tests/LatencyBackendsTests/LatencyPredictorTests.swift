@@ -19,12 +19,16 @@ private func syntheticLatency(_ architecture: DetectorArchitecture) throws -> Do
 }
 
 struct LatencyPredictorTests {
-    @Test func headSpaceDrawsAreDistinctAndRepeatable() {
-        let first = HeadSpaceSample.draw(40, seed: 7)
-        #expect(first == HeadSpaceSample.draw(40, seed: 7))
-        #expect(first != HeadSpaceSample.draw(40, seed: 8))
+    @Test func headSpaceDrawsAreDistinctAndRepeatable() throws {
+        let space = DetectorHeadSpace.seed
+        let first = try space.sample(40, seed: 7)
+        #expect(try first == space.sample(40, seed: 7))
+        #expect(try first != space.sample(40, seed: 8))
         #expect(Set(first).count == 40)
-        #expect(first.allSatisfy { (try? $0.validate()) != nil && HeadSpaceSample.widths.contains($0.inputWidthPixels) })
+        #expect(first.allSatisfy { (try? $0.validate()) != nil && space.inputWidths.contains($0.inputWidthPixels) })
+        // The seed's space: 2 kernels x 4 groups x 10 channel counts x 4 widths.
+        let all = try space.allArchitectures()
+        #expect(space.size == 320 && all.count == 320)
     }
 
     @Test func kernelSumsCountEveryNodeOnce() throws {
@@ -40,7 +44,7 @@ struct LatencyPredictorTests {
     }
 
     @Test func heldOutArchitecturesArePredictedWithinOnePercent() throws {
-        let architectures = HeadSpaceSample.draw(60, seed: 11)
+        let architectures = try DetectorHeadSpace.seed.sample(60, seed: 11)
         let rows = try architectures.map { ArchitectureLatency(architecture: $0, milliseconds: try syntheticLatency($0)) }
         let predictor = try LatencyPredictor.fit(Array(rows[..<40]), backend: "synthetic", threads: 1)
         let accuracy = try predictor.accuracy(on: Array(rows[40...]))
@@ -51,7 +55,7 @@ struct LatencyPredictorTests {
     }
 
     @Test func aSavedPredictorLoadsAndPredictsTheSame() throws {
-        let rows = try HeadSpaceSample.draw(30, seed: 3).map { ArchitectureLatency(architecture: $0, milliseconds: try syntheticLatency($0)) }
+        let rows = try DetectorHeadSpace.seed.sample(30, seed: 3).map { ArchitectureLatency(architecture: $0, milliseconds: try syntheticLatency($0)) }
         let predictor = try LatencyPredictor.fit(rows, backend: "torch-fp32", threads: 1)
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("edgenas-predictor-\(UUID().uuidString).json")
         defer { try? FileManager.default.removeItem(at: file) }
@@ -67,7 +71,7 @@ struct LatencyPredictorTests {
     }
 
     @Test func unusableInputsAreNamed() throws {
-        let headSpace = try HeadSpaceSample.draw(30, seed: 5)
+        let headSpace = try DetectorHeadSpace.seed.sample(30, seed: 5)
             .map { ArchitectureLatency(architecture: $0, milliseconds: try syntheticLatency($0)) }
         let predictor = try LatencyPredictor.fit(headSpace, backend: "synthetic", threads: 1)
         let error = #expect(throws: LatencyPredictorError.self) {

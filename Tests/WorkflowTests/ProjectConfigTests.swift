@@ -49,6 +49,11 @@ private func parseError(_ yaml: String) -> ProjectConfigError? {
         for index in stride(from: 0, to: 320, by: 7) {
             #expect(throws: Never.self) { try ArchitectureSpace.architecture(space.gridPoint(at: index)!, base: .baseline) }
         }
+        // One definition: the search space, the selection's references and the latency
+        // predictor's samples (`DetectorHeadSpace.seed`) hold the same architectures.
+        let members = (0..<320).map { try! ArchitectureSpace.architecture(space.gridPoint(at: $0)!, base: .baseline) }
+        #expect(Set(members) == Set(try! DetectorHeadSpace.seed.allArchitectures()))
+        #expect(PipelineComponents.headValues(of: space, base: .baseline) == DetectorHeadSpace.seed)
     }
 
     @Test func aMinimalConfigTakesDefaults() throws {

@@ -89,7 +89,7 @@ struct Report: Codable {
 func run() throws {
     let options = try Options(Array(CommandLine.arguments.dropFirst()))
     try FileManager.default.createDirectory(at: options.output, withIntermediateDirectories: true)
-    let architectures = HeadSpaceSample.draw(options.count, seed: options.seed)
+    let architectures = try DetectorHeadSpace.seed.sample(options.count, seed: options.seed)
     let backend = try options.latency.makeBackend(LatencyBackendSettings(threads: options.threads, seed: options.seed))
     var measured = architectures.map { MeasuredArchitecture(architecture: $0.description) }
     var generator = SplitMix64(seed: options.seed ^ 0x5EED)

@@ -57,7 +57,7 @@ do throws(any Error) {
                                               OnnxRuntimeBackend(precision: .int8)]
         print("architecture," + backends.map(\.name).joined(separator: ","))
         var columns = Array(repeating: [Double](), count: backends.count)
-        for candidate in HeadSpaceSample.draw(count, seed: seed) {
+        for candidate in try DetectorHeadSpace.seed.sample(count, seed: seed) {
             let medians = try backends.map { try $0.measure(architecture: candidate).median }
             for (index, median) in medians.enumerated() { columns[index].append(median) }
             print(candidate.description + "," + medians.map { String(format: "%.4f", $0) }.joined(separator: ","))
