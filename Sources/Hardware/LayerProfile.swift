@@ -145,12 +145,11 @@ public struct LayerProfiler: Sendable {
                 switch precision {
                 case .fp32:
                     let detector = try makeDetector(architecture, seed: seed, weights: weights)
-                    let runner = FloatGraphRunner(detector)
                     graph = detector.graph
                     backend = TorchFP32Backend().name
                     forward = { _ = try detector(image) }
-                    cached = try runner.outputs(image)
-                    applyNode = { try runner.apply(graph.nodes[$0], $1) }
+                    cached = try detector.outputs(image)
+                    applyNode = { try detector.apply(graph.nodes[$0], $1) }
                 case .int8:
                     let int8Backend = TorchInt8Backend(engine: engine, threads: threads, seed: seed, weights: weights)
                     let network = try int8Backend.makeQuantizedDetector(architecture)

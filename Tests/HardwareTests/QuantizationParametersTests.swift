@@ -131,8 +131,7 @@ struct CalibrationTests {
         #expect(try parameters.activation(DetectorGraph.inputName) == ActivationQuantization(minimum: imageLow, maximum: imageHigh))
 
         // Every calibrated node from the extremes of its outputs over the three images.
-        let runner = FloatGraphRunner(detector)
-        let outputs = try Torch.withNoGrad { try batches.map { try runner.outputs($0) } }
+        let outputs = try Torch.withNoGrad { try batches.map { try detector.outputs($0) } }
         for node in detector.graph.nodes {
             switch node.operation {
             case .convolution, .concatenate, .add:

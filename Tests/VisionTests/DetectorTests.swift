@@ -89,3 +89,22 @@ import Torch
     #expect(!reloaded.runsChannelsLast && channelsLast.runsChannelsLast)
     #expect(try relativeDifference(a, b) < 1e-4)
 }
+
+/// `outputs` keeps every node's value, and `apply` on a node's cached inputs gives back that
+/// value: the per-layer profile and INT8 calibration see exactly what `forward` runs.
+@Test func nodeByNodeIsTheForwardPass() throws {
+    Torch.manualSeed(4)
+    let detector = try Detector(try DetectorArchitecture(shortName: "k3-g2-c48-w224"))
+    detector.eval()
+    let image = try Tensor.uniform([1, 3, 224, 224])
+    try Torch.withNoGrad {
+        let outputs = try detector.outputs(image)
+        #expect(outputs.count == detector.graph.nodes.count + 1)
+        for node in detector.graph.nodes {
+            let again = try detector.apply(node, node.inputs.map { outputs[$0]! })
+            #expect(try (again - outputs[node.name]!).abs().max().item() == 0, "\(node.name)")
+        }
+        let last = try #require(detector.graph.nodes.last)
+        #expect(try (outputs[last.name]! - detector(image)).abs().max().item() == 0)
+    }
+}

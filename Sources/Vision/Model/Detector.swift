@@ -118,6 +118,19 @@ public final class Detector: Module {
                                 classes: values.removeValue(forKey: names[2])!)
     }
 
+    /// Every node's output for `image`, keyed by node name plus `DetectorGraph.inputName`: what
+    /// INT8 calibration observes, and the cached inputs a per-layer profile times each node on
+    /// (with `apply`). In evaluation mode for those uses (running batch-norm statistics).
+    public func outputs(_ image: Tensor) throws -> [String: Tensor] {
+        try evaluate(image, upTo: graph.nodes.count, keeping: Set(graph.nodes.map(\.name)).union([DetectorGraph.inputName]))
+    }
+
+    /// The output of one graph node for its input values, in `node.inputs` order: the step
+    /// `forward` takes at that node, so a profile times exactly what the network runs.
+    public func apply(_ node: GraphNode, _ inputs: [Tensor]) throws -> Tensor {
+        try apply(node, inputs, observer: nil)
+    }
+
     /// Runs the first `count` nodes and returns the output of the last one run.
     public func run(_ image: Tensor, through count: Int) throws -> Tensor {
         let last = graph.nodes[count - 1].name
@@ -147,8 +160,9 @@ public final class Detector: Module {
     private func apply(_ node: GraphNode, _ inputs: [Tensor], observer: ActivationObserver?) throws -> Tensor {
         switch node.operation {
         case .convolution:
-            if let observer { return try unitByName[node.name]!.forward(inputs[0], node: node.name, observer: observer) }
-            return try unitByName[node.name]!(inputs[0])
+            guard let unit = unitByName[node.name] else { throw TorchError(message: "detector has no convolution unit named '\(node.name)'") }
+            if let observer { return try unit.forward(inputs[0], node: node.name, observer: observer) }
+            return try unit(inputs[0])
         case .maxPool(let kernel, let stride, let padding):
             return try Functional.maxPool2d(inputs[0], kernel: (kernel, kernel), stride: (stride, stride), padding: (padding, padding))
         case .averagePool(let kernel, let stride, let padding):

@@ -32,8 +32,8 @@ public enum QuantizationCalibrator {
     {
         try options.validate()
         guard !images.isEmpty else { throw QuantizationError.noCalibrationImages }
-        let runner = FloatGraphRunner(detector)
-        let graph = runner.graph
+        detector.eval()
+        let graph = detector.graph
         let observed = [DetectorGraph.inputName] + graph.nodes.filter { gridSource($0.operation) == .calibrated }.map(\.name)
 
         var minimum: [String: Double] = [:], maximum: [String: Double] = [:]
@@ -41,7 +41,7 @@ public enum QuantizationCalibrator {
         try Torch.withNoGrad {
             for batch in images {
                 imageCount += batch.shape.first ?? 0
-                let outputs = try runner.outputs(batch)
+                let outputs = try detector.outputs(batch)
                 for name in observed {
                     let value = outputs[name]!
                     let low = try value.min().item(), high = try value.max().item()
@@ -61,7 +61,7 @@ public enum QuantizationCalibrator {
             })
             try Torch.withNoGrad {
                 for batch in images {
-                    let outputs = try runner.outputs(batch)
+                    let outputs = try detector.outputs(batch)
                     for name in observed { histograms[name]!.add(try outputs[name]!.floats()) }
                 }
             }
