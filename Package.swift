@@ -63,9 +63,12 @@ let package = Package(
         // MARK: search core (no torch, no storage engine)
         // MARK: the one seeded random generator (no dependencies)
         .target(name: "Randomness"),
+        // Small dense linear algebra (Cholesky, symmetric eigenproblems), shared by the
+        // samplers' and the predictors' Gaussian processes and the proxies (no dependencies).
+        .target(name: "LinearAlgebra"),
 
         .target(name: "Search", dependencies: [
-            "Randomness",
+            "Randomness", "LinearAlgebra",
             .product(name: "Yams", package: "Yams"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -88,9 +91,9 @@ let package = Package(
         .target(name: "Vision", dependencies: ["Torch", "DetectionData", "Randomness"], swiftSettings: optimizedEvenInDebug),
 
         // MARK: performance estimation
-        .target(name: "Estimation", dependencies: ["Randomness"]),
+        .target(name: "Estimation", dependencies: ["Randomness", "LinearAlgebra"]),
         // Zero-cost proxies on real networks (torch); Estimation itself stays torch-free.
-        .target(name: "ZeroCostProxies", dependencies: ["Torch", "Vision", "DetectionData"], swiftSettings: optimizedEvenInDebug),
+        .target(name: "ZeroCostProxies", dependencies: ["Torch", "Vision", "DetectionData", "LinearAlgebra"], swiftSettings: optimizedEvenInDebug),
         // The two-stage estimator selection and the budget planner on the detector space.
         .target(name: "EstimatorSelection", dependencies: ["Torch", "Vision", "DetectionData", "Estimation", "ZeroCostProxies", "Randomness"]),
         .executableTarget(name: "edgenas-bench-estimation", dependencies: ["Estimation", "Randomness"], path: "Benchmarks/estimation/Sources"),
@@ -147,7 +150,7 @@ let package = Package(
 
         // MARK: tests
         .testTarget(name: "TorchTests", dependencies: ["Torch", "Vision"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "SearchTests", dependencies: ["Search", "Randomness"]),
+        .testTarget(name: "SearchTests", dependencies: ["Search", "Randomness", "LinearAlgebra"]),
         .testTarget(name: "StorageTests", dependencies: [
             "Storage", "Search", .product(name: "PostgresNIO", package: "postgres-nio"),
         ]),

@@ -3,6 +3,7 @@
 // Pure Swift on purpose: LAPACK is not guaranteed to be installed on the edge boards and build
 // machines EdgeNAS targets, and at these sizes O(n^3) loops finish in milliseconds.
 import Foundation
+import LinearAlgebra
 
 /// Row-major dense matrix.
 struct Matrix: Sendable, Hashable {
@@ -14,6 +15,13 @@ struct Matrix: Sendable, Hashable {
         self.rows = rows
         self.columns = columns
         values = [Double](repeating: value, count: rows * columns)
+    }
+
+    init(rows: Int, columns: Int, values: [Double]) {
+        precondition(values.count == rows * columns, "matrix values do not fit its shape")
+        self.rows = rows
+        self.columns = columns
+        self.values = values
     }
 
     init(_ rowArrays: [[Double]]) {
@@ -91,7 +99,7 @@ struct Matrix: Sendable, Hashable {
 
 enum LinearAlgebraError: Error, Equatable {
     /// Cholesky met a non-positive pivot: the matrix is not (numerically) positive definite.
-    case notPositiveDefinite(pivot: Int)
+    case notPositiveDefinite
 }
 
 /// Lower-triangular Cholesky factor L with A = L L^T.
@@ -104,21 +112,10 @@ struct CholeskyFactor: Sendable {
     }
 
     init(_ a: Matrix) throws {
-        let n = a.rows
-        var l = Matrix(rows: n, columns: n)
-        for j in 0..<n {
-            var d = a[j, j]
-            for k in 0..<j { d -= l[j, k] * l[j, k] }
-            guard d > 0, d.isFinite else { throw LinearAlgebraError.notPositiveDefinite(pivot: j) }
-            let djj = d.squareRoot()
-            l[j, j] = djj
-            for i in (j + 1)..<max(j + 1, n) {
-                var s = a[i, j]
-                for k in 0..<j { s -= l[i, k] * l[j, k] }
-                l[i, j] = s / djj
-            }
+        guard a.values.allSatisfy(\.isFinite), let lower = choleskyFactor(a.values, n: a.rows) else {
+            throw LinearAlgebraError.notPositiveDefinite
         }
-        lower = l
+        self.lower = Matrix(rows: a.rows, columns: a.rows, values: lower)
     }
 
     /// Solves L z = b.
@@ -133,20 +130,8 @@ struct CholeskyFactor: Sendable {
         return z
     }
 
-    /// Solves L^T x = z.
-    func solveUpper(_ z: [Double]) -> [Double] {
-        let n = lower.rows
-        var x = z
-        for i in stride(from: n - 1, through: 0, by: -1) {
-            var s = x[i]
-            for k in (i + 1)..<max(i + 1, n) { s -= lower[k, i] * x[k] }
-            x[i] = s / lower[i, i]
-        }
-        return x
-    }
-
     /// Solves A x = b.
-    func solve(_ b: [Double]) -> [Double] { solveUpper(solveLower(b)) }
+    func solve(_ b: [Double]) -> [Double] { choleskySolve(lower.values, b, n: lower.rows) }
 
     /// log det A = 2 sum log L_ii.
     var logDeterminant: Double {
@@ -155,84 +140,12 @@ struct CholeskyFactor: Sendable {
         return 2 * s
     }
 
-    /// A^{-1}, column by column.
-    var inverse: Matrix {
-        let n = lower.rows
-        var inv = Matrix(rows: n, columns: n)
-        for j in 0..<n {
-            var e = [Double](repeating: 0, count: n)
-            e[j] = 1
-            let col = solve(e)
-            for i in 0..<n { inv[i, j] = col[i] }
-        }
-        return inv
-    }
+    /// A^{-1}.
+    var inverse: Matrix { Matrix(rows: lower.rows, columns: lower.rows, values: choleskyInverse(lower.values, n: lower.rows)) }
 }
 
-/// Eigen-decomposition of a symmetric matrix by cyclic Jacobi rotations: A = V diag(values) V^T.
-/// Jacobi is slow for large n but accurate for small ones, and needs no external library.
-struct SymmetricEigen: Sendable {
-    var values: [Double]
-    /// Eigenvectors in columns.
-    var vectors: Matrix
-
-    init(_ input: Matrix, maxSweeps: Int = 100) {
-        let n = input.rows
-        var a = input
-        var v = Matrix.identity(n)
-        for _ in 0..<maxSweeps {
-            var off = 0.0, scale = 0.0
-            for i in 0..<n {
-                scale += a[i, i] * a[i, i]
-                for j in (i + 1)..<max(i + 1, n) { off += a[i, j] * a[i, j] }
-            }
-            if off <= 1e-30 * max(scale, 1e-300) { break }
-            for p in 0..<n {
-                for q in (p + 1)..<max(p + 1, n) {
-                    let apq = a[p, q]
-                    if abs(apq) < 1e-300 { continue }
-                    let theta = (a[q, q] - a[p, p]) / (2 * apq)
-                    let t = (theta >= 0 ? 1.0 : -1.0) / (abs(theta) + (theta * theta + 1).squareRoot())
-                    let c = 1 / (t * t + 1).squareRoot(), s = t * c
-                    for k in 0..<n {
-                        let akp = a[k, p], akq = a[k, q]
-                        a[k, p] = c * akp - s * akq
-                        a[k, q] = s * akp + c * akq
-                    }
-                    for k in 0..<n {
-                        let apk = a[p, k], aqk = a[q, k]
-                        a[p, k] = c * apk - s * aqk
-                        a[q, k] = s * apk + c * aqk
-                    }
-                    for k in 0..<n {
-                        let vkp = v[k, p], vkq = v[k, q]
-                        v[k, p] = c * vkp - s * vkq
-                        v[k, q] = s * vkp + c * vkq
-                    }
-                }
-            }
-        }
-        values = (0..<n).map { a[$0, $0] }
-        vectors = v
-    }
-
-    /// V diag(f(lambda)) V^T applied to b, i.e. a spectral function of A times b.
-    func apply(_ b: [Double], _ f: (Double) -> Double) -> [Double] {
-        let n = values.count
-        var projected = [Double](repeating: 0, count: n)
-        for k in 0..<n {
-            var s = 0.0
-            for i in 0..<n { s += vectors[i, k] * b[i] }
-            projected[k] = s * f(values[k])
-        }
-        var out = [Double](repeating: 0, count: n)
-        for i in 0..<n {
-            var s = 0.0
-            for k in 0..<n { s += vectors[i, k] * projected[k] }
-            out[i] = s
-        }
-        return out
-    }
+extension SymmetricEigen {
+    init(_ matrix: Matrix) { self.init(matrix.values, n: matrix.rows) }
 }
 
 /// Minimiser for a few smooth parameters without gradients (Nelder & Mead 1965, standard

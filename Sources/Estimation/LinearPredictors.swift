@@ -1,5 +1,6 @@
 // Linear predictors: ordinary least squares and Bayesian ridge regression.
 import Foundation
+import LinearAlgebra
 
 /// Ordinary least squares with an intercept.
 ///
@@ -139,7 +140,7 @@ public struct BayesianRidge: PerformancePredictor, Codable, Hashable {
         for i in 0..<width {
             for j in 0..<width {
                 var s = 0.0
-                for k in 0..<width { s += eigen.vectors[i, k] * eigen.vectors[j, k] / (a * eigenvalues[k] + l) }
+                for k in 0..<width { s += eigen.vector(i, k) * eigen.vector(j, k) / (a * eigenvalues[k] + l) }
                 covariance[i * width + j] = s
             }
         }

@@ -1,5 +1,6 @@
 // Dense linear algebra on the N x N matrices of the proxies (N = minibatch size, a few dozen).
 import Foundation
+import LinearAlgebra
 
 enum SmallMatrix {
     /// Pearson correlation matrix of the rows (each row one variable), like numpy.corrcoef.
@@ -19,34 +20,9 @@ enum SmallMatrix {
         }
     }
 
-    /// Eigenvalues of a symmetric matrix by cyclic Jacobi rotations (ascending order).
+    /// Eigenvalues of a symmetric matrix (ascending order).
     static func symmetricEigenvalues(_ matrix: [[Double]]) -> [Double] {
-        var a = matrix
-        let n = a.count
-        for _ in 0..<100 {
-            var offDiagonal = 0.0
-            for i in 0..<n { for j in (i + 1)..<max(i + 1, n) { offDiagonal += a[i][j] * a[i][j] } }
-            if !(offDiagonal > 1e-30) { break }
-            for p in 0..<n {
-                for q in (p + 1)..<max(p + 1, n) where a[p][q] != 0 {
-                    // The rotation that zeroes a[p][q] (Golub and Van Loan, Algorithm 8.4.1).
-                    let theta = (a[q][q] - a[p][p]) / (2 * a[p][q])
-                    let t = (theta >= 0 ? 1.0 : -1.0) / (Swift.abs(theta) + (theta * theta + 1).squareRoot())
-                    let c = 1 / (t * t + 1).squareRoot(), s = t * c
-                    for k in 0..<n {
-                        let akp = a[k][p], akq = a[k][q]
-                        a[k][p] = c * akp - s * akq
-                        a[k][q] = s * akp + c * akq
-                    }
-                    for k in 0..<n {
-                        let apk = a[p][k], aqk = a[q][k]
-                        a[p][k] = c * apk - s * aqk
-                        a[q][k] = s * apk + c * aqk
-                    }
-                }
-            }
-        }
-        return (0..<n).map { a[$0][$0] }.sorted()
+        SymmetricEigen(matrix.flatMap { $0 }, n: matrix.count).values.sorted()
     }
 
     /// log |det A| by LU decomposition with partial pivoting (-inf for a singular matrix),

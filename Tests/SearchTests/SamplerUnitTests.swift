@@ -1,4 +1,5 @@
 import Foundation
+import LinearAlgebra
 import Randomness
 @testable import Search
 import Testing
