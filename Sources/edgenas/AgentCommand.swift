@@ -30,8 +30,7 @@ struct AgentCommand: AsyncParsableCommand {
     @Option(help: "Requests waiting or running at once; more get HTTP 503 and clients retry later.")
     var maxQueue = 64
 
-    @Option(help: "Intra-op threads when a request does not say.")
-    var threads = 1
+    @OptionGroup var threading: MeasurementThreadsOption
 
     @Option(help: """
         Measure with this external benchmark command instead of the built-in backend (ONNX Runtime for uploaded ONNX models, libtorch FP32 otherwise). \
@@ -80,7 +79,7 @@ struct AgentCommand: AsyncParsableCommand {
             ?? .torch(policy: .endToEnd, seed: seed)
         let configuration = LatencyAgentConfiguration(
             host: host, port: port, token: token, maximumUploadBytes: Int(maxUploadMb * 1024 * 1024),
-            maximumQueueLength: maxQueue, defaultThreads: threads, backend: backend,
+            maximumQueueLength: maxQueue, defaultThreads: threading.threads, backend: backend,
             limits: AgentLimits(
                 maximumWarmupRuns: maxWarmup, maximumRuns: maxRuns, maximumTimedSeconds: maxSeconds, maximumThreads: maxThreads,
                 measurementTimeoutSeconds: measureTimeout, maximumConcurrentUploads: maxUploads, uploadTimeoutSeconds: uploadTimeout,

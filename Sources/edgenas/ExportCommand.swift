@@ -40,8 +40,7 @@ struct ExportCommand: ParsableCommand {
     @Option(help: "Training images to calibrate on when no --calibration file is given.")
     var calibrationImages = 32
 
-    @Option(help: "libtorch quantized engine for EdgeNAS's INT8 outputs in the check bundle (default: oneDNN where available).")
-    var engine: String?
+    @OptionGroup var quantizedEngine: QuantizedEngineOption
 
     @Option(help: "Validation images in the check bundle (0: no bundle).")
     var checkImages = 0
@@ -80,7 +79,7 @@ struct ExportCommand: ParsableCommand {
             }
             print("wrote \(directory.appendingPathComponent(models["int8"]!).path) (\(architecture), INT8 QDQ, "
                   + "\(parameters.options.method.rawValue) calibration on \(parameters.imageCount) images)")
-            guard let engine = engine ?? QuantizedDetector.defaultEngine else { throw ValidationError("this libtorch has no quantized engine") }
+            guard let engine = quantizedEngine.engine ?? QuantizedDetector.defaultEngine else { throw ValidationError("this libtorch has no quantized engine") }
             let quantized = try QuantizedDetector(detector, parameters: parameters, engine: engine)
             runs.append(("edgenas-int8", { try quantized($0) }))
             branchScales = try detector.graph.output.inputs.map { try parameters.activation($0).scale }

@@ -18,8 +18,7 @@ struct LatencyBackendOptions: ParsableArguments {
     @Option(help: ArgumentHelp("The latency backend: \(LatencyBackendSpec.grammar) (see docs/hardware-agent.md).", valueName: "spec"))
     var latency = "int8"
 
-    @Option(help: "Intra-op threads.")
-    var threads = 1
+    @OptionGroup var threading: MeasurementThreadsOption
 
     @Option(help: "Token of the agent (default: $\(AgentProtocol.tokenEnvironmentVariable)).")
     var agentToken: String?
@@ -46,7 +45,7 @@ struct LatencyBackendOptions: ParsableArguments {
         let spec: LatencyBackendSpec
         do { spec = try LatencyBackendSpec(parsing: latency) } catch { throw ValidationError(error.description) }
         return try spec.makeBackend(LatencyBackendSettings(
-            threads: threads, agentToken: agentToken, requestTimeoutSeconds: agentTimeout, attempts: agentAttempts,
+            threads: threading.threads, agentToken: agentToken, requestTimeoutSeconds: agentTimeout, attempts: agentAttempts,
             commandTimeoutSeconds: commandTimeout, deployedPrecision: OnnxRuntimeBackend.Precision(rawValue: deployedPrecision) ?? .int8))
     }
 }
@@ -108,7 +107,7 @@ struct LatencyFitCommand: ParsableCommand {
     var heldOut = 20
 
     @Option(help: "Seed of the architecture draw.")
-    var seed: UInt64 = 1
+    var seed: UInt64 = 0
 
     @Option(help: "Where to write the predictor (JSON).")
     var output: String
@@ -125,7 +124,7 @@ struct LatencyFitCommand: ParsableCommand {
             rows.append(ArchitectureLatency(architecture: architecture, milliseconds: try latencyBackend.measure(architecture: architecture).median))
             FileHandle.standardError.write(Data("measured \(index + 1)/\(architectures.count): \(architecture) \(rows[index].milliseconds) ms\n".utf8))
         }
-        let predictor = try LatencyPredictor.fit(Array(rows[..<count]), backend: latencyBackend.name, threads: backend.threads)
+        let predictor = try LatencyPredictor.fit(Array(rows[..<count]), backend: latencyBackend.name, threads: backend.threading.threads)
         try predictor.save(to: URL(fileURLWithPath: output))
         print(String(format: "fit on %d architectures: training RMSE %.3f ms; wrote %@", count, predictor.trainingRMSE, output))
         if heldOut > 0 {

@@ -44,11 +44,9 @@ struct ProfileCommand: ParsableCommand {
     @Option(help: "Token of the agent (default: $\(AgentProtocol.tokenEnvironmentVariable)).")
     var agentToken: String?
 
-    @Option(help: "Quantized engine for libtorch INT8 (see 'edgenas quantize --list-engines').")
-    var engine: String?
+    @OptionGroup var quantizedEngine: QuantizedEngineOption
 
-    @Option(help: "Intra-op threads.")
-    var threads = 1
+    @OptionGroup var threading: MeasurementThreadsOption
 
     @Option(help: "Weights saved by training (e.g. CHECKPOINT/model.tensors); random weights otherwise.")
     var weights: String?
@@ -75,19 +73,19 @@ struct ProfileCommand: ParsableCommand {
         let architecture = try DetectorArchitecture(shortName: arch)
         let precisions: [LayerProfiler.Precision] = fp32 == int8 ? [.fp32, .int8] : fp32 ? [.fp32] : [.int8]
         let weightsFile = weights.map { URL(fileURLWithPath: $0) }
-        var profiler = LayerProfiler(threads: threads, weights: weightsFile)
-        if let engine { profiler.engine = engine }
+        var profiler = LayerProfiler(threads: threading.threads, weights: weightsFile)
+        if let engine = quantizedEngine.engine { profiler.engine = engine }
         let directory = URL(fileURLWithPath: output)
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
 
         let profiles: [LayerProfile]
         if let latency {
-            let settings = LatencyBackendSettings(threads: threads, agentToken: agentToken)
+            let settings = LatencyBackendSettings(threads: threading.threads, agentToken: agentToken)
             profiles = [try LatencyBackendSpec(parsing: latency).profile(architecture, settings: settings)]
         } else {
             profiles = try precisions.map { precision in
                 runtime == "onnxruntime"
-                    ? try OnnxRuntimeLayerProfiler(precision: precision == .int8 ? .int8 : .fp32, threads: threads, weights: weightsFile)
+                    ? try OnnxRuntimeLayerProfiler(precision: precision == .int8 ? .int8 : .fp32, threads: threading.threads, weights: weightsFile)
                         .profile(architecture)
                     : try profiler.profile(architecture, precision: precision)
             }

@@ -78,8 +78,7 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: "Directory for the demo's data, config, study and report.")
     var output = "edgenas-demo"
 
-    @Option(help: "Training threads (latency is measured on 1).")
-    var threads = ProcessInfo.processInfo.activeProcessorCount
+    @OptionGroup var threading: TrainingThreadsOption
 
     @Option(help: "Seed of the data and the search.")
     var seed: UInt64 = 0
@@ -87,7 +86,7 @@ struct DemoCommand: AsyncParsableCommand {
     func run() async throws {
         let started = Date()
         let directory = URL(fileURLWithPath: output).standardizedFileURL
-        let configURL = try DemoProject(seed: seed, threads: threads).prepare(in: directory, log: printProgress)
+        let configURL = try DemoProject(seed: seed, threads: threading.threads).prepare(in: directory, log: printProgress)
         printProgress("demo: config \(configURL.path)")
         let project = try ProjectConfig.load(path: configURL.path)
         let result = try await runPipeline(config: project)

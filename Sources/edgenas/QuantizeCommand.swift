@@ -22,8 +22,7 @@ struct QuantizeCommand: ParsableCommand {
 
     @OptionGroup var trained: CheckpointOptionGroup
 
-    @Option(help: "Quantized engine (see --list-engines); default: oneDNN where available.")
-    var engine: String?
+    @OptionGroup var quantizedEngine: QuantizedEngineOption
 
     @Option(help: "Calibration method: minmax or percentile.")
     var calibration = CalibrationMethod.minMax.rawValue
@@ -37,8 +36,7 @@ struct QuantizeCommand: ParsableCommand {
     @Flag(help: "Also measure FP32 and INT8 latency at batch 1.")
     var latency = false
 
-    @Option(help: "Intra-op threads for the latency measurement.")
-    var threads = 1
+    @OptionGroup var threading: MeasurementThreadsOption
 
     @Option(help: "Write the calibration (QuantizationParameters JSON) to this file.")
     var output: String?
@@ -58,7 +56,7 @@ struct QuantizeCommand: ParsableCommand {
                   + "  (default \(QuantizedDetector.defaultEngine ?? "none"))")
             return
         }
-        guard let engine = engine ?? QuantizedDetector.defaultEngine else {
+        guard let engine = quantizedEngine.engine ?? QuantizedDetector.defaultEngine else {
             throw ValidationError("this libtorch has no quantized engine")
         }
         let (detector, weights, _) = try trained.loadDetector(classNames: dataset.classNames) { try dataset.load(split: dataset.trainSplit) }
@@ -85,11 +83,11 @@ struct QuantizeCommand: ParsableCommand {
                      int8Result.cocoAveragePrecision, int8Result.averagePrecision50 - fp32Result.averagePrecision50))
 
         if latency {
-            let fp32 = try TorchFP32Backend(threads: threads, weights: weights).measure(architecture: architecture)
-            let int8Latency = try TorchInt8Backend(engine: engine, threads: threads, weights: weights).measure(architecture: architecture)
+            let fp32 = try TorchFP32Backend(threads: threading.threads, weights: weights).measure(architecture: architecture)
+            let int8Latency = try TorchInt8Backend(engine: engine, threads: threading.threads, weights: weights).measure(architecture: architecture)
             for measurement in [fp32, int8Latency] {
                 print(String(format: "%@ latency: median %.3f ms  IQR %.3f ms  (%d runs, %d thread(s))", measurement.backend,
-                             measurement.median, measurement.interquartileRange, measurement.samplesMilliseconds.count, threads))
+                             measurement.median, measurement.interquartileRange, measurement.samplesMilliseconds.count, threading.threads))
             }
         }
     }

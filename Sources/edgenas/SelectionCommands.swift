@@ -61,8 +61,7 @@ struct SelectEstimatorCommand: ParsableCommand {
     var resamples = 1000
     @Option(help: "A strategy is affordable when it costs at most this fraction of one full training.")
     var maxCostFraction = 0.25
-    @Option(help: "Intra-op threads for libtorch.")
-    var threads = ProcessInfo.processInfo.activeProcessorCount
+    @OptionGroup var threading: TrainingThreadsOption
     @Option(help: "Seed of the sample, the weights, the data order, the folds and the bootstrap.")
     var seed: UInt64 = 0
     @Option(help: "Output directory.")
@@ -87,7 +86,7 @@ struct SelectEstimatorCommand: ParsableCommand {
             trainingKey: "data=\(dataset.data) train=\(dataset.trainSplit) val=\(dataset.valSplit) classes=\(dataset.classes) "
                 + "batch=\(batchSize) lr=\(configuration.learningRate) proxy-batch=\(proxyBatchSize) seed=\(seed)"
                 + (pretrained.path.map { " init=\($0)" } ?? ""))
-        Torch.setThreadCount(threads)
+        Torch.setThreadCount(threading.threads)
         let train = try dataset.load(split: dataset.trainSplit)
         let validation = try dataset.load(split: dataset.valSplit)
         let trainer = DetectorReferenceTrainer(
@@ -96,7 +95,7 @@ struct SelectEstimatorCommand: ParsableCommand {
         let proxies = DetectorProxyScorer(trainingSet: train, batchSize: proxyBatchSize, seed: seed, initialization: initialization)
         let outputURL = URL(fileURLWithPath: output)
         print("select-estimator: \(architectures.count) references of the head space, \(epochs) epochs each, "
-              + "\(train.count) training / \(validation.count) validation images, \(threads) threads")
+              + "\(train.count) training / \(validation.count) validation images, \(threading.threads) threads")
         fflush(nil)
         let result = try EstimatorSelection(settings: settings).run(
             architectures: architectures, trainer: trainer, proxies: proxies,
@@ -151,8 +150,7 @@ struct PlanCommand: ParsableCommand {
     @Option(help: "Images per batch of the timed training.")
     var batchSize = 16
 
-    @Option(help: "Intra-op threads for libtorch.")
-    var threads = ProcessInfo.processInfo.activeProcessorCount
+    @OptionGroup var threading: TrainingThreadsOption
 
     @OptionGroup var pretrained: PretrainedOptionGroup
 
@@ -209,7 +207,7 @@ struct PlanCommand: ParsableCommand {
             ["--data", data, "--format", format] + (trainImages.map { ["--train-images", $0] } ?? []) + (valImages.map { ["--val-images", $0] } ?? []))
         var architecture = try DetectorArchitecture(shortName: arch)
         architecture.classCount = options.classNames.count
-        Torch.setThreadCount(threads)
+        Torch.setThreadCount(threading.threads)
         let trainer = DetectorReferenceTrainer(
             trainingSet: try options.load(split: options.trainSplit), validationSet: try options.load(split: options.valSplit),
             batchSize: batchSize, configuration: .defaults(fineTuning: pretrained.path != nil, epochs: epochs),

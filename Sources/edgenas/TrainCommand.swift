@@ -111,8 +111,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Epochs at the start with the backbone frozen (fine-tuning).")
     var freezeBackboneEpochs = 0
 
-    @Option(help: "Intra-op threads for libtorch.")
-    var threads = ProcessInfo.processInfo.activeProcessorCount
+    @OptionGroup var threading: TrainingThreadsOption
 
     @Option(help: "Seed of weights, shuffling and augmentation.")
     var seed: UInt64 = 0
@@ -131,7 +130,7 @@ struct TrainCommand: ParsableCommand {
         }
         var architecture = try DetectorArchitecture(shortName: arch)
         architecture.classCount = dataset.classNames.count
-        Torch.setThreadCount(threads)
+        Torch.setThreadCount(threading.threads)
         Torch.manualSeed(seed)
 
         let train = try dataset.load(split: dataset.trainSplit)
@@ -155,7 +154,7 @@ struct TrainCommand: ParsableCommand {
         }
         let trainer = try Trainer(detector: detector, configuration: configuration, checkpointDirectory: outputURL)
         print("training \(architecture) at \(size)px on \(train.count) images (\(loader.batchesPerEpoch) batches/epoch), "
-              + "validating on \(validation.count); lr \(configuration.learningRate); \(threads) threads")
+              + "validating on \(validation.count); lr \(configuration.learningRate); \(threading.threads) threads")
         fflush(nil)
         // Latency measurements on this machine wait while training runs (and training waits
         // for a running measurement), so neither disturbs the other.
