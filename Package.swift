@@ -95,7 +95,7 @@ let package = Package(
         // Zero-cost proxies on real networks (torch); Estimation itself stays torch-free.
         .target(name: "ZeroCostProxies", dependencies: ["Torch", "Vision", "DetectionData", "LinearAlgebra"], swiftSettings: optimizedEvenInDebug),
         // The two-stage estimator selection and the budget planner on the detector space.
-        .target(name: "EstimatorSelection", dependencies: ["Torch", "Vision", "DetectionData", "Estimation", "ZeroCostProxies", "Randomness"]),
+        .target(name: "Estimators", dependencies: ["Torch", "Vision", "DetectionData", "Estimation", "ZeroCostProxies", "Randomness", "Hardware"]),
         .executableTarget(name: "edgenas-bench-estimation", dependencies: ["Estimation", "Randomness"], path: "Benchmarks/estimation/Sources"),
 
         // MARK: reports (SVG, HTML, CSV; knows nothing of torch or search)
@@ -126,7 +126,7 @@ let package = Package(
         // MARK: workflow (studies run by workers, objectives, the search pipeline, reports, dashboard)
         .target(name: "Workflow", dependencies: [
             "Search", "ProcessRunning", "Reports", "Torch", "Vision", "DetectionData", "Hardware", "Estimation", "LatencyBackends",
-            "EstimatorSelection", "ZeroCostProxies", "Randomness",
+            "Estimators", "ZeroCostProxies", "Randomness",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Yams", package: "Yams"),
             .product(name: "Hummingbird", package: "hummingbird"),
@@ -135,7 +135,7 @@ let package = Package(
         // MARK: command-line tool
         .executableTarget(name: "edgenas", dependencies: [
             "Torch", "Search", "Storage", "DetectionData", "Vision", "Estimation", "Reports", "Workflow", "Hardware",
-            "LatencyBackends", "LatencyAgent", "EstimatorSelection", "ONNXExport", "OnnxRuntime",
+            "LatencyBackends", "LatencyAgent", "Estimators", "ONNXExport", "OnnxRuntime",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -162,7 +162,7 @@ let package = Package(
         .testTarget(name: "EstimationTests", dependencies: ["Estimation", "Randomness"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports"]),
         .testTarget(name: "WorkflowTests", dependencies: [
-            "Workflow", "Storage", "Search", "Vision", "Hardware", "DetectionData", "Torch", "Randomness", "Estimation", "EstimatorSelection",
+            "Workflow", "Storage", "Search", "Vision", "Hardware", "DetectionData", "Torch", "Randomness", "Estimation", "Estimators",
             "LatencyBackends", "ZeroCostProxies",
         ]),
         .testTarget(name: "VisionTests", dependencies: ["Vision", "Torch", "DetectionData", "OnnxRuntime"], resources: [.copy("Fixtures")]),
@@ -175,7 +175,7 @@ let package = Package(
         .testTarget(name: "OnnxRuntimeTests", dependencies: ["OnnxRuntime"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ONNXExportTests", dependencies: ["ONNXExport", "OnnxRuntime", "Vision", "Torch", "Hardware",
                                                            .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
-        .testTarget(name: "EstimatorSelectionTests", dependencies: ["EstimatorSelection", "Estimation", "Vision", "ZeroCostProxies"]),
+        .testTarget(name: "EstimatorsTests", dependencies: ["Estimators", "Estimation", "Vision", "ZeroCostProxies"]),
     ],
     cxxLanguageStandard: .cxx17
 )

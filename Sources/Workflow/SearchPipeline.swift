@@ -1,4 +1,4 @@
-import EstimatorSelection
+import Estimators
 import Foundation
 import Hardware
 import Logging

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Estimators
 import Foundation
 import Search
 import Storage

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Estimation
-import EstimatorSelection
+import Estimators
 import Foundation
 import Torch
 import Vision

@@ -1,4 +1,5 @@
 import DetectionData
+import Estimators
 import Foundation
 import Search
 import Storage

@@ -1,6 +1,6 @@
 import DetectionData
 import Foundation
-import EstimatorSelection
+import Estimators
 import Testing
 import Vision
 @testable import Workflow

@@ -1,6 +1,6 @@
 import DetectionData
 import Estimation
-import EstimatorSelection
+import Estimators
 import Foundation
 @testable import Hardware
 import Search

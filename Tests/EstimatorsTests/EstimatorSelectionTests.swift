@@ -3,7 +3,7 @@ import Foundation
 import Testing
 import Vision
 import ZeroCostProxies
-@testable import EstimatorSelection
+@testable import Estimators
 
 /// A trainer whose results are known: reference i has true AP 0.1 + 0.05 i; its AP after epoch
 /// e is the truth plus noise of alternating sign whose size shrinks with e (0.3 ((E - e)/E)^2),

@@ -1,5 +1,4 @@
 import DetectionData
-import EstimatorSelection
 import Vision
 import ZeroCostProxies
 
