@@ -399,7 +399,7 @@ public struct SearchPipeline: Sendable {
             }
             let failure = FailureNote()
             let evaluated = Dictionary(trials.filter { $0.state == .complete }.compactMap { trial in
-                trial.userAttributes["architecture"].map { ($0, trial) }
+                TrialRecord(trial).map { ($0.architecture, trial) }
             }) { first, _ in first }
             try await study.optimize(nTrials: 1, catchErrors: true, heartbeatInterval: heartbeatInterval) { trial in
                 do {
@@ -436,9 +436,9 @@ public struct SearchPipeline: Sendable {
         latency: any LatencyBackend, estimator: any PerformanceEstimator, evaluated: [String: FrozenTrial] = [:]
     ) async throws -> Evaluation {
         let architecture = try ArchitectureSpace.architecture(trial.parameters, base: base)
-        if let earlier = evaluated[architecture.description], let values = earlier.values {
-            for (key, value) in earlier.userAttributes.sorted(by: { $0.key < $1.key }) { try await trial.setUserAttribute(key, value) }
-            try await trial.setUserAttribute(Self.duplicateOf, String(earlier.number))
+        if let earlier = evaluated[architecture.description], let values = earlier.values, var record = TrialRecord(earlier) {
+            record.duplicateOf = earlier.number
+            try await trial.setUserAttribute(TrialRecord.attribute, try jsonText(record))
             return Evaluation(values: values, constraints: earlier.constraints)
         }
         let graph = try DetectorGraph(architecture)
@@ -448,15 +448,14 @@ public struct SearchPipeline: Sendable {
             .ap50: estimate.score, .latency: measurement.median, .params: Double(graph.parameterCount),
             .memory: Double(graph.peakActivationElements * 4) / 1e6,
         ]
-        let attributes: [String: String] = [
-            "architecture": architecture.description, "latency_ms": String(measurement.median),
-            "latency_iqr_ms": String(measurement.interquartileRange), "latency_backend": measurement.backend,
-            "params": String(graph.parameterCount), "memory_mb": String(metrics[.memory]!),
-            "macs": String(graph.multiplyAccumulates), "estimator": estimator.name, "score": String(estimate.score),
-            "estimate_seconds": String(estimate.seconds), "estimate_epochs": String(estimate.epochs),
-        ].merging(estimate.ap50.map { ["ap50": String($0)] } ?? [:]) { $1 }
-        // Attributes go in before the values: a finished trial's attributes cannot change.
-        for (key, value) in attributes.sorted(by: { $0.key < $1.key }) { try await trial.setUserAttribute(key, value) }
+        let record = TrialRecord(
+            architecture: architecture.description, latencyMilliseconds: measurement.median,
+            latencyInterquartileRange: measurement.interquartileRange, latencyBackend: measurement.backend,
+            parameters: graph.parameterCount, memoryMegabytes: metrics[.memory]!, multiplyAccumulates: graph.multiplyAccumulates,
+            estimator: estimator.name, score: estimate.score, ap50: estimate.ap50, estimateSeconds: estimate.seconds,
+            estimateEpochs: estimate.epochs)
+        // The record goes in before the values: a finished trial's attributes cannot change.
+        try await trial.setUserAttribute(TrialRecord.attribute, try jsonText(record))
         let values = objectives.map { metrics[$0]! }
         let constraintValues = constraints.flatMap { $0.values(for: metrics[$0.metric]!) }
         return Evaluation(values: values, constraints: constraintValues.isEmpty ? nil : constraintValues)
@@ -475,7 +474,7 @@ public struct SearchPipeline: Sendable {
         let last = trials.last { $0.state.isFinished }
         let lastText = last.map { trial -> String in
             guard trial.state == .complete, let values = trial.values else { return "trial \(trial.number) \(trial.state.rawValue)" }
-            let architecture = trial.userAttributes["architecture"] ?? "?"
+            let architecture = TrialRecord(trial)?.architecture ?? "?"
             return String(format: "trial %d %@: score %.4f, %.2f ms", trial.number, architecture, values[0], values[1])
         } ?? ""
         log(String(format: "search: %d%@ complete, %d failed, front %d  |  %@  |  ETA %@", complete.count, total, failed, front.count,
@@ -494,7 +493,7 @@ public struct SearchPipeline: Sendable {
         }
         let record = try await storage.study(named: config.name)
         // A repeated architecture is retrained once, as its first trial.
-        let front = try await study.bestTrials().filter { $0.userAttributes[Self.duplicateOf] == nil }
+        let front = try await study.bestTrials().filter { TrialRecord($0)?.duplicateOf == nil }
             .sorted { ($0.values?[1] ?? 0) < ($1.values?[1] ?? 0) }
         var chosen = Self.spread(front, count: config.retrainCandidates)
         if let baselineNumber = record.attributes[PipelineAttribute.baselineTrial].flatMap(Int.init),
@@ -544,9 +543,6 @@ public struct SearchPipeline: Sendable {
     /// Where the selection stage writes its results, and keeps its references' trainings.
     private var selectionDirectory: URL { URL(fileURLWithPath: config.output).appendingPathComponent("selection") }
     private var selectionCacheDirectory: URL { selectionDirectory.appendingPathComponent("cache") }
-
-    /// The trial attribute naming the earlier trial whose results a repeated architecture took.
-    public static let duplicateOf = "duplicate_of"
 
     /// Up to `count` trials evenly spread over a front sorted by latency (both ends kept).
     static func spread(_ front: [FrozenTrial], count: Int) -> [FrozenTrial] {

@@ -35,11 +35,11 @@ public struct StudySnapshot: Sendable {
 
     /// AP@0.5 a trial reached at the search's fidelity.
     func searchAP(_ trial: FrozenTrial) -> Double? {
-        trial.userAttributes["ap50"].flatMap(Double.init) ?? (searchIsFullFidelity ? trial.values?[0] : nil)
+        TrialRecord(trial)?.ap50 ?? (searchIsFullFidelity ? trial.values?[0] : nil)
     }
 
     func latency(_ trial: FrozenTrial) -> Double? {
-        trial.userAttributes["latency_ms"].flatMap(Double.init) ?? trial.values.map { $0[1] }
+        TrialRecord(trial)?.latencyMilliseconds
     }
 
     /// AP@0.5 after full training: the retrained value, or the search's when it trained fully.
@@ -57,7 +57,7 @@ public struct StudySnapshot: Sendable {
     /// Trials with a full-training AP and whether each is on the front of full AP vs latency
     /// (a repeated architecture once, as its first trial).
     public var chosen: [(trial: FrozenTrial, onFront: Bool)] {
-        let candidates = complete.filter { fullAP($0) != nil && latency($0) != nil && $0.userAttributes[SearchPipeline.duplicateOf] == nil }
+        let candidates = complete.filter { fullAP($0) != nil && latency($0) != nil && TrialRecord($0)?.duplicateOf == nil }
         let losses = candidates.map { [-fullAP($0)!, latency($0)!] }
         let front = Set(Pareto.nonDominatedIndices(losses))
         return candidates.indices.map { (candidates[$0], front.contains($0)) }.sorted { latency($0.trial)! < latency($1.trial)! }
@@ -221,7 +221,7 @@ public struct StudyReport: Sendable {
             let prefix = studies.count > 1 ? "\(study.record.name): " : ""
             let points = study.complete.compactMap { trial -> ParetoPlot.Point? in
                 guard let ap = study.searchAP(trial), let latency = study.latency(trial) else { return nil }
-                return ParetoPlot.Point(x: latency, y: ap, label: "trial \(trial.number) \(trial.userAttributes["architecture"] ?? "")")
+                return ParetoPlot.Point(x: latency, y: ap, label: "trial \(trial.number) \(TrialRecord(trial)?.architecture ?? "")")
             }
             // A proxy or predictor search measures no AP: only its retrained candidates are plotted.
             if !points.isEmpty { series.append(ParetoPlot.Series(name: prefix + "search (\(study.estimator))", points: points)) }
@@ -237,7 +237,7 @@ public struct StudyReport: Sendable {
         let baseline = studies.lazy.compactMap { study -> ParetoPlot.Point? in
             guard let trial = study.baselineTrial, let latency = study.latency(trial),
                   let ap = study.fullAP(trial) ?? study.searchAP(trial) else { return nil }
-            return ParetoPlot.Point(x: latency, y: ap, label: trial.userAttributes["architecture"] ?? "baseline")
+            return ParetoPlot.Point(x: latency, y: ap, label: TrialRecord(trial)?.architecture ?? "baseline")
         }.first
         return ParetoPlot(title: "AP@0.5 vs latency", xLabel: "latency (ms, median)", yLabel: "AP@0.5", series: series, baseline: baseline)
     }
@@ -319,11 +319,11 @@ public struct StudyReport: Sendable {
                 let isBaseline = trial.number == baseline?.number
                 table.rows.append([
                     study.record.name, String(trial.number) + (isBaseline ? " (baseline)" : ""),
-                    trial.userAttributes["architecture"] ?? "", String(format: "%.3f", latency),
+                    TrialRecord(trial)?.architecture ?? "", String(format: "%.3f", latency),
                     baseLatency.map { String(format: "%+.1f", 100 * (latency - $0) / $0) } ?? "-",
                     String(format: "%.4f", ap), baseAP.map { String(format: "%+.4f", ap - $0) } ?? "-",
                     study.retrained[trial.number]?.int8AP50.map { String(format: "%.4f", $0) } ?? "-",
-                    trial.userAttributes["params"] ?? "", onFront ? "yes" : "",
+                    TrialRecord(trial).map { String($0.parameters) } ?? "", onFront ? "yes" : "",
                 ])
             }
         }
@@ -337,13 +337,13 @@ public struct StudyReport: Sendable {
             for trial in study.trials.sorted(by: { $0.number < $1.number }) {
                 let seconds = trial.startedAt.flatMap { start in trial.completedAt.map { $0.timeIntervalSince(start) } }
                 table.rows.append([
-                    study.record.name, String(trial.number), trial.state.rawValue, trial.userAttributes["architecture"] ?? "",
-                    trial.userAttributes["estimator"] ?? "", trial.values.map { String(format: "%.4f", $0[0]) } ?? "",
+                    study.record.name, String(trial.number), trial.state.rawValue, TrialRecord(trial)?.architecture ?? "",
+                    TrialRecord(trial)?.estimator ?? "", trial.values.map { String(format: "%.4f", $0[0]) } ?? "",
                     study.searchAP(trial).map { String(format: "%.4f", $0) } ?? "",
                     study.retrained[trial.number].map { String(format: "%.4f", $0.ap50) } ?? "",
                     study.retrained[trial.number]?.int8AP50.map { String(format: "%.4f", $0) } ?? "",
-                    study.latency(trial).map { String(format: "%.3f", $0) } ?? "", trial.userAttributes["params"] ?? "",
-                    trial.userAttributes["memory_mb"].flatMap(Double.init).map { String(format: "%.2f", $0) } ?? "",
+                    study.latency(trial).map { String(format: "%.3f", $0) } ?? "", TrialRecord(trial).map { String($0.parameters) } ?? "",
+                    TrialRecord(trial).map { String(format: "%.2f", $0.memoryMegabytes) } ?? "",
                     seconds.map { String(format: "%.1f", $0) } ?? "", trial.state == .complete ? (trial.isFeasible ? "yes" : "no") : "",
                 ])
             }

@@ -78,7 +78,7 @@ struct AgentCommandTests {
         let agent = try await AgentProcess(["--max-seconds", "1"])
         let directory = try temporaryDirectory("agent-search")
         defer { try? FileManager.default.removeItem(at: directory) }
-        let config = try pipelineConfig(directory: directory, trials: 5)
+        let config = try pipelineConfig(directory: directory, trials: 5, hours: "1")
         var components = fakeComponents
         components.latency = try LatencyBackendSpec(parsing: "agent \(agent.url.absoluteString)")
             .makeBackend(LatencyBackendSettings(agentToken: AgentProcess.token))
@@ -97,7 +97,7 @@ struct AgentCommandTests {
         }
         #expect(trials.count == 5)
         for trial in trials {
-            let architecture = try #require(trial.userAttributes["architecture"])
+            let architecture = try #require(TrialRecord(trial)?.architecture)
             let median = try #require(medians[architecture], "the agent never measured \(architecture)")
             #expect(abs(trial.values![1] - median) < 0.0006, "\(architecture): trial \(trial.values![1]) ms, agent \(median) ms")
         }

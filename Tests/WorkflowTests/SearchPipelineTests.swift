@@ -178,7 +178,10 @@ final class LogLines: @unchecked Sendable {
         #expect(record.attributes[PipelineAttribute.baselineTrial] == "0")
         #expect(baseline.parameters == ["kernel": .int(5), "groups": .int(1), "channels": .int(96), "width": .int(320)])
         #expect(baseline.values == [FakeEstimator.ap(.baseline), try FakeLatency.milliseconds(.baseline)])
-        #expect(baseline.userAttributes["architecture"] == "k5-g1-c96-w320")
+        let baselineRecord = try #require(TrialRecord(baseline))
+        #expect(baselineRecord.architecture == "k5-g1-c96-w320" && baselineRecord.duplicateOf == nil)
+        #expect(baselineRecord.score == baseline.values![0] && baselineRecord.latencyMilliseconds == baseline.values![1])
+        #expect(baselineRecord.parameters == (try DetectorGraph(.baseline)).parameterCount && baselineRecord.estimator == "short")
 
         // The auto plan: 8 full trainings of 100 s do not fit in 0.01 h, and 40 references would
         // cost more than the 8 trials, so short training.
@@ -342,7 +345,7 @@ final class LogLines: @unchecked Sendable {
         #expect(trials.map(\.number) == Array(0..<7))
         #expect(trials.allSatisfy { $0.state == .complete })
         // One baseline only, and the rerun said it resumed.
-        let baselines = trials.filter { $0.userAttributes["architecture"] == "k5-g1-c96-w320" }
+        let baselines = trials.filter { TrialRecord($0)?.architecture == "k5-g1-c96-w320" }
         #expect(baselines.count >= 1 && baselines[0].number == 0)
         #expect(log.lines.contains { $0.contains("resumed") && $0.contains("4 complete trials") })
         await second.close()
@@ -366,11 +369,11 @@ final class LogLines: @unchecked Sendable {
         let record = try await storage.study(named: "tiny")
         let trials = try await storage.trials(studyID: record.id, states: nil)
         let repeated = try #require(trials.first { $0.number == 3 })
-        #expect(repeated.state == .complete && repeated.userAttributes[SearchPipeline.duplicateOf] == "0")
-        #expect(repeated.values == trials[0].values && repeated.userAttributes["latency_ms"] == trials[0].userAttributes["latency_ms"])
+        #expect(repeated.state == .complete && TrialRecord(repeated)?.duplicateOf == 0)
+        #expect(repeated.values == trials[0].values && TrialRecord(repeated)?.latencyMilliseconds == TrialRecord(trials[0])?.latencyMilliseconds)
         // The report lists the architecture once.
         let chosen = StudySnapshot(record: record, trials: trials).chosen
-        #expect(chosen.filter { $0.trial.userAttributes["architecture"] == "k5-g1-c96-w320" }.count == 1)
+        #expect(chosen.filter { TrialRecord($0.trial)?.architecture == "k5-g1-c96-w320" }.count == 1)
         await storage.close()
     }
 
