@@ -25,45 +25,6 @@ public enum PipelineError: Error, Equatable, CustomStringConvertible {
     }
 }
 
-/// The result of fully retraining one candidate after a low-fidelity search, kept as the
-/// study attribute `retrained.<trial number>` (finished trials cannot change).
-public struct RetrainedResult: Codable, Hashable, Sendable {
-    public var trialNumber: Int
-    public var architecture: String
-    public var ap50: Double
-    /// AP@0.5 of the same weights quantized to INT8 (calibrated on training images), as the
-    /// board runs them; nil where it could not be measured (no quantized engine, no weights).
-    public var int8AP50: Double?
-    public var seconds: Double
-    public var epochs: Int
-
-    public init(trialNumber: Int, architecture: String, ap50: Double, int8AP50: Double? = nil, seconds: Double, epochs: Int) {
-        self.trialNumber = trialNumber
-        self.architecture = architecture
-        self.ap50 = ap50
-        self.int8AP50 = int8AP50
-        self.seconds = seconds
-        self.epochs = epochs
-    }
-
-    public static let attributePrefix = "retrained."
-}
-
-/// The study attributes the pipeline writes, so a rerun, `edgenas report` and the dashboard
-/// read the same facts.
-public enum PipelineAttribute {
-    public static let kind = "edgenas_pipeline"
-    public static let estimator = "estimator", estimatorReason = "estimator_reason", samplerReason = "sampler_reason"
-    public static let objectives = "objectives", baseModel = "base_model", baselineTrial = "baseline_trial"
-    public static let budgetTrials = "budget_trials", budgetHours = "budget_hours", latencyBackend = "latency_backend"
-    public static let fullTrainingSeconds = "full_training_seconds_estimate", searchSeconds = "search_seconds"
-    public static let dataset = "dataset", fullEpochs = "full_epochs"
-    /// Optional results of other stages, as JSON (written by the profile and selection stages).
-    public static let layerProfile = "layer_profile", estimatorSelection = "estimator_selection"
-    public static let selectionSeconds = "selection_seconds"
-}
-
-/// What the selection stage asks for: train these references fully and rank every strategy.
 public struct SelectionRequest: Sendable {
     public var references: [DetectorArchitecture]
     public var settings: SelectionSettings
@@ -553,22 +514,6 @@ public struct SearchPipeline: Sendable {
     }
 }
 
-/// A value as compact JSON text, for a study attribute.
-func jsonText(_ value: some Encodable) throws -> String {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = .sortedKeys
-    encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-    return String(decoding: try encoder.encode(value), as: UTF8.self)
-}
-
-/// The value a `jsonText` attribute holds.
-func decodeJSONText<T: Decodable>(_ type: T.Type, _ text: String) throws -> T {
-    let decoder = JSONDecoder()
-    decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-    return try decoder.decode(type, from: Data(text.utf8))
-}
-
-/// Seconds as 1h02m, 3m05s or 12s.
 public func formatSeconds(_ seconds: Double) -> String {
     guard seconds.isFinite else { return "?" }
     let total = Int(seconds.rounded())
