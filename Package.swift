@@ -106,11 +106,11 @@ let package = Package(
 
         // MARK: ONNX Runtime (dlopen()ed at run time, so the package builds without it;
         // scripts/install.sh --deps installs libonnxruntime)
-        .target(name: "COnnxRuntime", linkerSettings: [.linkedLibrary("dl")]),
-        .target(name: "OnnxRuntime", dependencies: ["COnnxRuntime"]),
+        .target(name: "CONNXRuntime", linkerSettings: [.linkedLibrary("dl")]),
+        .target(name: "ONNXRuntime", dependencies: ["CONNXRuntime"]),
 
         // MARK: hardware (latency backends, per-layer profiles, INT8 quantization)
-        .target(name: "Hardware", dependencies: ["CTorch", "Torch", "Vision", "ONNXExport", "OnnxRuntime"]),
+        .target(name: "Hardware", dependencies: ["CTorch", "Torch", "Vision", "ONNXExport", "ONNXRuntime"]),
 
         // MARK: hardware in the loop (latency backends beyond the local libtorch, the board agent)
         // External commands with a time limit that stops their whole process group.
@@ -135,7 +135,7 @@ let package = Package(
         // MARK: command-line tool
         .executableTarget(name: "edgenas", dependencies: [
             "Torch", "Search", "Storage", "DetectionData", "Vision", "Estimation", "Reports", "Workflow", "Hardware",
-            "LatencyBackends", "LatencyAgent", "Estimators", "ONNXExport", "OnnxRuntime",
+            "LatencyBackends", "LatencyAgent", "Estimators", "ONNXExport", "ONNXRuntime",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -165,15 +165,15 @@ let package = Package(
             "Workflow", "Storage", "Search", "Vision", "Hardware", "DetectionData", "Torch", "Randomness", "Estimation", "Estimators",
             "LatencyBackends", "ZeroCostProxies",
         ]),
-        .testTarget(name: "VisionTests", dependencies: ["Vision", "Torch", "DetectionData", "OnnxRuntime"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "HardwareTests", dependencies: ["Hardware", "Vision", "Torch", "OnnxRuntime"]),
+        .testTarget(name: "VisionTests", dependencies: ["Vision", "Torch", "DetectionData", "ONNXRuntime"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "HardwareTests", dependencies: ["Hardware", "Vision", "Torch", "ONNXRuntime"]),
         .testTarget(name: "LatencyBackendsTests", dependencies: ["LatencyBackends", "Hardware", "Vision", "ProcessRunning"]),
         .testTarget(name: "LatencyAgentTests", dependencies: [
             "LatencyAgent", "LatencyBackends", "Hardware", "Vision", "Torch", .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "ZeroCostProxiesTests", dependencies: ["ZeroCostProxies", "Vision", "Torch", "DetectionData"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "OnnxRuntimeTests", dependencies: ["OnnxRuntime"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "ONNXExportTests", dependencies: ["ONNXExport", "OnnxRuntime", "Vision", "Torch", "Hardware",
+        .testTarget(name: "ONNXRuntimeTests", dependencies: ["ONNXRuntime"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "ONNXExportTests", dependencies: ["ONNXExport", "ONNXRuntime", "Vision", "Torch", "Hardware",
                                                            .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .testTarget(name: "EstimatorsTests", dependencies: ["Estimators", "Estimation", "Vision", "ZeroCostProxies"]),
     ],

@@ -47,7 +47,7 @@ else
     echo "==> system packages already installed"
 fi
 
-# ONNX Runtime: EdgeNAS dlopen()s libonnxruntime at run time (Sources/COnnxRuntime), so only the
+# ONNX Runtime: EdgeNAS dlopen()s libonnxruntime at run time (Sources/CONNXRuntime), so only the
 # shared library is needed, no Python. PyPI's wheel ships it ready-built for this platform:
 # Debian's pip (python3-pip, installed above) downloads the wheel, which is a zip file, and
 # that one file is taken out of it. `pip download` installs nothing, so Debian's PEP 668

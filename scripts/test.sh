@@ -20,13 +20,13 @@ fi
 
 # The Python check scripts run in the repository's virtual environment (scripts/python-env.sh
 # creates it once; never the system Python). EDGENAS_PYTHON is its interpreter, for scripts and
-# tests that want it. The ONNX fixture the OnnxRuntime tests read must be what its script makes.
+# tests that want it. The ONNX fixture the ONNXRuntime tests read must be what its script makes.
 if EDGENAS_PYTHON=$(scripts/python-env.sh); then
     export EDGENAS_PYTHON
     fixture_dir=$(mktemp -d)
     "$EDGENAS_PYTHON" scripts/reference/make_onnx_fixtures.py "$fixture_dir" >/dev/null
-    if ! cmp -s "$fixture_dir/conv_relu_add.onnx" Tests/OnnxRuntimeTests/Fixtures/conv_relu_add.onnx; then
-        echo "error: scripts/reference/make_onnx_fixtures.py no longer makes the committed Tests/OnnxRuntimeTests/Fixtures/conv_relu_add.onnx" >&2
+    if ! cmp -s "$fixture_dir/conv_relu_add.onnx" Tests/ONNXRuntimeTests/Fixtures/conv_relu_add.onnx; then
+        echo "error: scripts/reference/make_onnx_fixtures.py no longer makes the committed Tests/ONNXRuntimeTests/Fixtures/conv_relu_add.onnx" >&2
         exit 1
     fi
     rm -rf "$fixture_dir"

@@ -3,7 +3,7 @@
 # head (k3-g8-c24-w224) through each EdgeNAS backend against its peer, in the same run:
 #   libtorch backends (TorchFP32Backend, TorchInt8Backend) vs python3-torch 1.13 (eager FP32,
 #     FX-quantized INT8) on the same quantized engine;
-#   onnxruntime backend (OnnxRuntimeBackend) vs onnxruntime run from Python on the same .onnx file.
+#   onnxruntime backend (ONNXRuntimeBackend) vs onnxruntime run from Python on the same .onnx file.
 # The sides alternate ROUNDS times (default 3) so all see the same machine load; the script prints
 # each round and the ratio EdgeNAS / peer of the median-of-rounds medians (below 1: EdgeNAS is
 # faster). RANK=N (default 0) also times N head-space architectures through every backend and

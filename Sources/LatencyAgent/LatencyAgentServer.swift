@@ -9,7 +9,7 @@ import Vision
 /// How the agent measures the models it is sent.
 public enum AgentMeasurementBackend: Sendable, Hashable {
     /// The built-in backend: an uploaded ONNX model (what a search sends: the trial's INT8 QDQ
-    /// export) runs in ONNX Runtime in this process (`OnnxRuntimeBackend`), as the board deploys
+    /// export) runs in ONNX Runtime in this process (`ONNXRuntimeBackend`), as the board deploys
     /// it; without an upload, or with a checkpoint, EdgeNAS's own eager libtorch FP32 detector
     /// (`TorchFP32Backend`) is built from the architecture's name.
     case torch(policy: MeasurementPolicy, seed: UInt64)
@@ -287,7 +287,7 @@ public struct LatencyAgentServer: Sendable {
         case .torch(_, let seed):
             if settings.modelFormat == .onnx, let modelFile {
                 // The upload's precision is whatever the client exported: named by the runtime only.
-                var measurement = try OnnxRuntimeBackend(policy: policy, threads: threads, seed: seed)
+                var measurement = try ONNXRuntimeBackend(policy: policy, threads: threads, seed: seed)
                     .measure(modelFile: modelFile, architecture: settings.architecture)
                 measurement.backend = "onnxruntime"
                 return measurement
@@ -329,7 +329,7 @@ public struct LatencyAgentServer: Sendable {
         try model.write(to: file)
         defer { try? FileManager.default.removeItem(at: file) }
         // The profiler's kernel times come from runs of their own; the policy's run cap bounds them.
-        let profiler = OnnxRuntimeLayerProfiler(threads: threads, seed: seed, endToEndPolicy: policy, runs: min(50, policy.maximumRuns),
+        let profiler = ONNXRuntimeLayerProfiler(threads: threads, seed: seed, endToEndPolicy: policy, runs: min(50, policy.maximumRuns),
                                                 warmupRuns: min(5, policy.warmupRuns))
         do {
             return try profiler.profile(modelFile: file, architecture: settings.architecture)

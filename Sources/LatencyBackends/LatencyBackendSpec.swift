@@ -9,7 +9,7 @@ import Vision
 ///   default engine unless one of this libtorch's engines is named;
 /// - `fp32` (or `local`): eager libtorch FP32 on this machine (`TorchFP32Backend`);
 /// - `onnxruntime [int8|fp32]`: the exported ONNX model in ONNX Runtime on this machine
-///   (`OnnxRuntimeBackend`, INT8 QDQ unless `fp32`), the deployment-grade figure;
+///   (`ONNXRuntimeBackend`, INT8 QDQ unless `fp32`), the deployment-grade figure;
 /// - `agent URL`: a board running `edgenas agent`, e.g. `agent http://192.0.2.7:8420`;
 /// - `command TEMPLATE`: an external benchmark run here, e.g.
 ///   `command 'python3 bench.py --arch {architecture} --threads {threads}'`;
@@ -17,7 +17,7 @@ import Vision
 public enum LatencyBackendSpec: Hashable, Sendable, CustomStringConvertible {
     case int8(engine: String?)
     case fp32
-    case onnxruntime(OnnxRuntimeBackend.Precision)
+    case onnxruntime(ONNXRuntimeBackend.Precision)
     case agent(URL)
     case command(String)
     case predictor(path: String)
@@ -37,7 +37,7 @@ public enum LatencyBackendSpec: Hashable, Sendable, CustomStringConvertible {
             guard argument.isEmpty else { throw .unexpectedArgument(text, kind: kind) }
             self = .fp32
         case "onnxruntime":
-            guard let precision = argument.isEmpty ? .int8 : OnnxRuntimeBackend.Precision(rawValue: argument) else {
+            guard let precision = argument.isEmpty ? .int8 : ONNXRuntimeBackend.Precision(rawValue: argument) else {
                 throw .invalidArgument(text, kind: kind, expected: "int8 or fp32 (default int8), e.g. onnxruntime int8")
             }
             self = .onnxruntime(precision)
@@ -83,7 +83,7 @@ public enum LatencyBackendSpec: Hashable, Sendable, CustomStringConvertible {
         case .fp32:
             return TorchFP32Backend(policy: settings.policy, threads: settings.threads, seed: settings.seed)
         case .onnxruntime(let precision):
-            return OnnxRuntimeBackend(precision: precision, policy: settings.policy, threads: settings.threads, seed: settings.seed)
+            return ONNXRuntimeBackend(precision: precision, policy: settings.policy, threads: settings.threads, seed: settings.seed)
         case .agent(let url):
             return try Self.agent(url, settings)
         case .command(let template):
@@ -108,13 +108,13 @@ public enum LatencyBackendSpec: Hashable, Sendable, CustomStringConvertible {
     /// is, unless FP32 is asked for) with seeded random weights: latency does not depend on the
     /// weights' values, and a trial is measured before it is trained. One file per
     /// architecture in the temporary directory, rewritten for each measurement.
-    static func deployedModel(seed: UInt64, precision: OnnxRuntimeBackend.Precision) -> @Sendable (DetectorArchitecture) throws -> URL {
+    static func deployedModel(seed: UInt64, precision: ONNXRuntimeBackend.Precision) -> @Sendable (DetectorArchitecture) throws -> URL {
         { architecture in
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("edgenas-command-models")
             let file = directory.appendingPathComponent("\(architecture.description)-\(precision.rawValue)-seed\(seed).onnx")
             do {
                 try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-                try OnnxRuntimeBackend(precision: precision, seed: seed).model(architecture).write(to: file, options: .atomic)
+                try ONNXRuntimeBackend(precision: precision, seed: seed).model(architecture).write(to: file, options: .atomic)
             } catch {
                 throw HardwareError.cannotWrite(path: file.path, reason: "\(error)")
             }
@@ -137,7 +137,7 @@ public enum LatencyBackendSpec: Hashable, Sendable, CustomStringConvertible {
         case .fp32:
             return try profiler.profile(architecture, precision: .fp32)
         case .onnxruntime(let precision):
-            return try OnnxRuntimeLayerProfiler(precision: precision, threads: threads, seed: seed).profile(architecture)
+            return try ONNXRuntimeLayerProfiler(precision: precision, threads: threads, seed: seed).profile(architecture)
         case .agent(let url):
             // The board profiles what it deploys: the INT8 model.
             var int8 = settings
@@ -174,11 +174,11 @@ public struct LatencyBackendSettings: Sendable {
     public var commandTimeoutSeconds: Double
     /// Precision of the ONNX file an agent or a benchmark command gets: INT8 QDQ, as boards
     /// deploy detectors, or FP32 (e.g. for a runtime that quantizes on its own).
-    public var deployedPrecision: OnnxRuntimeBackend.Precision
+    public var deployedPrecision: ONNXRuntimeBackend.Precision
 
     public init(threads: Int = 1, policy: MeasurementPolicy = .endToEnd, seed: UInt64 = 0, agentToken: String? = nil,
                 requestTimeoutSeconds: Double = 600, attempts: Int = 3, backoffSeconds: Double = 2, commandTimeoutSeconds: Double = 300,
-                deployedPrecision: OnnxRuntimeBackend.Precision = .int8) {
+                deployedPrecision: ONNXRuntimeBackend.Precision = .int8) {
         self.threads = threads
         self.policy = policy
         self.seed = seed

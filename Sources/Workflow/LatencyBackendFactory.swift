@@ -10,7 +10,7 @@ public enum LatencyBackendFactory {
         _ = try parse(spec)
     }
 
-    public static func make(spec: String, threads: Int, seed: UInt64, deployedPrecision: OnnxRuntimeBackend.Precision = .int8) throws -> any LatencyBackend {
+    public static func make(spec: String, threads: Int, seed: UInt64, deployedPrecision: ONNXRuntimeBackend.Precision = .int8) throws -> any LatencyBackend {
         try parse(spec).makeBackend(LatencyBackendSettings(threads: threads, seed: seed, deployedPrecision: deployedPrecision))
     }
 

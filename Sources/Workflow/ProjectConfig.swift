@@ -116,7 +116,7 @@ public struct ProjectConfig: Hashable, Sendable {
         public var threads: Int
         /// Precision of the ONNX model an agent or a benchmark command gets (key
         /// `deployed_precision`: int8, the default, or fp32).
-        public var deployedPrecision: OnnxRuntimeBackend.Precision = .int8
+        public var deployedPrecision: ONNXRuntimeBackend.Precision = .int8
     }
 
     public struct Training: Hashable, Sendable {
@@ -330,7 +330,7 @@ public struct ProjectConfig: Hashable, Sendable {
         let latencyNode = try root.optionalMapping("latency")
         try latencyNode?.allowOnly(["backend", "threads", "deployed_precision"])
         let precision = try latencyNode?.string("deployed_precision", default: "int8") ?? "int8"
-        guard let deployedPrecision = OnnxRuntimeBackend.Precision(rawValue: precision) else {
+        guard let deployedPrecision = ONNXRuntimeBackend.Precision(rawValue: precision) else {
             throw .invalidValue(key: "latency.deployed_precision", expected: "int8 or fp32", found: "'\(precision)'")
         }
         latency = Latency(backend: try latencyNode?.string("backend", default: "int8") ?? "int8",

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import OnnxRuntime
+import ONNXRuntime
 import Search
 import Storage
 import Torch
@@ -45,13 +45,13 @@ struct DoctorCommand: AsyncParsableCommand {
 
         report.section("ONNX Runtime (the onnxruntime latency backend, profile --runtime onnxruntime)")
         do {
-            let library = try OnnxRuntimeLibrary()
+            let library = try ONNXRuntimeLibrary()
             report.add(.ok, "library", "\(library.version) at \(library.path)")
         } catch {
-            let variable = OnnxRuntimeLibrary.environmentVariable
+            let variable = ONNXRuntimeLibrary.environmentVariable
             let fromVariable = ProcessInfo.processInfo.environment[variable].flatMap { $0.isEmpty ? nil : $0 }
             report.add(.warning, "library", fromVariable.map { "\($0) (from \(variable)) does not load" }
-                           ?? "libonnxruntime not found in \(OnnxRuntimeLibrary.installDirectory) or on the loader's path",
+                           ?? "libonnxruntime not found in \(ONNXRuntimeLibrary.installDirectory) or on the loader's path",
                        fix: fromVariable == nil
                            ? "run scripts/install.sh (it takes the library out of PyPI's onnxruntime wheel), or set \(variable) to a libonnxruntime.so"
                            : "point \(variable) at a libonnxruntime.so that loads, or unset it")

@@ -33,10 +33,10 @@ struct LatencyBackendOptions: ParsableArguments {
     var commandTimeout = 300.0
 
     @Option(help: "Precision of the ONNX model an agent or a benchmark command ({model}) gets: int8 (QDQ) or fp32.")
-    var deployedPrecision = OnnxRuntimeBackend.Precision.int8.rawValue
+    var deployedPrecision = ONNXRuntimeBackend.Precision.int8.rawValue
 
     func validate() throws {
-        guard OnnxRuntimeBackend.Precision(rawValue: deployedPrecision) != nil else {
+        guard ONNXRuntimeBackend.Precision(rawValue: deployedPrecision) != nil else {
             throw ValidationError("--deployed-precision must be int8 or fp32, not '\(deployedPrecision)'")
         }
     }
@@ -46,7 +46,7 @@ struct LatencyBackendOptions: ParsableArguments {
         do { spec = try LatencyBackendSpec(parsing: latency) } catch { throw ValidationError(error.description) }
         return try spec.makeBackend(LatencyBackendSettings(
             threads: threading.threads, agentToken: agentToken, requestTimeoutSeconds: agentTimeout, attempts: agentAttempts,
-            commandTimeoutSeconds: commandTimeout, deployedPrecision: OnnxRuntimeBackend.Precision(rawValue: deployedPrecision) ?? .int8))
+            commandTimeoutSeconds: commandTimeout, deployedPrecision: ONNXRuntimeBackend.Precision(rawValue: deployedPrecision) ?? .int8))
     }
 }
 

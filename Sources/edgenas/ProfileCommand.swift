@@ -85,7 +85,7 @@ struct ProfileCommand: ParsableCommand {
         } else {
             profiles = try precisions.map { precision in
                 runtime == "onnxruntime"
-                    ? try OnnxRuntimeLayerProfiler(precision: precision == .int8 ? .int8 : .fp32, threads: threading.threads, weights: weightsFile)
+                    ? try ONNXRuntimeLayerProfiler(precision: precision == .int8 ? .int8 : .fp32, threads: threading.threads, weights: weightsFile)
                         .profile(architecture)
                     : try profiler.profile(architecture, precision: precision)
             }

@@ -197,7 +197,7 @@ struct LatencyAgentTests {
         }
     }
 
-    @Test func aProfileOnTheAgentIsTheBoardsOnnxRuntimeProfileOfTheUploadedModel() async throws {
+    @Test func aProfileOnTheAgentIsTheBoardsONNXRuntimeProfileOfTheUploadedModel() async throws {
         try await withAgent { url in
             let spec = try LatencyBackendSpec(parsing: "agent \(url.absoluteString)")
             let profile = try await offPool { try spec.profile(tinyArchitecture, settings: LatencyBackendSettings(agentToken: token)) }

@@ -56,14 +56,14 @@ struct CommandLatencyBackendTests {
         let backend = try LatencyBackendSpec(parsing: "command 'test -s {model} && grep -q QuantizeLinear {model} && echo 4.5'").makeBackend()
         #expect(try backend.measure(architecture: architecture).median == 4.5)
         let file = try LatencyBackendSpec.deployedModel(seed: 0, precision: .int8)(architecture)
-        #expect(try Data(contentsOf: file) == OnnxRuntimeBackend(precision: .int8, seed: 0).model(architecture))
+        #expect(try Data(contentsOf: file) == ONNXRuntimeBackend(precision: .int8, seed: 0).model(architecture))
 
         // Asked for FP32 (a runtime that quantizes by itself): the FP32 export, no quantize nodes.
         let fp32 = try LatencyBackendSpec(parsing: "command '! grep -q QuantizeLinear {model} && echo 7.5'")
             .makeBackend(LatencyBackendSettings(deployedPrecision: .fp32))
         #expect(try fp32.measure(architecture: architecture).median == 7.5)
         let fp32File = try LatencyBackendSpec.deployedModel(seed: 0, precision: .fp32)(architecture)
-        #expect(try Data(contentsOf: fp32File) == OnnxRuntimeBackend(precision: .fp32, seed: 0).model(architecture))
+        #expect(try Data(contentsOf: fp32File) == ONNXRuntimeBackend(precision: .fp32, seed: 0).model(architecture))
     }
 
     @Test func aFailingCommandIsAClearError() throws {

@@ -47,7 +47,7 @@ struct LatencyBackendSpecTests {
         #expect(try LatencyBackendSpec.fp32.makeBackend(settings).name == "torch-fp32")
         let int8 = try #require(try LatencyBackendSpec.int8(engine: nil).makeBackend(settings) as? TorchInt8Backend)
         #expect(int8.engine == QuantizedDetector.defaultEngine && int8.threads == 2)
-        let onnx = try #require(try LatencyBackendSpec.onnxruntime(.fp32).makeBackend(settings) as? OnnxRuntimeBackend)
+        let onnx = try #require(try LatencyBackendSpec.onnxruntime(.fp32).makeBackend(settings) as? ONNXRuntimeBackend)
         #expect(onnx.name == "onnxruntime-fp32" && onnx.threads == 2)
         let agent = try #require(try LatencyBackendSpec.agent(URL(string: "http://127.0.0.1:1")!).makeBackend(settings) as? AgentLatencyBackend)
         #expect(agent.token == "secret" && agent.threads == 2)

@@ -1,12 +1,12 @@
 import Foundation
 import Hardware
-import OnnxRuntime
+import ONNXRuntime
 import Testing
 import Torch
 import Vision
 @testable import ONNXExport
 
-/// The exported models run in ONNX Runtime (the C library, through the OnnxRuntime target) and
+/// The exported models run in ONNX Runtime (the C library, through the ONNXRuntime target) and
 /// give EdgeNAS's own outputs: FP32 within 1e-4 of libtorch, INT8 QDQ close to libtorch's
 /// quantized kernels on the same calibration. scripts/check_onnx.py makes the same comparison
 /// from Python, on trained weights and with AP@0.5.
@@ -16,7 +16,7 @@ struct ONNXRuntimeAgreementTests {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("edgenas-onnx-\(UUID().uuidString).onnx")
         try model.write(to: file)
         defer { try? FileManager.default.removeItem(at: file) }
-        let session = try OnnxRuntimeSession(modelPath: file.path, threads: 1)
+        let session = try ONNXRuntimeSession(modelPath: file.path, threads: 1)
         #expect(session.inputNames == ["image"] && session.outputNames == ["detections"])
         let outputs = try session.run(input.floats(), shape: input.shape)
         return outputs[0].values

@@ -1,5 +1,5 @@
 import Foundation
-import OnnxRuntime
+import ONNXRuntime
 import Testing
 import Torch
 @testable import Vision
@@ -15,7 +15,7 @@ let fastestDetWeights: URL? = {
     return nil
 }()
 
-private let onnxRuntimeAvailable = (try? OnnxRuntimeLibrary()) != nil
+private let onnxRuntimeAvailable = (try? ONNXRuntimeLibrary()) != nil
 
 /// A deterministic image in [0, 1], NCHW, RGB.
 private func testImage(size: Int) throws -> Tensor {
@@ -50,7 +50,7 @@ private func temporaryFile(_ name: String) -> URL {
 
         // FastestDet reads BGR: the ONNX model gets the same pixels with the channels swapped.
         let bgr = try image.indexSelect(dim: 1, index: Tensor([Int64(2), 1, 0], shape: [3])).contiguous().floats()
-        let session = try OnnxRuntimeSession(modelPath: folder.appendingPathComponent("FastestDet.onnx").path)
+        let session = try ONNXRuntimeSession(modelPath: folder.appendingPathComponent("FastestDet.onnx").path)
         let reference = try session.run(bgr, shape: [1, 3, 352, 352])[0]
         #expect(reference.shape == [1, 85, 22, 22])
         let difference = zip(ours, reference.values).map { abs($0 - $1) }.max() ?? .infinity

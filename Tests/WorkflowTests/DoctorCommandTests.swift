@@ -59,7 +59,7 @@ struct DoctorCommandTests {
     }
 
     /// ONNX Runtime is only needed by some commands: a warning with its fix, not a failure.
-    @Test func missingOnnxRuntimeIsAWarningWithItsFix() throws {
+    @Test func missingONNXRuntimeIsAWarningWithItsFix() throws {
         let run = try Self.doctor(environment: ["EDGENAS_ONNXRUNTIME_LIBRARY": "/nonexistent/libonnxruntime.so"])
         #expect(run.status == 0, "\(run.output)")
         let lines = run.output.split(separator: "\n").map(String.init)

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes the tiny .onnx models the ONNX Runtime bridge tests run (Tests/OnnxRuntimeTests).
+"""Writes the tiny .onnx models the ONNX Runtime bridge tests run (Tests/ONNXRuntimeTests).
 
 conv_relu_add.onnx: x [batch, 1, 3, 3] -> conv = Conv(x, W, B) with two 2x2 filters,
 y = Relu(conv) + C. Outputs y and conv, both [batch, 2, 2, 2]; "batch" is symbolic. The
@@ -10,7 +10,7 @@ importable); `scripts/python-env.sh` makes a virtual environment with all three 
 
     $(scripts/python-env.sh) scripts/reference/make_onnx_fixtures.py [OUTPUT_DIR]
 
-OUTPUT_DIR defaults to Tests/OnnxRuntimeTests/Fixtures. The output is deterministic: rerunning it
+OUTPUT_DIR defaults to Tests/ONNXRuntimeTests/Fixtures. The output is deterministic: rerunning it
 must leave the committed fixture unchanged (scripts/test.sh checks that, in a temporary folder).
 """
 import os
@@ -20,7 +20,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "Tests", "OnnxRuntimeTests", "Fixtures")
+FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "Tests", "ONNXRuntimeTests", "Fixtures")
 
 # Filter 0 gives x[i][j] - x[i+1][j+1], filter 1 half the sum of the 2x2 window (then bias -10).
 W = np.array([[[[1.0, 0.0], [0.0, -1.0]]], [[[0.5, 0.5], [0.5, 0.5]]]], dtype=np.float32)

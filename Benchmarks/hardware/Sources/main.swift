@@ -34,7 +34,7 @@ func report(_ name: String, _ precision: String, _ engine: String, _ result: Lat
 guard arguments.count >= 2 else { fail("usage: edgenas-bench-hardware graph|measure|onnx|measure-onnx|profile|rank ...") }
 do throws(any Error) {
     if arguments[0] == "measure-onnx" {
-        guard arguments.count >= 4, let precision = OnnxRuntimeBackend.Precision(rawValue: arguments[3]) else {
+        guard arguments.count >= 4, let precision = ONNXRuntimeBackend.Precision(rawValue: arguments[3]) else {
             fail("usage: edgenas-bench-hardware measure-onnx FILE NAME fp32|int8 [THREADS]")
         }
         let architecture = try DetectorArchitecture(shortName: arguments[2])
@@ -43,7 +43,7 @@ do throws(any Error) {
         // The input's values do not change the time; the Python peer uses uniform [0, 1) too.
         var generator = SplitMix64(seed: 0)
         let input = (0..<(3 * side * side)).map { _ in Float(generator.nextUnit()) }
-        let result = try OnnxRuntimeBackend(precision: precision, threads: threads)
+        let result = try ONNXRuntimeBackend(precision: precision, threads: threads)
             .measure(modelFile: URL(fileURLWithPath: arguments[1]), input: input, shape: [1, 3, side, side], architecture: architecture.description)
         report(architecture.description, precision.rawValue, "onnxruntime", result)
         exit(0)
@@ -53,8 +53,8 @@ do throws(any Error) {
             fail("usage: edgenas-bench-hardware rank COUNT SEED [ENGINE]")
         }
         let rankEngine = arguments.count > 3 ? arguments[3] : (QuantizedDetector.defaultEngine ?? "qnnpack")
-        let backends: [any LatencyBackend] = [TorchFP32Backend(), TorchInt8Backend(engine: rankEngine), OnnxRuntimeBackend(precision: .fp32),
-                                              OnnxRuntimeBackend(precision: .int8)]
+        let backends: [any LatencyBackend] = [TorchFP32Backend(), TorchInt8Backend(engine: rankEngine), ONNXRuntimeBackend(precision: .fp32),
+                                              ONNXRuntimeBackend(precision: .int8)]
         print("architecture," + backends.map(\.name).joined(separator: ","))
         var columns = Array(repeating: [Double](), count: backends.count)
         for candidate in try DetectorHeadSpace.seed.sample(count, seed: seed) {
@@ -94,8 +94,8 @@ do throws(any Error) {
     case "onnx":
         let directory = URL(fileURLWithPath: arguments[2])
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        for precision in OnnxRuntimeBackend.Precision.allCases {
-            try OnnxRuntimeBackend(precision: precision).model(architecture)
+        for precision in ONNXRuntimeBackend.Precision.allCases {
+            try ONNXRuntimeBackend(precision: precision).model(architecture)
                 .write(to: directory.appendingPathComponent("\(architecture)-\(precision.rawValue).onnx"))
         }
     case "profile":

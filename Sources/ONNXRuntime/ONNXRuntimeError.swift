@@ -1,9 +1,9 @@
 /// A failure to load ONNX Runtime, load a model into it or run one.
 ///
 /// Messages that come from ONNX Runtime are its own text, with what the bridge was doing.
-public enum OnnxRuntimeError: Error, Equatable, Sendable, CustomStringConvertible {
+public enum ONNXRuntimeError: Error, Equatable, Sendable, CustomStringConvertible {
     /// No candidate library loaded; one attempt per place looked at, in order.
-    case libraryNotLoaded(attempts: [OnnxRuntimeLibrary.Attempt])
+    case libraryNotLoaded(attempts: [ONNXRuntimeLibrary.Attempt])
     /// Intra-op threads must be at least 1 (and fit ONNX Runtime's 32-bit count).
     case invalidThreadCount(Int)
     /// The model file is missing or not a model ONNX Runtime accepts; `message` names the path.
@@ -25,7 +25,7 @@ public enum OnnxRuntimeError: Error, Equatable, Sendable, CustomStringConvertibl
                 ONNX Runtime library not loaded. Tried:
                 \(tried)
                 Install it with `scripts/install.sh --deps` (puts libonnxruntime.so.* in \
-                \(OnnxRuntimeLibrary.installDirectory)), or set \(OnnxRuntimeLibrary.environmentVariable) \
+                \(ONNXRuntimeLibrary.installDirectory)), or set \(ONNXRuntimeLibrary.environmentVariable) \
                 to the path of a libonnxruntime.so.
                 """
         case .invalidThreadCount(let threads):

@@ -1,8 +1,8 @@
-import COnnxRuntime
+import CONNXRuntime
 import Foundation
 
 /// One output tensor of a run.
-public struct OnnxRuntimeOutput: Equatable, Sendable {
+public struct ONNXRuntimeOutput: Equatable, Sendable {
     public let name: String
     public let shape: [Int]
     /// Row-major values, `shape.reduce(1, *)` of them.
@@ -16,14 +16,14 @@ public struct OnnxRuntimeOutput: Equatable, Sendable {
 /// workers collapse on shared cores while another process is busy).
 ///
 /// With a `profilingPrefix`, ONNX Runtime's profiler times every node of every run;
-/// `endProfiling()` writes the profile and `OnnxRuntimeProfile` reads it. The profiler adds work
+/// `endProfiling()` writes the profile and `ONNXRuntimeProfile` reads it. The profiler adds work
 /// around every node (timestamps, memory statistics), so use profiled runs for how a run's time
 /// divides over the nodes, and unprofiled sessions for the latency itself.
 ///
 /// `@unchecked Sendable`: each `run` allocates its own tensors, ONNX Runtime allows concurrent
 /// Run calls on one session, and the only state that changes after init, the end of profiling,
 /// is behind `profilingLock`.
-public final class OnnxRuntimeSession: @unchecked Sendable {
+public final class ONNXRuntimeSession: @unchecked Sendable {
     public let modelPath: String
     public let threads: Int
     /// Where the profile goes: "<prefix>_<date>_<time>.json"; nil when the session is not profiled.
@@ -36,25 +36,25 @@ public final class OnnxRuntimeSession: @unchecked Sendable {
     public let outputShapes: [[Int]]
 
     /// Kept so the runtime outlives the session, as ONNX Runtime requires.
-    public let library: OnnxRuntimeLibrary
+    public let library: ONNXRuntimeLibrary
     private let handle: OpaquePointer
     private let profilingLock = NSLock()
 
-    /// Loads the model at `modelPath`. `library` defaults to `OnnxRuntimeLibrary()`, which
+    /// Loads the model at `modelPath`. `library` defaults to `ONNXRuntimeLibrary()`, which
     /// searches the usual places.
     ///
     /// `profilingPrefix`: profile every run into "<prefix>_<date>_<time>.json" (a path prefix;
     /// its directory must exist). The timestamp has millisecond resolution, so sessions created
     /// together need distinct prefixes. A profiled session that is released without
     /// `endProfiling()` still leaves its file behind: ONNX Runtime writes it on release.
-    public init(modelPath: String, threads: Int = 1, library: OnnxRuntimeLibrary? = nil,
+    public init(modelPath: String, threads: Int = 1, library: ONNXRuntimeLibrary? = nil,
                 profilingPrefix: String? = nil) throws {
         guard threads >= 1, let threadCount = Int32(exactly: threads) else {
-            throw OnnxRuntimeError.invalidThreadCount(threads)
+            throw ONNXRuntimeError.invalidThreadCount(threads)
         }
-        let library = try library ?? OnnxRuntimeLibrary()
+        let library = try library ?? ONNXRuntimeLibrary()
         guard let handle = ortb_session_create(library.handle, modelPath, threadCount, profilingPrefix) else {
-            throw OnnxRuntimeError.modelNotLoaded(path: modelPath, message: String(cString: ortb_last_error()))
+            throw ONNXRuntimeError.modelNotLoaded(path: modelPath, message: String(cString: ortb_last_error()))
         }
         self.modelPath = modelPath
         self.threads = threads
@@ -80,7 +80,7 @@ public final class OnnxRuntimeSession: @unchecked Sendable {
 
     /// Runs the model on `input` (row-major float32 values with dims `shape`, no -1) fed to its
     /// single input, and returns every output in the model's order.
-    public func run(_ input: [Float], shape: [Int]) throws -> [OnnxRuntimeOutput] {
+    public func run(_ input: [Float], shape: [Int]) throws -> [ONNXRuntimeOutput] {
         let dims = shape.map { Int64($0) }
         let result = input.withUnsafeBufferPointer { values in
             dims.withUnsafeBufferPointer { dims in
@@ -88,12 +88,12 @@ public final class OnnxRuntimeSession: @unchecked Sendable {
             }
         }
         guard let outputs = result else {
-            throw OnnxRuntimeError.runFailed(modelPath: modelPath, message: String(cString: ortb_last_error()))
+            throw ONNXRuntimeError.runFailed(modelPath: modelPath, message: String(cString: ortb_last_error()))
         }
         defer { ortb_outputs_free(outputs) }
         return (0..<ortb_outputs_count(outputs)).map { index in
             let rank = ortb_outputs_rank(outputs, index)
-            return OnnxRuntimeOutput(
+            return ONNXRuntimeOutput(
                 name: outputNames[index],
                 shape: UnsafeBufferPointer(start: ortb_outputs_shape(outputs, index), count: rank).map { Int($0) },
                 values: Array(UnsafeBufferPointer(start: ortb_outputs_data(outputs, index),
@@ -102,20 +102,20 @@ public final class OnnxRuntimeSession: @unchecked Sendable {
     }
 }
 
-extension OnnxRuntimeSession {
-    /// Ends profiling and returns the JSON file ONNX Runtime wrote, for `OnnxRuntimeProfile`.
+extension ONNXRuntimeSession {
+    /// Ends profiling and returns the JSON file ONNX Runtime wrote, for `ONNXRuntimeProfile`.
     /// Runs after this are not recorded. Throws `.profilingNotEnabled` for a session created
     /// without `profilingPrefix`, and `.profilingFailed` on a second call (a session is
     /// profiled once) or when the file is not there (ONNX Runtime reports a path even when it
     /// could not write to it, e.g. in a directory that does not exist).
     public func endProfiling() throws -> URL {
-        guard let profilingPrefix else { throw OnnxRuntimeError.profilingNotEnabled(modelPath: modelPath) }
+        guard let profilingPrefix else { throw ONNXRuntimeError.profilingNotEnabled(modelPath: modelPath) }
         let ended = profilingLock.withLock { ortb_session_end_profiling(handle).map { String(cString: $0) } }
         guard let path = ended else {
-            throw OnnxRuntimeError.profilingFailed(modelPath: modelPath, message: String(cString: ortb_last_error()))
+            throw ONNXRuntimeError.profilingFailed(modelPath: modelPath, message: String(cString: ortb_last_error()))
         }
         guard FileManager.default.fileExists(atPath: path) else {
-            throw OnnxRuntimeError.profilingFailed(
+            throw ONNXRuntimeError.profilingFailed(
                 modelPath: modelPath,
                 message: "ONNX Runtime reports the profile at '\(path)' but wrote no file there; "
                     + "does the directory of the prefix \(profilingPrefix) exist?")

@@ -1,4 +1,4 @@
-import COnnxRuntime
+import CONNXRuntime
 import Foundation
 
 /// A loaded ONNX Runtime shared library (libonnxruntime) with its logging environment.
@@ -15,7 +15,7 @@ import Foundation
 ///
 /// `@unchecked Sendable`: the handle is never mutated after init; ONNX Runtime's API table is
 /// immutable and its environment is safe to share between threads.
-public final class OnnxRuntimeLibrary: @unchecked Sendable {
+public final class ONNXRuntimeLibrary: @unchecked Sendable {
     /// One place looked at while loading, and why it did not work.
     public struct Attempt: Equatable, Sendable {
         /// Where the candidate came from, e.g. "path argument" or "EDGENAS_ONNXRUNTIME_LIBRARY".
@@ -37,7 +37,7 @@ public final class OnnxRuntimeLibrary: @unchecked Sendable {
     public let version: String
 
     /// Loads ONNX Runtime from `path`, or from the first place above that works; throws
-    /// `OnnxRuntimeError.libraryNotLoaded` listing every attempt otherwise.
+    /// `ONNXRuntimeError.libraryNotLoaded` listing every attempt otherwise.
     public init(path: String? = nil, environment: [String: String] = ProcessInfo.processInfo.environment) throws {
         var attempts: [Attempt] = []
         for (source, candidate) in Self.candidates(path: path, environment: environment, attempts: &attempts) {
@@ -49,7 +49,7 @@ public final class OnnxRuntimeLibrary: @unchecked Sendable {
             }
             attempts.append(Attempt(source: source, candidate: candidate, reason: String(cString: ortb_last_error())))
         }
-        throw OnnxRuntimeError.libraryNotLoaded(attempts: attempts)
+        throw ONNXRuntimeError.libraryNotLoaded(attempts: attempts)
     }
 
     deinit { ortb_runtime_free(handle) }

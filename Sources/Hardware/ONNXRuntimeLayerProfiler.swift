@@ -1,8 +1,8 @@
 import Foundation
-import OnnxRuntime
+import ONNXRuntime
 import Vision
 
-/// Per-layer profile on ONNX Runtime: the architecture exported as `OnnxRuntimeBackend` measures
+/// Per-layer profile on ONNX Runtime: the architecture exported as `ONNXRuntimeBackend` measures
 /// it, the end-to-end time measured without profiling, then ONNX Runtime's own per-node kernel
 /// times (its built-in profiler) over `runs` profiled runs, attributed to `DetectorGraph` nodes.
 ///
@@ -12,8 +12,8 @@ import Vision
 /// (`stage3.unit0.branch2.pw1.conv`, `stage3.unit0.branch2.pw1.quantize`, ...), so a kernel belongs
 /// to the graph node whose name is the longest prefix of its name. Layout nodes ONNX Runtime adds
 /// itself (`Transpose`, `ReorderOutput`) are charged to the graph node that ran before them.
-public struct OnnxRuntimeLayerProfiler: Sendable {
-    public var precision: OnnxRuntimeBackend.Precision
+public struct ONNXRuntimeLayerProfiler: Sendable {
+    public var precision: ONNXRuntimeBackend.Precision
     public var threads: Int
     public var seed: UInt64
     public var weights: URL?
@@ -24,7 +24,7 @@ public struct OnnxRuntimeLayerProfiler: Sendable {
     public var tolerance: Double
     public var libraryPath: String?
 
-    public init(precision: OnnxRuntimeBackend.Precision = .int8, threads: Int = 1, seed: UInt64 = 0, weights: URL? = nil,
+    public init(precision: ONNXRuntimeBackend.Precision = .int8, threads: Int = 1, seed: UInt64 = 0, weights: URL? = nil,
                 endToEndPolicy: MeasurementPolicy = .endToEnd, runs: Int = 50, warmupRuns: Int = 5, tolerance: Double = 0.2,
                 libraryPath: String? = nil) {
         self.precision = precision
@@ -39,7 +39,7 @@ public struct OnnxRuntimeLayerProfiler: Sendable {
     }
 
     public func profile(_ architecture: DetectorArchitecture) throws -> LayerProfile {
-        let backend = OnnxRuntimeBackend(precision: precision, threads: threads, seed: seed, weights: weights, libraryPath: libraryPath)
+        let backend = ONNXRuntimeBackend(precision: precision, threads: threads, seed: seed, weights: weights, libraryPath: libraryPath)
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("edgenas-ort-model-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -55,7 +55,7 @@ public struct OnnxRuntimeLayerProfiler: Sendable {
         guard runs >= 1, warmupRuns >= 0 else {
             throw HardwareError.invalidSetting("runs", value: "\(runs) (warm-up \(warmupRuns))", expected: "at least 1 profiled run")
         }
-        let backend = OnnxRuntimeBackend(precision: precision, policy: endToEndPolicy, threads: threads, seed: seed, libraryPath: libraryPath)
+        let backend = ONNXRuntimeBackend(precision: precision, policy: endToEndPolicy, threads: threads, seed: seed, libraryPath: libraryPath)
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("edgenas-ort-profile-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -63,12 +63,12 @@ public struct OnnxRuntimeLayerProfiler: Sendable {
         let input = try image.floats(), shape = image.shape
 
         let endToEnd = try backend.measure(modelFile: model, input: input, shape: shape, architecture: architecture.description)
-        let library = try OnnxRuntimeLibrary(path: libraryPath)
+        let library = try ONNXRuntimeLibrary(path: libraryPath)
         let profiled = try MeasurementLock.measuring {
-            let session = try OnnxRuntimeSession(modelPath: model.path, threads: threads, library: library,
+            let session = try ONNXRuntimeSession(modelPath: model.path, threads: threads, library: library,
                                                  profilingPrefix: directory.appendingPathComponent("profile").path)
             for _ in 0..<(warmupRuns + runs) { _ = try session.run(input, shape: shape) }
-            return try OnnxRuntimeProfile(contentsOf: session.endProfiling())
+            return try ONNXRuntimeProfile(contentsOf: session.endProfiling())
         }
         let graph = try DetectorGraph(architecture)
         let attributed = Self.attribute(profiled, to: graph, dropping: warmupRuns, runs: runs)
@@ -80,7 +80,7 @@ public struct OnnxRuntimeLayerProfiler: Sendable {
 
     /// Per graph node, the summed kernel time of its ONNX Runtime nodes in each kept run (ms),
     /// and the image quantization's (INT8 only; nil when no kernel belongs to it).
-    static func attribute(_ profile: OnnxRuntimeProfile, to graph: DetectorGraph, dropping warmup: Int, runs: Int)
+    static func attribute(_ profile: ONNXRuntimeProfile, to graph: DetectorGraph, dropping warmup: Int, runs: Int)
         -> (layers: [[Double]], inputQuantization: [Double]?)
     {
         var index: [String: Int] = [:]

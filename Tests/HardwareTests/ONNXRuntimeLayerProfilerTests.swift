@@ -3,13 +3,13 @@ import Testing
 import Vision
 @testable import Hardware
 
-struct OnnxRuntimeLayerProfilerTests {
+struct ONNXRuntimeLayerProfilerTests {
     @Test func kernelNamesBelongToTheirGraphNodes() throws {
         let graph = try DetectorGraph(tinyArchitecture)
         var index: [String: Int] = [:]
         for (position, node) in graph.nodes.enumerated() { index[node.name] = position }
         func owner(_ name: String) -> String? {
-            switch OnnxRuntimeLayerProfiler.owner(of: name, among: index) {
+            switch ONNXRuntimeLayerProfiler.owner(of: name, among: index) {
             case .image: "image"
             case .node(let position): graph.nodes[position].name
             case nil: nil
@@ -28,10 +28,10 @@ struct OnnxRuntimeLayerProfilerTests {
         #expect(owner("stage22") == nil)
     }
 
-    @Test(arguments: OnnxRuntimeBackend.Precision.allCases)
-    func profilesTheDeployedModelLayerByLayer(precision: OnnxRuntimeBackend.Precision) throws {
+    @Test(arguments: ONNXRuntimeBackend.Precision.allCases)
+    func profilesTheDeployedModelLayerByLayer(precision: ONNXRuntimeBackend.Precision) throws {
         let policy = MeasurementPolicy(warmupRuns: 2, minimumRuns: 5, maximumRuns: 20, maximumSeconds: 5, stabilityWindow: 5, stabilityTolerance: 0.05)
-        let profiler = OnnxRuntimeLayerProfiler(precision: precision, endToEndPolicy: policy, runs: 10, warmupRuns: 2)
+        let profiler = ONNXRuntimeLayerProfiler(precision: precision, endToEndPolicy: policy, runs: 10, warmupRuns: 2)
         let profile = try profiler.profile(tinyArchitecture)
         let graph = try DetectorGraph(tinyArchitecture)
         #expect(profile.backend == "onnxruntime-\(precision.rawValue)" && profile.precision == precision.rawValue)

@@ -1,6 +1,6 @@
 import Foundation
 import ONNXExport
-import OnnxRuntime
+import ONNXRuntime
 import Torch
 import Vision
 
@@ -13,7 +13,7 @@ import Vision
 /// Weights are seeded random (or loaded from `weights`); INT8 is calibrated on
 /// `calibrationImages` seeded random images, as `TorchInt8Backend` does: latency depends on the
 /// shapes and the grids' existence, not on the values.
-public struct OnnxRuntimeBackend: LatencyBackend {
+public struct ONNXRuntimeBackend: LatencyBackend {
     public enum Precision: String, Codable, Hashable, Sendable, CaseIterable {
         case fp32, int8
     }
@@ -24,7 +24,7 @@ public struct OnnxRuntimeBackend: LatencyBackend {
     public var seed: UInt64
     public var weights: URL?
     public var calibrationImages: Int
-    /// The ONNX Runtime shared library; nil: `OnnxRuntimeLibrary`'s search.
+    /// The ONNX Runtime shared library; nil: `ONNXRuntimeLibrary`'s search.
     public var libraryPath: String?
 
     public init(precision: Precision = .int8, policy: MeasurementPolicy = .endToEnd, threads: Int = 1, seed: UInt64 = 0,
@@ -72,8 +72,8 @@ public struct OnnxRuntimeBackend: LatencyBackend {
     /// `input` of `shape`.
     public func measure(modelFile: URL, input: [Float], shape: [Int], architecture: String) throws -> LatencyMeasurement {
         try policy.validate()
-        let library = try OnnxRuntimeLibrary(path: libraryPath)
-        let session = try OnnxRuntimeSession(modelPath: modelFile.path, threads: threads, library: library)
+        let library = try ONNXRuntimeLibrary(path: libraryPath)
+        let session = try ONNXRuntimeSession(modelPath: modelFile.path, threads: threads, library: library)
         let samples = try MeasurementLock.measuring { try LatencyHarness.run(policy: policy) { _ = try session.run(input, shape: shape) } }
         return try LatencyMeasurement(backend: name, architecture: architecture, threads: threads, warmupRuns: policy.warmupRuns,
                                       samples: samples)

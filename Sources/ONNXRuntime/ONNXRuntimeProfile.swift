@@ -1,6 +1,6 @@
 import Foundation
 
-/// The node timings of a profile ONNX Runtime wrote (`OnnxRuntimeSession.endProfiling()`): a
+/// The node timings of a profile ONNX Runtime wrote (`ONNXRuntimeSession.endProfiling()`): a
 /// layer-by-layer latency breakdown of the runs of one session.
 ///
 /// The file is a JSON array of Chrome-trace events. Each run of a sequential session adds one
@@ -24,7 +24,7 @@ import Foundation
 ///   the layout conversions they need appear as their own nodes, "ReorderOutput",
 ///   "ReorderOutput_token_3", "Transpose", "Transpose_token_0".
 /// So relate a profile to the model by op type, order and output tensors, not by node name.
-public struct OnnxRuntimeProfile: Equatable, Sendable {
+public struct ONNXRuntimeProfile: Equatable, Sendable {
     /// One node of the executed graph and its time in each run.
     public struct Node: Equatable, Sendable {
         /// The name ONNX Runtime reports (see above), without "_kernel_time".
@@ -47,10 +47,10 @@ public struct OnnxRuntimeProfile: Equatable, Sendable {
     /// Microseconds of each run's node execution ("SequentialExecutor::Execute" events).
     public let executorDurations: [Double]
 
-    /// Reads the profile at `url`; throws `OnnxRuntimeError.invalidProfile` when it cannot be
+    /// Reads the profile at `url`; throws `ONNXRuntimeError.invalidProfile` when it cannot be
     /// read or a node or run event lacks what is kept here.
     public init(contentsOf url: URL) throws {
-        func invalid(_ message: String) -> OnnxRuntimeError { .invalidProfile(path: url.path, message: message) }
+        func invalid(_ message: String) -> ONNXRuntimeError { .invalidProfile(path: url.path, message: message) }
         let data: Data
         do {
             data = try Data(contentsOf: url)

@@ -1,16 +1,16 @@
 import Foundation
-import OnnxRuntime
+import ONNXRuntime
 import XCTest
 
 /// ONNX Runtime's per-node profiling through the bridge, and the reader of its files. Like
-/// OnnxRuntimeSessionTests, these need the real libonnxruntime and fail without it.
-final class OnnxRuntimeProfileTests: XCTestCase {
+/// ONNXRuntimeSessionTests, these need the real libonnxruntime and fail without it.
+final class ONNXRuntimeProfileTests: XCTestCase {
     private let image = (1...9).map(Float.init)
 
     /// A session profiling into a fresh directory, run `runs` times, and its ended profile.
-    private func profiledFixture(runs: Int) throws -> (session: OnnxRuntimeSession, file: URL) {
+    private func profiledFixture(runs: Int) throws -> (session: ONNXRuntimeSession, file: URL) {
         let prefix = try temporaryDirectory().appendingPathComponent("fixture").path
-        let session = try OnnxRuntimeSession(modelPath: fixturePath(), profilingPrefix: prefix)
+        let session = try ONNXRuntimeSession(modelPath: fixturePath(), profilingPrefix: prefix)
         XCTAssertEqual(session.profilingPrefix, prefix)
         for _ in 0..<runs { _ = try session.run(image, shape: [1, 1, 3, 3]) }
         return (session, try session.endProfiling())
@@ -28,7 +28,7 @@ final class OnnxRuntimeProfileTests: XCTestCase {
         XCTAssertTrue(file.lastPathComponent.hasPrefix("fixture_"), file.path)
         XCTAssertEqual(file.pathExtension, "json")
 
-        let profile = try OnnxRuntimeProfile(contentsOf: file)
+        let profile = try ONNXRuntimeProfile(contentsOf: file)
         // The model's three nodes are unnamed, so ONNX Runtime reports "<op>_<index>". On x86
         // its NCHWc transformer replaces the Conv with one named after its output tensor "conv"
         // and adds ReorderOutput nodes back to NCHW; elsewhere the Conv stays "Conv_0".
@@ -57,8 +57,8 @@ final class OnnxRuntimeProfileTests: XCTestCase {
 
     func testProfilingDoesNotChangeTheResults() throws {
         let prefix = try temporaryDirectory().appendingPathComponent("results").path
-        let plain = try OnnxRuntimeSession(modelPath: fixturePath())
-        let profiled = try OnnxRuntimeSession(modelPath: fixturePath(), library: plain.library, profilingPrefix: prefix)
+        let plain = try ONNXRuntimeSession(modelPath: fixturePath())
+        let profiled = try ONNXRuntimeSession(modelPath: fixturePath(), library: plain.library, profilingPrefix: prefix)
         XCTAssertEqual(try profiled.run(image, shape: [1, 1, 3, 3]), try plain.run(image, shape: [1, 1, 3, 3]))
         XCTAssertNil(plain.profilingPrefix)
     }
@@ -66,14 +66,14 @@ final class OnnxRuntimeProfileTests: XCTestCase {
     func testRunsAfterTheEndAreNotRecorded() throws {
         let (session, file) = try profiledFixture(runs: 2)
         _ = try session.run(image, shape: [1, 1, 3, 3])
-        XCTAssertEqual(try OnnxRuntimeProfile(contentsOf: file).runDurations.count, 2)
+        XCTAssertEqual(try ONNXRuntimeProfile(contentsOf: file).runDurations.count, 2)
     }
 
     func testEndingProfilingOfAnUnprofiledSessionIsAnError() throws {
         let path = try fixturePath()
-        let session = try OnnxRuntimeSession(modelPath: path)
+        let session = try ONNXRuntimeSession(modelPath: path)
         XCTAssertThrowsError(try session.endProfiling()) { error in
-            XCTAssertEqual(error as? OnnxRuntimeError, .profilingNotEnabled(modelPath: path))
+            XCTAssertEqual(error as? ONNXRuntimeError, .profilingNotEnabled(modelPath: path))
             XCTAssertTrue("\(error)".contains("profilingPrefix"), "\(error)")
         }
     }
@@ -81,7 +81,7 @@ final class OnnxRuntimeProfileTests: XCTestCase {
     func testProfilingEndsOnce() throws {
         let (session, file) = try profiledFixture(runs: 1)
         XCTAssertThrowsError(try session.endProfiling()) { error in
-            guard case .profilingFailed(let modelPath, let message) = error as? OnnxRuntimeError else {
+            guard case .profilingFailed(let modelPath, let message) = error as? ONNXRuntimeError else {
                 return XCTFail("unexpected \(error)")
             }
             XCTAssertEqual(modelPath, session.modelPath)
@@ -93,10 +93,10 @@ final class OnnxRuntimeProfileTests: XCTestCase {
     func testPrefixInAMissingDirectoryIsReportedAtTheEnd() throws {
         // ONNX Runtime accepts the prefix and names a file it could not create.
         let prefix = try temporaryDirectory().appendingPathComponent("missing/fixture").path
-        let session = try OnnxRuntimeSession(modelPath: fixturePath(), profilingPrefix: prefix)
+        let session = try ONNXRuntimeSession(modelPath: fixturePath(), profilingPrefix: prefix)
         _ = try session.run(image, shape: [1, 1, 3, 3])
         XCTAssertThrowsError(try session.endProfiling()) { error in
-            guard case .profilingFailed(_, let message) = error as? OnnxRuntimeError else {
+            guard case .profilingFailed(_, let message) = error as? ONNXRuntimeError else {
                 return XCTFail("unexpected \(error)")
             }
             XCTAssertTrue(message.contains("wrote no file"), message)
@@ -125,7 +125,7 @@ final class OnnxRuntimeProfileTests: XCTestCase {
              {"cat": "Session", "name": "SequentialExecutor::Execute", "dur": 38, "args": {}},
              {"cat": "Session", "name": "model_run", "dur": 41, "args": {}}]
             """)
-        let profile = try OnnxRuntimeProfile(contentsOf: url)
+        let profile = try ONNXRuntimeProfile(contentsOf: url)
         XCTAssertEqual(profile.nodes.map(\.name), ["block", "block"])
         XCTAssertEqual(profile.nodes.map(\.opType), ["Conv", "Relu"])
         XCTAssertEqual(profile.nodes.map(\.index), [0, 1])
@@ -143,8 +143,8 @@ final class OnnxRuntimeProfileTests: XCTestCase {
             (#"[{"cat": "Node", "name": "a_kernel_time", "dur": 3}]"#, "event 0 (a_kernel_time) has no args.op_name"),
         ] {
             let url = try write(json)
-            XCTAssertThrowsError(try OnnxRuntimeProfile(contentsOf: url), json) { error in
-                guard case .invalidProfile(let path, let message) = error as? OnnxRuntimeError else {
+            XCTAssertThrowsError(try ONNXRuntimeProfile(contentsOf: url), json) { error in
+                guard case .invalidProfile(let path, let message) = error as? ONNXRuntimeError else {
                     return XCTFail("unexpected \(error)")
                 }
                 XCTAssertEqual(path, url.path)
@@ -155,8 +155,8 @@ final class OnnxRuntimeProfileTests: XCTestCase {
 
     func testMissingProfileFileIsRejected() throws {
         let url = try temporaryDirectory().appendingPathComponent("absent.json")
-        XCTAssertThrowsError(try OnnxRuntimeProfile(contentsOf: url)) { error in
-            guard case .invalidProfile(let path, let message) = error as? OnnxRuntimeError else {
+        XCTAssertThrowsError(try ONNXRuntimeProfile(contentsOf: url)) { error in
+            guard case .invalidProfile(let path, let message) = error as? ONNXRuntimeError else {
                 return XCTFail("unexpected \(error)")
             }
             XCTAssertEqual(path, url.path)
