@@ -115,7 +115,7 @@ let package = Package(
         // MARK: hardware in the loop (latency backends beyond the local libtorch, the board agent)
         // External commands with a time limit that stops their whole process group.
         .target(name: "ProcessRunning"),
-        .target(name: "LatencyBackends", dependencies: ["Hardware", "Vision", "Estimation", "ProcessRunning", "Randomness"]),
+        .target(name: "LatencyBackends", dependencies: ["Hardware", "Vision", "Estimation", "ProcessRunning"]),
         .target(name: "LatencyAgent", dependencies: [
             "LatencyBackends", "Hardware", "Vision",
             .product(name: "Hummingbird", package: "hummingbird"),

@@ -143,7 +143,7 @@ extension PipelineComponents {
                     // A reference trains for minutes: a line per epoch with the time left in it.
                     trainer.progress = { step in
                         guard step.iteration + 1 == step.iterationsPerEpoch else { return }
-                        request.log(String(format: "select:   epoch %d/%d, loss %.4f, about %.0f s left in this reference",
+                        request.log(String(format: "  epoch %d/%d, loss %.4f, about %.0f s left in this reference",
                                            step.epoch + 1, step.epochs, step.terms.total, step.remainingSeconds))
                     }
                     return try EstimatorSelection(settings: request.settings).run(

@@ -298,7 +298,7 @@ public struct SearchPipeline: Sendable {
         log("select: training \(references.count) reference architectures fully (\(epochs) epochs each) to rank the estimators")
         let started = Date()
         let result = try components.selection(SelectionRequest(
-            references: references, settings: settings, cacheDirectory: selectionCacheDirectory, log: log))
+            references: references, settings: settings, cacheDirectory: selectionCacheDirectory, log: { log("select: " + $0) }))
         try result.write(to: directory)
         let fullSeconds = fullTrainingSeconds ?? result.meanFullTrainingSeconds
         var perTrialBudget = config.selection.maxCostFraction * fullSeconds

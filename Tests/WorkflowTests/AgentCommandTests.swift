@@ -59,7 +59,15 @@ struct AgentCommandTests {
         request.setValue("Bearer \(AgentProcess.token)", forHTTPHeaderField: "Authorization")
         request.timeoutInterval = 120
         let open = Task { try await URLSession.shared.data(for: request) }
-        try await Task.sleep(for: .seconds(1))
+        // SIGTERM once the request is in the agent's queue (on a loaded machine it can take
+        // seconds to get there; an agent already stopping would refuse the connection).
+        let health = URL(string: "\(agent.url.absoluteString)/v1/health")!
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < deadline {
+            let (data, _) = try await URLSession.shared.data(from: health)
+            if String(decoding: data, as: UTF8.self).contains("\"queueLength\":1") { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
         let signalled = ContinuousClock.now
         kill(agent.process.processIdentifier, SIGTERM)
         let (body, response) = try await open.value

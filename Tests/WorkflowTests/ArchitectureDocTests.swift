@@ -53,4 +53,62 @@ struct ArchitectureDocTests {
         let stale = rows.subtracting(libraries).subtracting(["edgenas"])
         #expect(stale.isEmpty, "docs/architecture.md has rows for \(stale.sorted()), which Package.swift does not declare")
     }
+
+    /// Library targets and their local dependencies, read from Package.swift (products of other
+    /// packages left out).
+    static func targetGraph() throws -> [(name: String, dependencies: [String])] {
+        let package = try read("Package.swift")
+        var graph: [(name: String, dependencies: [String])] = []
+        let declaration = try NSRegularExpression(pattern: #"\.target\(\s*name:\s*"([A-Za-z]+)""#)
+        for match in declaration.matches(in: package, range: NSRange(package.startIndex..., in: package)) {
+            let name = String(package[Range(match.range(at: 1), in: package)!])
+            var rest = package[Range(match.range, in: package)!.upperBound...]
+            guard let open = rest.range(of: "dependencies: ["), rest[..<open.lowerBound].firstIndex(of: ")") == nil else {
+                graph.append((name, []))
+                continue
+            }
+            rest = rest[open.upperBound...]
+            var depth = 1, end = rest.startIndex
+            while depth > 0 {
+                if rest[end] == "[" { depth += 1 } else if rest[end] == "]" { depth -= 1 }
+                end = rest.index(after: end)
+            }
+            let list = String(rest[..<rest.index(before: end)])
+                .replacingOccurrences(of: #"\.product\([^)]*\)"#, with: "", options: .regularExpression)
+            graph.append((name, try matches(#""([A-Za-z]+)""#, in: list)))
+        }
+        return graph
+    }
+
+    @Test func theTargetGraphIsPackageSwifts() throws {
+        let page = try Self.read("docs/architecture.md")
+        let listed = try Self.matches(#"(?m)^- `([A-Za-z]+)` → .*$"#, in: page)
+        let graph = try Self.targetGraph()
+        #expect(listed == graph.map(\.name), "docs/architecture.md's target graph lists \(listed), Package.swift \(graph.map(\.name))")
+        for (name, dependencies) in graph {
+            let line = "- `\(name)` → " + (dependencies.isEmpty ? "nothing" : dependencies.map { "`\($0)`" }.joined(separator: ", "))
+            #expect(page.contains(line + "\n"), "docs/architecture.md should say: \(line)")
+        }
+    }
+
+    /// Every target imports only what Package.swift says it depends on (SwiftPM lets a target
+    /// import a dependency of a dependency; the arrows of the page would then be false).
+    @Test func everyTargetImportsOnlyItsDeclaredDependencies() throws {
+        let graph = try Self.targetGraph()
+        let local = Set(graph.map(\.name))
+        for (name, dependencies) in graph {
+            let folder = Self.root.appendingPathComponent("Sources/\(name)")
+            var imports: Set<String> = []
+            let enumerator = FileManager.default.enumerator(at: folder, includingPropertiesForKeys: nil)
+            while let file = enumerator?.nextObject() as? URL {
+                guard file.pathExtension == "swift" else { continue }
+                imports.formUnion(try Self.matches(#"(?m)^(?:@testable |@_exported )?import ([A-Za-z]+)"#,
+                                                   in: String(contentsOf: file, encoding: .utf8)))
+            }
+            let undeclared = imports.intersection(local).subtracting(dependencies)
+            #expect(undeclared.isEmpty, "\(name) imports \(undeclared.sorted()) without declaring them in Package.swift")
+            let unused = Set(dependencies).subtracting(imports).filter { !$0.hasPrefix("C") }
+            #expect(unused.isEmpty, "\(name) declares \(unused.sorted()) in Package.swift but imports none of them")
+        }
+    }
 }

@@ -87,7 +87,7 @@ let fakeComponents = PipelineComponents(
     latency: FakeLatency(), profile: { _ in fakeProfile }, estimator: { _, _ in FakeEstimator() }, fullTrainingSeconds: { _ in 100 },
     selection: { request in
         try EstimatorSelection(settings: request.settings).run(architectures: request.references, trainer: FakeReferenceTrainer(),
-                                                                proxies: FakeProxyScorer())
+                                                                proxies: FakeProxyScorer(), log: request.log)
     },
     retrain: { architecture, checkpoint in
         // The weights file a real training leaves, for the INT8 stage to find.
@@ -296,6 +296,17 @@ final class LogLines: @unchecked Sendable {
         #expect(summary.references.count == 6)
         #expect(record.attributes[PipelineAttribute.estimator] == EstimatorCatalog.name(ofStrategy: summary.chosen, fullEpochs: 10))
         #expect(record.attributes[PipelineAttribute.estimatorReason]?.hasPrefix("the config asks for the selection's choice") == true)
+
+        // Every stage says what it does while it runs, in order: the profile, the selection (a
+        // line per reference, with the time left) and the plan it informs, the search (a line
+        // per trial with its ETA), the retraining and the report.
+        let stages = ["profile:", "select:", "plan:", "search:", "retrain:", "report:"]
+        let firstLines = stages.map { stage in log.lines.firstIndex { $0.hasPrefix(stage) } }
+        #expect(firstLines.allSatisfy { $0 != nil }, "stages without a line: \(zip(stages, firstLines).filter { $0.1 == nil }.map(\.0))")
+        #expect(firstLines.compactMap { $0 } == firstLines.compactMap { $0 }.sorted(), "stages out of order: \(log.lines)")
+        #expect(log.lines.filter { $0.hasPrefix("select: [") && $0.contains("trained") }.count == 6)
+        #expect(log.lines.contains { $0.hasPrefix("select: [") && $0.contains("left") })
+        #expect(log.lines.filter { $0.hasPrefix("search: ") && $0.contains("ETA") }.count == 8)
         await storage.close()
     }
 
