@@ -188,6 +188,13 @@ public struct ProjectConfig: Hashable, Sendable {
     public var output: String
 
     /// Reads and checks a config file; relative paths in it are resolved against its directory.
+    /// The environment variable that gives the study storage when a config has no `storage`
+    /// key (and `--storage` of the study commands when it is not given).
+    public static let storageEnvironmentVariable = "EDGENAS_STORAGE"
+    static var storageFromEnvironment: String? {
+        ProcessInfo.processInfo.environment[storageEnvironmentVariable].flatMap { $0.isEmpty ? nil : $0 }
+    }
+
     public static func load(path: String) throws(ProjectConfigError) -> ProjectConfig {
         let url = URL(fileURLWithPath: path)
         let text: String
@@ -337,7 +344,9 @@ public struct ProjectConfig: Hashable, Sendable {
                           threads: try latencyNode?.optionalInt("threads", atLeast: 1) ?? 1, deployedPrecision: deployedPrecision)
         try LatencyBackendFactory.validate(latency.backend)
 
-        let storageURL = try root.string("storage", default: "sqlite://edgenas.db")
+        // A cluster keeps the URL (and its password) out of the config: EDGENAS_STORAGE stands in
+        // for a missing `storage` key.
+        let storageURL = try root.string("storage", default: Self.storageFromEnvironment ?? "sqlite://edgenas.db")
         // A relative SQLite path is relative to the config file, like every other path in it.
         if storageURL.hasPrefix("sqlite://"), !storageURL.hasPrefix("sqlite:///") {
             storage = "sqlite://" + resolve(String(storageURL.dropFirst("sqlite://".count)))

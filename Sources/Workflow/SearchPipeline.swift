@@ -11,6 +11,7 @@ public enum PipelineError: Error, Equatable, CustomStringConvertible {
     case studyMismatch(study: String, key: String, stored: String, config: String)
     case tooManyFailures(study: String, count: Int, lastError: String)
     case noCompleteTrials(study: String)
+    case noPlan(study: String)
 
     public var description: String {
         switch self {
@@ -21,6 +22,8 @@ public enum PipelineError: Error, Equatable, CustomStringConvertible {
         case .tooManyFailures(let study, let count, let lastError):
             "stopping: \(count) trials of study '\(study)' failed in a row; last error: \(lastError)"
         case .noCompleteTrials(let study): "study '\(study)' has no complete trial to report"
+        case .noPlan(let study):
+            "study '\(study)' got no plan in time: start 'edgenas search --config' with the same config, which profiles and plans it"
         }
     }
 }
@@ -111,6 +114,8 @@ public struct SearchPipeline: Sendable {
         try await profileBaseModel(study)
         let plan = try await self.plan(study)
         try await search(study, estimator: plan.estimator)
+        // A trial a dead worker left is queued again and run here, even past the budget.
+        while try await waitForOtherWorkers(study) { try await search(study, estimator: plan.estimator) }
         try await retrainCandidates(study, estimatorIsFull: plan.estimator.isFullFidelity, selection: plan.selection)
         let record = try await storage.study(named: config.name)
         let trials = try await storage.trials(studyID: record.id, states: nil)
@@ -120,6 +125,45 @@ public struct SearchPipeline: Sendable {
         log("report: \(report.path)")
         return PipelineResult(studyName: config.name, reportDirectory: output, reportPage: report,
                               completeTrials: trials.filter { $0.state == .complete }.count, frontTrialNumbers: front)
+    }
+
+    /// `edgenas worker --config`: runs search trials of the study `edgenas search` plans, in
+    /// this process, until the study's budget is met; any number of workers, on any machine
+    /// that sees the storage and the data. The profile, the plan (and its selection), the
+    /// retraining and the report stay with `search`: a worker waits until the study has its plan.
+    /// Returns the study's complete trials when the budget is met.
+    public func runWorker(pollInterval: Duration = .seconds(2), planTimeout: Duration = .seconds(86_400)) async throws -> Int {
+        let study = try await openStudy()
+        var waited = false
+        let deadline = ContinuousClock.now + planTimeout
+        while try await storage.study(named: config.name).attributes[PipelineAttribute.estimator] == nil {
+            guard ContinuousClock.now < deadline else { throw PipelineError.noPlan(study: config.name) }
+            if !waited { log("worker: waiting for the study's plan ('edgenas search --config' profiles, plans and selects)") }
+            waited = true
+            try await Task.sleep(for: pollInterval)
+        }
+        let plan = try await self.plan(study)
+        try await search(study, estimator: plan.estimator)
+        let complete = try await study.trials(states: [.complete]).count
+        log("worker: the study's budget is met (\(complete) complete trials)")
+        return complete
+    }
+
+    /// Before the front is retrained, the trials other workers still run finish (or their
+    /// workers die and the trials go stale and are queued again), so the front is the whole
+    /// search's. Returns whether queued trials are left to run.
+    private func waitForOtherWorkers(_ study: Study) async throws -> Bool {
+        var logged = false
+        while true {
+            for dead in try await storage.failStaleTrials(studyID: study.studyID, timeout: staleTrialTimeout, maxRetries: 1) {
+                log("search: trial id \(dead) stopped beating (its process died); failed and queued again")
+            }
+            let running = try await study.trials(states: [.running]).count
+            if running == 0 { return try await !study.trials(states: [.waiting]).isEmpty }
+            if !logged { log("search: waiting for \(running) trial(s) other workers are running") }
+            logged = true
+            try await Task.sleep(for: .seconds(1))
+        }
     }
 
     // MARK: study
@@ -346,18 +390,20 @@ public struct SearchPipeline: Sendable {
         var failuresInARow = 0
         var trialSeconds: [Double] = []
         while true {
+            for dead in try await storage.failStaleTrials(studyID: study.studyID, timeout: staleTrialTimeout, maxRetries: 1) {
+                log("search: trial id \(dead) stopped beating (its process died); failed and queued again")
+            }
             let trials = try await study.trials()
             let complete = trials.filter { $0.state == .complete }.count
             let elapsed = usedSeconds + Date().timeIntervalSince(started)
-            if let budget = config.budget.trials, complete >= budget { break }
+            // Queued trials (the baseline, a dead worker's trial) run even when the budget is met.
+            let queued = trials.contains { $0.state == .waiting }
+            if let budget = config.budget.trials, complete >= budget, !queued { break }
             if let hours = config.budget.hours, elapsed >= hours * 3600 {
                 log(String(format: "search: the %g h budget is spent after %d complete trials", hours, complete))
                 break
             }
             let trialStart = Date()
-            for dead in try await storage.failStaleTrials(studyID: study.studyID, timeout: staleTrialTimeout, maxRetries: 1) {
-                log("search: trial id \(dead) stopped beating (its process died); failed and queued again")
-            }
             let failure = FailureNote()
             let evaluated = Dictionary(trials.filter { $0.state == .complete }.compactMap { trial in
                 TrialRecord(trial).map { ($0.architecture, trial) }
@@ -399,6 +445,7 @@ public struct SearchPipeline: Sendable {
         let architecture = try ArchitectureSpace.architecture(trial.parameters, base: base)
         if let earlier = evaluated[architecture.description], let values = earlier.values, var record = TrialRecord(earlier) {
             record.duplicateOf = earlier.number
+            record.worker = TrialRecord.thisWorker
             try await trial.setUserAttribute(TrialRecord.attribute, try jsonText(record))
             return Evaluation(values: values, constraints: earlier.constraints)
         }

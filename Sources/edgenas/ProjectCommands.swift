@@ -32,12 +32,15 @@ struct InitCommand: ParsableCommand {
 }
 
 /// Runs the whole pipeline of a config: profile, plan (and selection), search, retraining, report.
-func runPipeline(config: ProjectConfig) async throws -> PipelineResult {
+func runPipeline(config: ProjectConfig, heartbeat: Double = 10, staleTimeout: Double = 60) async throws -> PipelineResult {
     return try await withStudyStorage(url: config.storage) { storage in
         let splits = try DatasetSplits.load(config.dataset)
         printProgress("dataset: \(splits.train.count) training and \(splits.validation.count) validation images (\(config.dataset.path))")
         let components = try PipelineComponents.standard(config: config, splits: splits)
-        return try await SearchPipeline(config: config, storage: storage, components: components, log: printProgress).run()
+        var pipeline = SearchPipeline(config: config, storage: storage, components: components, log: printProgress)
+        pipeline.heartbeatInterval = .milliseconds(Int(heartbeat * 1000))
+        pipeline.staleTrialTimeout = staleTimeout
+        return try await pipeline.run()
     }
 }
 
@@ -53,6 +56,12 @@ struct SearchCommand: AsyncParsableCommand {
 
     @OptionGroup var pretrained: PretrainedOptionGroup
 
+    @Option(help: "Seconds between heartbeats of the running trial.")
+    var heartbeat = 10.0
+
+    @Option(help: "Seconds without a heartbeat after which a worker's trial counts as dead (failed and queued again).")
+    var staleTimeout = 60.0
+
     func run() async throws {
         var project = try ProjectConfig.load(path: config)
         if let path = pretrained.path {
@@ -61,7 +70,7 @@ struct SearchCommand: AsyncParsableCommand {
             project.training.initializationClasses = pretrained.initClasses.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
         }
         let started = Date()
-        let result = try await runPipeline(config: project)
+        let result = try await runPipeline(config: project, heartbeat: heartbeat, staleTimeout: staleTimeout)
         printProgress("done in \(formatSeconds(Date().timeIntervalSince(started))): \(result.completeTrials) complete trials, "
                       + "Pareto front: trials \(result.frontTrialNumbers.map(String.init).joined(separator: ", "))")
         print(result.reportPage.path)

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Estimators
 import Foundation
 import Reports
 import Search
@@ -7,11 +8,17 @@ import Workflow
 
 /// Options naming a study in a storage.
 struct StudyLocation: ParsableArguments {
-    @Option(help: "Study storage: sqlite:///path/study.db, postgresql://user:password@host:5432/db, or memory:.")
-    var storage: String
+    @Option(help: "Study storage: sqlite:///path/study.db, postgresql://user:password@host:5432/db, or memory: (default: $EDGENAS_STORAGE).")
+    var storage: String = ProcessInfo.processInfo.environment[ProjectConfig.storageEnvironmentVariable] ?? ""
 
     @Option(help: "Study name.")
     var study: String
+
+    func validate() throws {
+        guard !storage.isEmpty else {
+            throw ValidationError("give the study storage with --storage or $\(ProjectConfig.storageEnvironmentVariable)")
+        }
+    }
 }
 
 /// Studies in a storage: create, list, show, export, delete.
@@ -182,9 +189,22 @@ func parseAssignment(_ text: String, space: SearchSpace) throws -> [String: Para
 /// any number of machines, against the same storage.
 struct WorkerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "worker", abstract: "Run trials of a study until its budget is met (any number of workers).")
+        commandName: "worker", abstract: "Run trials of a study until its budget is met (any number of workers).",
+        discussion: """
+        With --config, the worker runs trials of the detector search that 'edgenas search --config' \
+        (the same file) profiles, plans, retrains and reports: latency and estimate per trial, on \
+        this machine. Otherwise it runs the objective command of a study made by 'edgenas study \
+        create' (--storage, or $EDGENAS_STORAGE, and --study).
+        """)
 
-    @OptionGroup var location: StudyLocation
+    @Option(help: "Project config of a detector search (as 'edgenas search --config').")
+    var config: String?
+
+    @Option(help: "Study storage (default: $EDGENAS_STORAGE); without --config.")
+    var storage: String?
+
+    @Option(help: "Study name; without --config.")
+    var study: String?
 
     @Option(help: "Objective command (overrides the study's).")
     var command: String?
@@ -198,9 +218,27 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: "How often a dead worker's trial is re-queued.")
     var maxRetries = 1
 
+    func validate() throws {
+        if config != nil {
+            guard storage == nil, study == nil, command == nil else {
+                throw ValidationError("--config names the storage and the study itself; leave out --storage, --study and --command")
+            }
+        } else {
+            guard resolvedStorage != nil, study != nil else {
+                throw ValidationError("give --config, or the study's --storage (or $\(ProjectConfig.storageEnvironmentVariable)) and --study")
+            }
+        }
+    }
+
+    private var resolvedStorage: String? {
+        storage ?? ProcessInfo.processInfo.environment[ProjectConfig.storageEnvironmentVariable].flatMap { $0.isEmpty ? nil : $0 }
+    }
+
     func run() async throws {
-        try await withStudyStorage(url: location.storage) { storage in
-            var worker = StudyWorker(storage: storage, studyName: location.study)
+        if let config { return try await runDetectorSearch(config: config) }
+        let (storageURL, studyName) = (resolvedStorage!, study!)
+        try await withStudyStorage(url: storageURL) { storage in
+            var worker = StudyWorker(storage: storage, studyName: studyName)
             worker.heartbeatInterval = .milliseconds(Int(heartbeat * 1000))
             worker.staleTrialTimeout = staleTimeout
             worker.maxRetries = maxRetries
@@ -212,10 +250,27 @@ struct WorkerCommand: AsyncParsableCommand {
             }
             let started = Date()
             let ran = try await worker.run(objective: objective) { complete, budget in
-                print("study '\(location.study)': \(complete)/\(budget) complete")
+                print("study '\(studyName)': \(complete)/\(budget) complete")
                 fflush(nil)
             }
             print(String(format: "worker done: %d trials in %.1f s", ran, Date().timeIntervalSince(started)))
         }
     }
+
+    /// Trials of a detector search, as `SearchPipeline.runWorker` runs them.
+    private func runDetectorSearch(config path: String) async throws {
+        let project = try ProjectConfig.load(path: path)
+        let started = Date()
+        let complete = try await withStudyStorage(url: project.storage) { storage in
+            let splits = try DatasetSplits.load(project.dataset)
+            let components = try PipelineComponents.standard(config: project, splits: splits)
+            var pipeline = SearchPipeline(config: project, storage: storage, components: components, log: printProgress)
+            pipeline.heartbeatInterval = .milliseconds(Int(heartbeat * 1000))
+            pipeline.staleTrialTimeout = staleTimeout
+            return try await pipeline.runWorker()
+        }
+        printProgress(String(format: "worker done in %@: study '%@' has %d complete trials", formatSeconds(Date().timeIntervalSince(started)),
+                             project.name, complete))
+    }
 }
+

@@ -19,6 +19,18 @@ struct CommandLineErrorTests {
         #expect(run.output.contains("but the head space has only 320 architectures"), "\(run.output)")
     }
 
+    /// A cluster gives the storage URL in EDGENAS_STORAGE (from a secret), never on a command line.
+    @Test func theStorageCanComeFromTheEnvironment() throws {
+        let database = FileManager.default.temporaryDirectory.appendingPathComponent("edgenas-env-\(UUID().uuidString).db")
+        defer { try? FileManager.default.removeItem(at: database) }
+        let without = try DoctorCommandTests.edgenas(["study", "show", "--study", "nope"], environment: ["EDGENAS_STORAGE": ""])
+        #expect(without.status == 64 && without.output.contains("--storage or $EDGENAS_STORAGE"), "\(without.output)")
+        let with = try DoctorCommandTests.edgenas(["study", "show", "--study", "nope"], environment: ["EDGENAS_STORAGE": "sqlite://\(database.path)"])
+        #expect(with.status != 0 && with.output.contains("study 'nope' does not exist"), "\(with.output)")
+        let worker = try DoctorCommandTests.edgenas(["worker", "--study", "nope"], environment: ["EDGENAS_STORAGE": ""])
+        #expect(worker.status == 64 && worker.output.contains("give --config, or the study's --storage"), "\(worker.output)")
+    }
+
     /// The config's `latency.backend` grammar works on the command line too.
     @Test func latencyMeasureTakesTheConfigsSpecs() throws {
         let run = try DoctorCommandTests.edgenas(["latency", "measure", "--latency", "int8", "k3-g8-c24-w224"])
