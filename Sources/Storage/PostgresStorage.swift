@@ -62,6 +62,9 @@ public final class PostgresStorage: ClosableStudyStorage {
     private let client: PostgresClient
     private let runTask: Task<Void, Never>
     private let logger = Logger(label: "edgenas.storage.postgres")
+    /// Tests only: called after an attempt of an operation succeeded; throwing a transient
+    /// error there stands for a commit whose reply was lost, so the operation is retried.
+    nonisolated(unsafe) var afterAttempt: (@Sendable (_ operation: String, _ attempt: Int) throws -> Void)?
 
     /// Connects (failing within `settings.connectTimeout` when the server is unreachable)
     /// and brings the schema up to date.
@@ -189,6 +192,12 @@ public final class PostgresStorage: ClosableStudyStorage {
                 PRIMARY KEY (trial_id, key))
             """,
         ]),
+        // The token of the call that created or started a trial: a retry of that call after a
+        // lost commit reply finds its own row instead of inserting or starting a second one.
+        SchemaMigration(version: 2, statements: [
+            "ALTER TABLE edgenas_trials ADD COLUMN request_token TEXT",
+            "CREATE UNIQUE INDEX edgenas_trials_by_request_token ON edgenas_trials (request_token)",
+        ]),
     ]
 
     /// An arbitrary constant naming the advisory lock that serializes migrations of
@@ -291,25 +300,27 @@ public final class PostgresStorage: ClosableStudyStorage {
 
     /// Inserts a trial with the study's next number; no row when the study does not exist.
     private static func insertTrialQuery(
-        studyID: Int, state: TrialState, parameters: String, retryCount: Int
+        studyID: Int, state: TrialState, parameters: String, retryCount: Int, token: String? = nil
     ) -> PostgresQuery {
         let started = state == .running ? serverNow : "NULL"
         return """
             WITH counter AS (
                 UPDATE edgenas_studies SET next_trial_number = next_trial_number + 1 WHERE id = \(studyID)
                 RETURNING next_trial_number - 1 AS number)
-            INSERT INTO edgenas_trials (study_id, number, state, parameters, started_at, heartbeat_at, retry_count)
-            SELECT \(studyID), number, \(state.rawValue), \(parameters), \(unescaped: started), \(unescaped: started), \(retryCount)
+            INSERT INTO edgenas_trials (study_id, number, state, parameters, started_at, heartbeat_at, retry_count, request_token)
+            SELECT \(studyID), number, \(state.rawValue), \(parameters), \(unescaped: started), \(unescaped: started), \(retryCount), \(token)
             FROM counter
             RETURNING id, number, started_at
             """
     }
 
     public func enqueueTrial(studyID: Int, parameters: [String: ParameterValue]) async throws -> FrozenTrial {
-        try await withConnection("enqueueTrial") { connection, _ in
+        let token = UUID().uuidString
+        return try await withConnection("enqueueTrial") { connection, attempt in
+            if attempt > 0, let earlier = try await self.trial(withToken: token, connection) { return earlier }
             let rows = try await connection.query(
                 Self.insertTrialQuery(
-                    studyID: studyID, state: .waiting, parameters: StorageCodec.encode(parameters), retryCount: 0),
+                    studyID: studyID, state: .waiting, parameters: StorageCodec.encode(parameters), retryCount: 0, token: token),
                 logger: self.logger
             ).decode((Int, Int, Double?).self).elements()
             guard let (id, number, _) = rows.first else { throw StudyStorageError.studyNotFound(name: "id \(studyID)") }
@@ -317,8 +328,17 @@ public final class PostgresStorage: ClosableStudyStorage {
         }
     }
 
+    /// The trial an earlier attempt of the same call created or started, if its commit went
+    /// through.
+    private func trial(withToken token: String, _ connection: PostgresConnection) async throws -> FrozenTrial? {
+        let escaped = token.replacingOccurrences(of: "'", with: "''")
+        return try await loadTrials(connection, condition: "t.request_token = '\(escaped)'").first
+    }
+
     public func startTrial(studyID: Int) async throws -> FrozenTrial {
-        try await inTransaction("startTrial") { connection, _ in
+        let token = UUID().uuidString
+        return try await inTransaction("startTrial") { connection, attempt in
+            if attempt > 0, let earlier = try await self.trial(withToken: token, connection) { return earlier }
             let waiting = try await connection.query(
                 """
                 SELECT id FROM edgenas_trials WHERE study_id = \(studyID) AND state = 'waiting'
@@ -329,14 +349,14 @@ public final class PostgresStorage: ClosableStudyStorage {
                 try await connection.run(
                     """
                     UPDATE edgenas_trials SET state = 'running', started_at = \(unescaped: Self.serverNow),
-                        heartbeat_at = \(unescaped: Self.serverNow)
+                        heartbeat_at = \(unescaped: Self.serverNow), request_token = \(token)
                     WHERE id = \(waitingID)
                     """, logger: self.logger
                 )
                 return try await self.loadTrials(connection, condition: "t.id = \(waitingID)")[0]
             }
             let rows = try await connection.query(
-                Self.insertTrialQuery(studyID: studyID, state: .running, parameters: "{}", retryCount: 0),
+                Self.insertTrialQuery(studyID: studyID, state: .running, parameters: "{}", retryCount: 0, token: token),
                 logger: self.logger
             ).decode((Int, Int, Double?).self).elements()
             guard let (id, number, startedAt) = rows.first else {
@@ -554,9 +574,11 @@ public final class PostgresStorage: ClosableStudyStorage {
         while true {
             do {
                 let currentAttempt = attempt
-                return try await withDeadline(seconds: settings.operationTimeout) {
+                let result = try await withDeadline(seconds: settings.operationTimeout) {
                     try await self.client.withConnection { connection in try await body(connection, currentAttempt) }
                 }
+                try afterAttempt?(operation, currentAttempt)
+                return result
             } catch {
                 guard Self.isTransient(error) else { throw Self.mapped(error, operation: operation) }
                 attempt += 1

@@ -31,16 +31,16 @@ public struct TrialRecord: Codable, Hashable, Sendable {
     /// The earlier trial of the same architecture whose results this one took (nil: it was
     /// measured and estimated itself).
     public var duplicateOf: Int?
-    /// The process that ran it, `host:pid` (many workers can share a study).
-    public var worker: String?
 
     public static let attribute = "record"
-    /// This process, as `worker` names it.
+    /// The trial attribute naming the process that runs it, `host:pid`, written when the
+    /// trial starts (many workers can share a study; a dead one's trial is then known).
+    public static let workerAttribute = "worker"
     public static let thisWorker = "\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier)"
 
     public init(architecture: String, latencyMilliseconds: Double, latencyInterquartileRange: Double, latencyBackend: String,
                 parameters: Int, memoryMegabytes: Double, multiplyAccumulates: Int, estimator: String, score: Double, ap50: Double?,
-                estimateSeconds: Double, estimateEpochs: Int, duplicateOf: Int? = nil, worker: String? = TrialRecord.thisWorker) {
+                estimateSeconds: Double, estimateEpochs: Int, duplicateOf: Int? = nil) {
         self.architecture = architecture
         self.latencyMilliseconds = latencyMilliseconds
         self.latencyInterquartileRange = latencyInterquartileRange
@@ -54,7 +54,6 @@ public struct TrialRecord: Codable, Hashable, Sendable {
         self.estimateSeconds = estimateSeconds
         self.estimateEpochs = estimateEpochs
         self.duplicateOf = duplicateOf
-        self.worker = worker
     }
 
     /// The record the pipeline wrote on `trial`; nil for a trial it did not evaluate (failed,

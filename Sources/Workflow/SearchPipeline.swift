@@ -442,10 +442,10 @@ public struct SearchPipeline: Sendable {
         _ trial: TrialHandle, base: DetectorArchitecture, objectives: [SearchObjective], constraints: [SearchConstraint],
         latency: any LatencyBackend, estimator: any PerformanceEstimator, evaluated: [String: FrozenTrial] = [:]
     ) async throws -> Evaluation {
+        try await trial.setUserAttribute(TrialRecord.workerAttribute, TrialRecord.thisWorker)
         let architecture = try ArchitectureSpace.architecture(trial.parameters, base: base)
         if let earlier = evaluated[architecture.description], let values = earlier.values, var record = TrialRecord(earlier) {
             record.duplicateOf = earlier.number
-            record.worker = TrialRecord.thisWorker
             try await trial.setUserAttribute(TrialRecord.attribute, try jsonText(record))
             return Evaluation(values: values, constraints: earlier.constraints)
         }

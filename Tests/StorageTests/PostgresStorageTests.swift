@@ -41,7 +41,9 @@ struct PostgresStorageTests {
 
     // MARK: schema versions (each in a database of its own, not to disturb the other tests)
 
-    private static let version2 = SchemaMigration(version: 2, statements: [
+    /// The version after the package's newest one.
+    private static let latest = PostgresStorage.migrations.last!.version
+    private static let version2 = SchemaMigration(version: latest + 1, statements: [
         "CREATE TABLE edgenas_test_future (id BIGINT PRIMARY KEY)",
         "INSERT INTO edgenas_test_future (id) VALUES (42)",
     ])
@@ -72,22 +74,44 @@ struct PostgresStorageTests {
     @Test func schemaIsMigratedAndNewerSchemaRefused() async throws {
         try await withScratchDatabase { settings in
             let current = try await PostgresStorage(settings: settings)
-            #expect(try await current.schemaVersion() == 1)
+            #expect(try await current.schemaVersion() == Self.latest)
             let study = try await current.createStudy(name: "kept", directions: [.minimize], attributes: [:])
             await current.close()
 
             let migrated = try await PostgresStorage(settings: settings, migrations: PostgresStorage.migrations + [Self.version2])
-            #expect(try await migrated.schemaVersion() == 2)
+            #expect(try await migrated.schemaVersion() == Self.latest + 1)
             #expect(try await migrated.study(named: "kept").id == study.id)
             await migrated.close()
             // Applied once only (a second INSERT would violate the primary key).
             let reopened = try await PostgresStorage(settings: settings, migrations: PostgresStorage.migrations + [Self.version2])
             await reopened.close()
 
-            await #expect(throws: StudyStorageError.schemaTooNew(found: 2, supported: 1)) {
+            await #expect(throws: StudyStorageError.schemaTooNew(found: Self.latest + 1, supported: Self.latest)) {
                 _ = try await PostgresStorage(settings: settings)
             }
         }
+    }
+
+    /// A retried enqueue or start whose first commit went through but whose reply was lost
+    /// (simulated: the first attempt throws a transient error after it committed) finds its own
+    /// row instead of inserting or starting a second trial.
+    @Test func aRetriedWriteWhoseReplyWasLostDoesNotWriteTwice() async throws {
+        let storage = try await TestEngines.postgres()
+        let study = try await storage.createStudy(name: TestEngines.uniqueStudyName("lost-reply"), directions: [.minimize], attributes: [:])
+        let dropped = DroppedReplies(["enqueueTrial", "startTrial"])
+        storage.afterAttempt = { operation, attempt in try dropped.drop(operation, attempt) }
+        let enqueued = try await storage.enqueueTrial(studyID: study.id, parameters: ["x": .int(1)])
+        let started = try await storage.startTrial(studyID: study.id)
+        let fresh = try await storage.startTrial(studyID: study.id)
+        storage.afterAttempt = nil
+        #expect(dropped.count == 3)
+        // One row each: the enqueued trial is the one started, and a start with nothing
+        // waiting made exactly one new trial.
+        let trials = try await storage.trials(studyID: study.id, states: nil)
+        #expect(trials.map(\.number) == [0, 1])
+        #expect(started.id == enqueued.id && started.state == .running && started.parameters == ["x": .int(1)])
+        #expect(fresh.number == 1 && fresh.state == .running)
+        await storage.close()
     }
 
     @Test func concurrentFirstOpeningsMigrateOnce() async throws {
@@ -101,8 +125,23 @@ struct PostgresStorageTests {
                         return version
                     }
                 }
-                for try await version in group { #expect(version == 1) }
+                for try await version in group { #expect(version == Self.latest) }
             }
         }
+    }
+}
+
+/// Fails the first attempt of each named operation after it succeeded, as a lost commit reply.
+final class DroppedReplies: @unchecked Sendable {
+    private let lock = NSLock()
+    private let operations: Set<String>
+    private(set) var count = 0
+
+    init(_ operations: Set<String>) { self.operations = operations }
+
+    func drop(_ operation: String, _ attempt: Int) throws {
+        guard operations.contains(operation), attempt == 0 else { return }
+        lock.withLock { count += 1 }
+        throw DeadlineExceeded()
     }
 }
