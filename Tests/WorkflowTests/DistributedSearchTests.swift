@@ -30,69 +30,106 @@ struct DistributedSearchTests {
     @Test func searchAndWorkersShareTheStudyAndAKilledWorkersTrialIsRunAgain() async throws {
         let directory = try temporaryDirectory("distributed")
         defer { try? FileManager.default.removeItem(at: directory) }
+        try await Self.run(in: directory, storage: "sqlite://study.db", studyName: "distributed", trials: 12, workers: 2, kills: 1,
+                           estimator: "proxy:params", restartCommand: nil)
+    }
+
+    /// The same on PostgreSQL at the issue's scale: 4 workers, 24 trials, two workers killed
+    /// mid-trial and restarted, the server restarted once; the plan runs the two-stage selection.
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["EDGENAS_TEST_POSTGRES_URL"] != nil, "needs the test PostgreSQL server"))
+    func fourWorkersOnPostgreSQLSurviveKillsAndAServerRestart() async throws {
+        let directory = try temporaryDirectory("distributed-pg")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let url = try #require(ProcessInfo.processInfo.environment["EDGENAS_TEST_POSTGRES_URL"])
+        try await Self.run(in: directory, storage: url, studyName: "distributed-\(UUID().uuidString.prefix(8))", trials: 24, workers: 4,
+                           kills: 2, estimator: "select", restartCommand: ProcessInfo.processInfo.environment["EDGENAS_TEST_POSTGRES_RESTART"])
+    }
+
+    /// `search --config` and `workers` `worker --config` processes on one study; `kills` workers
+    /// are killed with SIGKILL while they run a trial (a running trial whose `worker` attribute
+    /// names them) and restarted; `restartCommand` restarts the database server meanwhile.
+    static func run(in directory: URL, storage url: String, studyName: String, trials: Int, workers count: Int, kills: Int,
+                    estimator: String, restartCommand: String?) async throws {
         _ = try SyntheticDataWriter().write(to: directory.appendingPathComponent("data"), seed: 5, trainCount: 8, valCount: 4)
-        // Zero-cost estimator, INT8 latency here: a trial takes about a second, so the test
-        // is about the sharing, not the training.
+        // A cheap estimator and INT8 latency here: a trial takes about a second, so the test is
+        // about the sharing, not the training.
         try """
-            name: distributed
+            name: \(studyName)
             dataset: {path: data}
-            budget: {trials: 12}
-            estimator: proxy:params
+            budget: {trials: \(trials)}
+            estimator: \(estimator)
+            selection: {references: 4, resamples: 50}
             latency: {backend: int8}
-            storage: sqlite://study.db
+            storage: \(url)
             seed: 4
-            training: {epochs: 1, short_epochs: 1, batch_size: 4}
+            training: {epochs: 2, short_epochs: 1, batch_size: 4}
             retrain: {candidates: 2}
             output: report
             """.write(to: directory.appendingPathComponent("edgenas.yaml"), atomically: true, encoding: .utf8)
-        let worker = ["worker", "--config", "edgenas.yaml", "--heartbeat", "0.5", "--stale-timeout", "4"]
-        let search = try Process_(["search", "--config", "edgenas.yaml", "--heartbeat", "0.5", "--stale-timeout", "4"], in: directory, label: "search")
-        var workers = try (0..<2).map { try Process_(worker, in: directory, label: "worker\($0)") }
+        let liveness = ["--heartbeat", "0.5", "--stale-timeout", "4"]
+        let search = try Process_(["search", "--config", "edgenas.yaml"] + liveness, in: directory, label: "search")
+        var workers = try (0..<count).map { try Process_(["worker", "--config", "edgenas.yaml"] + liveness, in: directory, label: "worker\($0)") }
+        let storage = try await makeStudyStorage(url: url.hasPrefix("sqlite://") ? "sqlite://" + directory.appendingPathComponent("study.db").path : url)
+        let deadline = ContinuousClock.now + .seconds(600)
 
-        // Kill the first worker while it runs a trial: a running trial whose `worker` attribute
-        // names its process.
-        let storage = try SQLiteStorage(path: directory.appendingPathComponent("study.db").path)
-        let victim = ":\(workers[0].process.processIdentifier)"
-        var killed = false
-        let deadline = ContinuousClock.now + .seconds(300)
-        while !killed, ContinuousClock.now < deadline, workers[0].process.isRunning {
-            if let record = try? await storage.study(named: "distributed"),
-               try await storage.trials(studyID: record.id, states: [.running])
-                   .contains(where: { $0.userAttributes[TrialRecord.workerAttribute]?.hasSuffix(victim) == true }) {
-                kill(workers[0].process.processIdentifier, SIGKILL)
-                killed = true
+        for victim in 0..<kills {
+            let pid = ":\(workers[victim].process.processIdentifier)"
+            var killed = false
+            while !killed, ContinuousClock.now < deadline, workers[victim].process.isRunning {
+                if let record = try? await storage.study(named: studyName),
+                   try await storage.trials(studyID: record.id, states: [.running])
+                       .contains(where: { $0.userAttributes[TrialRecord.workerAttribute]?.hasSuffix(pid) == true }) {
+                    kill(workers[victim].process.processIdentifier, SIGKILL)
+                    killed = true
+                }
+                try await Task.sleep(for: .milliseconds(20))
             }
-            try await Task.sleep(for: .milliseconds(20))
+            #expect(killed, "worker \(victim) never ran a trial: \(workers[victim].output)")
+            workers[victim].process.waitUntilExit()
+            workers.append(try Process_(["worker", "--config", "edgenas.yaml"] + liveness, in: directory, label: "worker\(victim)-restarted"))
+            if victim == 0, let restartCommand {
+                let log = directory.appendingPathComponent("restart.log")
+                let restart = Process()
+                restart.executableURL = URL(fileURLWithPath: "/bin/sh")
+                // The restarted server must not inherit a pipe, so the command writes to a file.
+                restart.arguments = ["-c", "(\(restartCommand)) </dev/null >'\(log.path)' 2>&1"]
+                try restart.run()
+                restart.waitUntilExit()
+                #expect(restart.terminationStatus == 0, "server restart failed: \((try? String(contentsOf: log, encoding: .utf8)) ?? "")")
+            }
         }
-        #expect(killed, "the first worker never ran a trial: \(workers[0].output)")
-        workers[0].process.waitUntilExit()
-        workers.append(try Process_(worker, in: directory, label: "worker-restarted"))
 
         for process in [search] + workers {
             while process.process.isRunning, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(200)) }
         }
         #expect(search.process.terminationStatus == 0, "\(search.output)")
-        for worker in workers.dropFirst() { #expect(worker.process.terminationStatus == 0, "\(worker.output)") }
+        for worker in workers.dropFirst(kills) { #expect(worker.process.terminationStatus == 0, "\(worker.output)") }
 
-        let record = try await storage.study(named: "distributed")
-        let trials = try await storage.trials(studyID: record.id, states: nil)
+        let record = try await storage.study(named: studyName)
+        let all = try await storage.trials(studyID: record.id, states: nil)
         await storage.close()
-        let complete = trials.filter { $0.state == .complete }
-        #expect(complete.count >= 12, "\(trials.map { "\($0.number) \($0.state)" })")
-        #expect(Set(trials.map(\.number)).count == trials.count)
-        #expect(!trials.contains { $0.state == .running || $0.state == .waiting })
-        // The killed worker's trial was failed as stale and run again by someone else.
-        let failed = trials.filter { $0.state == .failed }
-        #expect(failed.count == 1)
+        let complete = all.filter { $0.state == .complete }
+        #expect(complete.count >= trials, "\(all.map { "\($0.number) \($0.state)" })")
+        #expect(Set(all.map(\.number)).count == all.count)
+        #expect(!all.contains { $0.state == .running || $0.state == .waiting })
+        // Each killed worker's trial was failed as stale and run again by another process.
+        let failed = all.filter { $0.state == .failed }
+        #expect(failed.count == kills)
         for trial in failed {
             #expect(complete.contains { $0.parameters == trial.parameters },
                     "trial \(trial.number) was not run again: \(([search] + workers).map(\.output).joined(separator: "\n----\n"))")
         }
-        // More than one process ran the study's trials, and the front was retrained and reported once.
-        let processes = Set(complete.compactMap { $0.userAttributes[TrialRecord.workerAttribute] })
-        #expect(processes.count >= 2, "\(processes)")
-        let snapshot = StudySnapshot(record: record, trials: trials)
+        // Several processes ran trials; the plan (and its selection), the retraining and the
+        // report happened once, in the search process.
+        #expect(Set(complete.compactMap { $0.userAttributes[TrialRecord.workerAttribute] }).count >= 2)
+        let snapshot = StudySnapshot(record: record, trials: all)
         #expect(!snapshot.retrained.isEmpty && snapshot.retrained.count <= 3)
         #expect(FileManager.default.fileExists(atPath: directory.appendingPathComponent("report/index.html").path))
+        for worker in workers {
+            #expect(!worker.output.contains("select:") && !worker.output.contains("retrain:"), "\(worker.output)")
+        }
+        if estimator == "select" {
+            #expect(search.output.components(separatedBy: "select: done").count == 2, "\(search.output)")
+        }
     }
 }
