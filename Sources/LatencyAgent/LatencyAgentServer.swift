@@ -180,7 +180,9 @@ public struct LatencyAgentServer: Sendable {
 
         // A retry of a request already measured or in flight: its answer, without a new upload.
         if let id = settings.requestID, await ledger.knows(id) {
-            return try await request.body.consumeWithCancellationOnInboundClose { _ in
+            return try await request.body.consumeWithCancellationOnInboundClose { body in
+                // The retry's upload is read and dropped, so the connection's close is still seen.
+                _ = await Self.collect(body, upTo: configuration.maximumUploadBytes, timeoutSeconds: configuration.limits.uploadTimeoutSeconds)
                 let gone = stored(503, AgentErrorBody(error: "the earlier request with request_id \(id) was dropped; send it again"))
                 return try response(await ledger.answer(for: id) { _ in gone }.answer, replayed: true)
             }

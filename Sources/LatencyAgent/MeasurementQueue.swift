@@ -89,7 +89,8 @@ final class MeasurementQueue: @unchecked Sendable {
                         return
                     }
                     guard ticket.start() else {
-                        lock.withLock { pending -= 1; skipped += 1 }
+                        // Answered before its turn: its client went away, or the agent is stopping.
+                        lock.withLock { pending -= 1; if !closed { skipped += 1 } }
                         return
                     }
                     let start = ContinuousClock.now

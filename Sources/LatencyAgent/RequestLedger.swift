@@ -47,14 +47,16 @@ actor RequestLedger {
         let entry: InFlight
         if let known = inFlight[id] {
             entry = known
+            entry.waiting.add(1)
             joined = true
         } else {
+            // Counted before the measurement exists: its turn may come at once.
             let waiting = Waiting()
+            waiting.add(1)
             entry = InFlight(task: Task { await make(waiting) }, waiting: waiting)
             inFlight[id] = entry
             joined = false
         }
-        entry.waiting.add(1)
         let answer = await withTaskCancellationHandler {
             await entry.task.value
         } onCancel: {

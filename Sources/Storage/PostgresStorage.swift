@@ -636,7 +636,10 @@ public final class PostgresStorage: ClosableStudyStorage {
             // 08: connection exception; 57P01-03: admin shutdown, crash shutdown, cannot
             // connect now (starting up); 40001/40P01: serialization failure, deadlock;
             // 53300: too many connections.
-            return state.hasPrefix("08") || ["57P01", "57P02", "57P03", "40001", "40P01", "53300"].contains(state)
+            if state.hasPrefix("08") || ["57P01", "57P02", "57P03", "40001", "40P01", "53300"].contains(state) { return true }
+            // A retried trial write met the token that its abandoned earlier attempt committed
+            // meanwhile: the next attempt finds that trial by its token.
+            return state == "23505" && error.serverInfo?[.constraintName] == "edgenas_trials_by_request_token"
         default:
             return false
         }

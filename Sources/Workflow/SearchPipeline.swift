@@ -115,7 +115,7 @@ public struct SearchPipeline: Sendable {
         let plan = try await self.plan(study)
         try await search(study, estimator: plan.estimator)
         // A trial a dead worker left is queued again and run here, even past the budget.
-        while try await waitForOtherWorkers(study) { try await search(study, estimator: plan.estimator) }
+        while try await waitForOtherWorkers(study), try await search(study, estimator: plan.estimator) > 0 {}
         try await retrainCandidates(study, estimatorIsFull: plan.estimator.isFullFidelity, selection: plan.selection)
         let record = try await storage.study(named: config.name)
         let trials = try await storage.trials(studyID: record.id, states: nil)
@@ -381,9 +381,13 @@ public struct SearchPipeline: Sendable {
 
     // MARK: search
 
-    private func search(_ study: Study, estimator: any PerformanceEstimator) async throws {
+    /// Runs trials until the budget is met; returns how many this call ran.
+    @discardableResult
+    private func search(_ study: Study, estimator: any PerformanceEstimator) async throws -> Int {
         let record = try await storage.study(named: config.name)
-        var usedSeconds = Double(record.attributes[PipelineAttribute.searchSeconds] ?? "") ?? 0
+        // Search time of earlier runs; this run's is the time since `started`.
+        let earlierSeconds = Double(record.attributes[PipelineAttribute.searchSeconds] ?? "") ?? 0
+        var usedSeconds = earlierSeconds
         let started = Date()
         let baseModel = config.baseModel, objectives = config.objectives, constraints = config.constraints
         let latency = components.latency
@@ -395,7 +399,7 @@ public struct SearchPipeline: Sendable {
             }
             let trials = try await study.trials()
             let complete = trials.filter { $0.state == .complete }.count
-            let elapsed = usedSeconds + Date().timeIntervalSince(started)
+            let elapsed = earlierSeconds + Date().timeIntervalSince(started)
             // Queued trials (the baseline, a dead worker's trial) run even when the budget is met.
             let queued = trials.contains { $0.state == .waiting }
             if let budget = config.budget.trials, complete >= budget, !queued { break }
@@ -419,7 +423,7 @@ public struct SearchPipeline: Sendable {
             }
             let seconds = Date().timeIntervalSince(trialStart)
             trialSeconds.append(seconds)
-            usedSeconds += seconds
+            usedSeconds = earlierSeconds + Date().timeIntervalSince(started)
             try await storage.setStudyAttribute(studyID: study.studyID, key: PipelineAttribute.searchSeconds, value: String(usedSeconds))
             if let error = failure.error {
                 failuresInARow += 1
@@ -432,6 +436,7 @@ public struct SearchPipeline: Sendable {
             }
             try await logProgress(study, trialSeconds: trialSeconds, usedSeconds: usedSeconds)
         }
+        return trialSeconds.count
     }
 
     /// One trial: the architecture, its latency on the backend, the estimator's score, and the
