@@ -134,7 +134,7 @@ struct AgentLimitsTests {
             // Announces 50 MB and sends none of it: the refusal comes anyway, unread.
             let connection = try RawConnection(url)
             connection.sendHead(measureQuery("&model_format=onnx"), contentLength: 50_000_000)
-            let answer = connection.read(for: 5)
+            let answer = connection.read(for: 30)
             #expect(statusCode(answer) == 503 && answer?.contains("queue is full") == true)
             try FileManager.default.removeItem(at: hold)
             #expect(try await first.value.measurement.samplesMilliseconds == [1.5])
@@ -150,10 +150,10 @@ struct AgentLimitsTests {
             try await Task.sleep(for: .milliseconds(200))
             let other = try RawConnection(url)
             other.sendHead(measureQuery("&model_format=checkpoint"), contentLength: 1000)
-            let refused = other.read(for: 5)
+            let refused = other.read(for: 30)
             #expect(statusCode(refused) == 503 && refused?.contains("1 uploads are already arriving") == true)
             // The slow body is cut off at the upload timeout.
-            let timedOut = slow.read(for: 5)
+            let timedOut = slow.read(for: 30)
             #expect(statusCode(timedOut) == 408 && timedOut?.contains("did not arrive within 1.0 s") == true)
             // The slot is free again.
             let (status, _) = try await send("POST", URL(string: "\(url)/v1/measure?\(measureQuery())")!, authorization: "Bearer \(token)")

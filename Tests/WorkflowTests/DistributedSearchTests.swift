@@ -30,7 +30,7 @@ struct DistributedSearchTests {
     @Test func searchAndWorkersShareTheStudyAndAKilledWorkersTrialIsRunAgain() async throws {
         let directory = try temporaryDirectory("distributed")
         defer { try? FileManager.default.removeItem(at: directory) }
-        try await Self.run(in: directory, storage: "sqlite://study.db", studyName: "distributed", trials: 12, workers: 2, kills: 1,
+        try await Self.run(in: directory, storage: "sqlite://study.db", studyName: "distributed", trials: 24, workers: 2, kills: 1,
                            estimator: "proxy:params", restartCommand: nil)
     }
 
