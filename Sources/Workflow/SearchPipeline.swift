@@ -4,6 +4,7 @@ import Hardware
 import Logging
 import Randomness
 import Search
+import Synchronization
 import Vision
 
 public enum PipelineError: Error, Equatable, CustomStringConvertible {
@@ -448,6 +449,7 @@ public struct SearchPipeline: Sendable {
         latency: any LatencyBackend, estimator: any PerformanceEstimator, evaluated: [String: FrozenTrial] = [:]
     ) async throws -> Evaluation {
         try await trial.setUserAttribute(TrialRecord.workerAttribute, TrialRecord.thisWorker)
+        CrashDrill.trialStarted()
         let architecture = try ArchitectureSpace.architecture(trial.parameters, base: base)
         if let earlier = evaluated[architecture.description], let values = earlier.values, var record = TrialRecord(earlier) {
             record.duplicateOf = earlier.number
@@ -583,3 +585,23 @@ private final class FailureNote: @unchecked Sendable {
         set { lock.withLock { message = newValue } }
     }
 }
+
+/// The crash-safety drill: a process started with `EDGENAS_CRASH_DRILL_TRIAL=K` kills itself
+/// with SIGKILL in its K-th trial, after the trial is running and named after it, as a worker
+/// dies when its node is lost. The distributed tests use it to kill a worker mid-trial exactly,
+/// where killing it from outside at the right moment depends on timing.
+enum CrashDrill {
+    static let variable = "EDGENAS_CRASH_DRILL_TRIAL"
+    private static let target = ProcessInfo.processInfo.environment[variable].flatMap(Int.init)
+    private static let started = Mutex(0)
+
+    static func trialStarted() {
+        guard let target else { return }
+        let count = started.withLock { value -> Int in
+            value += 1
+            return value
+        }
+        if count == target { kill(getpid(), SIGKILL) }
+    }
+}
+

@@ -12,13 +12,14 @@ struct DistributedSearchTests {
     final class Process_ {
         let process = Process()
         let log: URL
-        init(_ arguments: [String], in directory: URL, label: String) throws {
+        init(_ arguments: [String], in directory: URL, label: String, environment: [String: String] = [:]) throws {
             log = directory.appendingPathComponent("\(label).log")
             FileManager.default.createFile(atPath: log.path, contents: nil)
             let handle = try FileHandle(forWritingTo: log)
             process.executableURL = try DoctorCommandTests.executable()
             process.arguments = arguments
             process.currentDirectoryURL = directory
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
             process.standardOutput = handle
             process.standardError = handle
             try process.run()
@@ -46,8 +47,8 @@ struct DistributedSearchTests {
     }
 
     /// `search --config` and `workers` `worker --config` processes on one study; `kills` workers
-    /// are killed with SIGKILL while they run a trial (a running trial whose `worker` attribute
-    /// names them) and restarted; `restartCommand` restarts the database server meanwhile.
+    /// die by SIGKILL in the middle of a trial and are restarted; `restartCommand` restarts the
+    /// database server meanwhile.
     static func run(in directory: URL, storage url: String, studyName: String, trials: Int, workers count: Int, kills: Int,
                     estimator: String, restartCommand: String?) async throws {
         _ = try SyntheticDataWriter().write(to: directory.appendingPathComponent("data"), seed: 5, trainCount: 8, valCount: 4)
@@ -68,24 +69,19 @@ struct DistributedSearchTests {
             """.write(to: directory.appendingPathComponent("edgenas.yaml"), atomically: true, encoding: .utf8)
         let liveness = ["--heartbeat", "0.5", "--stale-timeout", "4"]
         let search = try Process_(["search", "--config", "edgenas.yaml"] + liveness, in: directory, label: "search")
-        var workers = try (0..<count).map { try Process_(["worker", "--config", "edgenas.yaml"] + liveness, in: directory, label: "worker\($0)") }
+        // The first `kills` workers kill themselves with SIGKILL in their second trial, mid-trial
+        // (`EDGENAS_CRASH_DRILL_TRIAL`); each is restarted once it is dead.
+        var workers = try (0..<count).map { index in
+            try Process_(["worker", "--config", "edgenas.yaml"] + liveness, in: directory, label: "worker\(index)",
+                         environment: index < kills ? ["EDGENAS_CRASH_DRILL_TRIAL": "2"] : [:])
+        }
         let storage = try await makeStudyStorage(url: url.hasPrefix("sqlite://") ? "sqlite://" + directory.appendingPathComponent("study.db").path : url)
         let deadline = ContinuousClock.now + .seconds(600)
 
         for victim in 0..<kills {
-            let pid = ":\(workers[victim].process.processIdentifier)"
-            var killed = false
-            while !killed, ContinuousClock.now < deadline, workers[victim].process.isRunning {
-                if let record = try? await storage.study(named: studyName),
-                   try await storage.trials(studyID: record.id, states: [.running])
-                       .contains(where: { $0.userAttributes[TrialRecord.workerAttribute]?.hasSuffix(pid) == true }) {
-                    kill(workers[victim].process.processIdentifier, SIGKILL)
-                    killed = true
-                }
-                try await Task.sleep(for: .milliseconds(20))
-            }
-            #expect(killed, "worker \(victim) never ran a trial: \(workers[victim].output)")
             workers[victim].process.waitUntilExit()
+            #expect(workers[victim].process.terminationReason == .uncaughtSignal && workers[victim].process.terminationStatus == SIGKILL,
+                    "worker \(victim) did not die mid-trial: \(workers[victim].output)")
             workers.append(try Process_(["worker", "--config", "edgenas.yaml"] + liveness, in: directory, label: "worker\(victim)-restarted"))
             if victim == 0, let restartCommand {
                 let log = directory.appendingPathComponent("restart.log")
