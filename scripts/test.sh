@@ -9,11 +9,18 @@ cd "$(dirname "$0")/.."
 # libgomp reads this once at load: idle OpenMP workers must sleep, not spin, on shared cores.
 export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
 
+log="" own_server=""
+cleanup() {
+    [ -z "$log" ] || rm -f "$log"
+    [ -z "$own_server" ] || scripts/postgres-test-server.sh stop
+}
+trap cleanup EXIT
+
 if [ -z "${EDGENAS_TEST_POSTGRES_URL:-}" ] && [ -x /usr/lib/postgresql/15/bin/pg_ctl ]; then
     # A cluster of this run's own (directory and port), so a developer's server is untouched.
     export EDGENAS_PG_DIR="${TMPDIR:-/tmp}/edgenas-pg-test-$$" EDGENAS_PG_PORT="${EDGENAS_PG_PORT:-54339}"
     exports=$(scripts/postgres-test-server.sh start)
-    trap 'scripts/postgres-test-server.sh stop' EXIT
+    own_server=1
     eval "$exports"
     echo "==> PostgreSQL test server at $EDGENAS_TEST_POSTGRES_URL"
 fi
@@ -37,4 +44,19 @@ else
 fi
 
 swift build --build-tests
-swift test --skip-build "$@"
+
+# A hung test must fail the run and say which test it is, not use up CI's 90 minutes: the
+# suite takes about 12 minutes on 2 cores. Lines go out as they are written (a pipe would
+# hold them in a buffer, and a killed run would lose its last minutes of output).
+log=$(mktemp)
+limit="${EDGENAS_TEST_TIME_LIMIT:-2400}"
+status=0
+stdbuf -oL -eL timeout --kill-after=30 "$limit" swift test --skip-build "$@" 2>&1 | tee "$log" || status=$?
+if [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; then
+    echo "error: the tests did not finish within $limit s (EDGENAS_TEST_TIME_LIMIT); started and never ended:" >&2
+    # Swift Testing prints "◇ Test name(...) started." and "✔/✘ Test name(...) passed/failed ...".
+    awk '/^◇ Test .* started\.$/ { sub(/^◇ Test /, ""); sub(/\(.*/, ""); open[$0]++ }
+         /^[✔✘] Test .* (passed|failed|skipped)/ { sub(/^[✔✘] Test /, ""); sub(/\(.*/, ""); open[$0]-- }
+         END { for (name in open) if (open[name] > 0) print "  " name }' "$log" >&2
+fi
+exit "$status"

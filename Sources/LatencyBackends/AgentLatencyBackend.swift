@@ -9,7 +9,8 @@ import Vision
 ///
 /// Each measurement is one `POST /v1/measure` (see `AgentProtocol`). A board that does not
 /// answer in `requestTimeoutSeconds`, refuses the connection, or says it is busy (502, 503,
-/// 504) is retried after `backoffSeconds`, doubling each time, up to `attempts` tries; then
+/// 504) is retried after `backoffSeconds`, doubling each time up to `maximumBackoffSeconds`,
+/// for at most `attempts` tries; then
 /// the measurement fails with an error naming the URL, and the caller (a study worker) fails
 /// that one trial and goes on. Answers that another try would not change (a bad token, a bad
 /// architecture, a failed measurement) fail at once.
@@ -27,13 +28,16 @@ public struct AgentLatencyBackend: LatencyBackend {
     public var attempts: Int
     /// Wait before the first retry, in seconds; it doubles before each further retry.
     public var backoffSeconds: Double
+    /// The longest wait between two tries: without a cap, doubling from 2 s makes the 20th try
+    /// wait six days.
+    public var maximumBackoffSeconds: Double
     /// The model file to upload for an architecture and its format; nil: upload nothing and
     /// let the board build the network from the architecture's name.
     public var modelFile: (@Sendable (DetectorArchitecture) throws -> (URL, ModelFormat))?
     private let session: SessionHolder
 
     public init(url: URL, token: String, threads: Int? = nil, requestTimeoutSeconds: Double = 600, attempts: Int = 3,
-                backoffSeconds: Double = 2, modelFile: (@Sendable (DetectorArchitecture) throws -> (URL, ModelFormat))? = nil)
+                backoffSeconds: Double = 2, maximumBackoffSeconds: Double = 30, modelFile: (@Sendable (DetectorArchitecture) throws -> (URL, ModelFormat))? = nil)
         throws(AgentBackendError)
     {
         guard let scheme = url.scheme?.lowercased(), ["http", "https"].contains(scheme), url.host != nil else {
@@ -47,12 +51,17 @@ public struct AgentLatencyBackend: LatencyBackend {
         guard backoffSeconds >= 0 else {
             throw .invalidSetting(url: url.absoluteString, "backoffSeconds", value: "\(backoffSeconds)", expected: ">= 0")
         }
+        guard maximumBackoffSeconds >= backoffSeconds else {
+            throw .invalidSetting(url: url.absoluteString, "maximumBackoffSeconds", value: "\(maximumBackoffSeconds)",
+                                  expected: ">= backoffSeconds (\(backoffSeconds))")
+        }
         self.url = url
         self.token = token
         self.threads = threads
         self.requestTimeoutSeconds = requestTimeoutSeconds
         self.attempts = attempts
         self.backoffSeconds = backoffSeconds
+        self.maximumBackoffSeconds = maximumBackoffSeconds
         self.modelFile = modelFile
         session = SessionHolder(timeoutSeconds: requestTimeoutSeconds)
     }
@@ -91,7 +100,7 @@ public struct AgentLatencyBackend: LatencyBackend {
                                                            requestID: UUID().uuidString), body: body)
         var lastFailure = ""
         for attempt in 1...attempts {
-            if attempt > 1 { Thread.sleep(forTimeInterval: backoffSeconds * pow(2, Double(attempt - 2))) }
+            if attempt > 1 { Thread.sleep(forTimeInterval: delay(beforeAttempt: attempt)) }
             switch session.send(request, body: body, timeoutSeconds: requestTimeoutSeconds) {
             case .failure(let transport):
                 lastFailure = transport.description
@@ -110,6 +119,12 @@ public struct AgentLatencyBackend: LatencyBackend {
             }
         }
         throw AgentBackendError.unreachable(url: url.absoluteString, attempts: attempts, lastFailure: lastFailure)
+    }
+
+    /// Seconds to wait before try `attempt` (2 or more): `backoffSeconds` doubled for each
+    /// earlier retry, at most `maximumBackoffSeconds`.
+    func delay(beforeAttempt attempt: Int) -> Double {
+        min(maximumBackoffSeconds, backoffSeconds * pow(2, Double(min(attempt - 2, 60))))
     }
 
     public func health() throws -> AgentHealth {

@@ -100,7 +100,7 @@ public enum LatencyBackendSpec: Hashable, Sendable, CustomStringConvertible {
         let model = deployedModel(seed: settings.seed, precision: settings.deployedPrecision)
         return try AgentLatencyBackend(url: url, token: token, threads: settings.threads, requestTimeoutSeconds: settings.requestTimeoutSeconds,
                                        attempts: settings.attempts, backoffSeconds: settings.backoffSeconds,
-                                       modelFile: { architecture in (try model(architecture), .onnx) })
+                                       maximumBackoffSeconds: max(30, settings.backoffSeconds), modelFile: { architecture in (try model(architecture), .onnx) })
     }
 
     /// What `{model}` names in a benchmark command and what an agent is sent: the architecture

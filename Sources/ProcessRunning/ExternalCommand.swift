@@ -44,11 +44,14 @@ public struct ExternalCommand: Sendable, Hashable {
         let started = try start()
         let done = DispatchSemaphore(value: 0)
         let box = ResultBox()
-        started.onExit { result in
-            box.set(result)
-            done.signal()
+        // The process's termination handler holds `started` weakly: it must live until the end.
+        withExtendedLifetime(started) {
+            started.onExit { result in
+                box.set(result)
+                done.signal()
+            }
+            done.wait()
         }
-        done.wait()
         return try box.get().get()
     }
 

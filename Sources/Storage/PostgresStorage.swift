@@ -198,6 +198,11 @@ public final class PostgresStorage: ClosableStudyStorage {
             "ALTER TABLE edgenas_trials ADD COLUMN request_token TEXT",
             "CREATE UNIQUE INDEX edgenas_trials_by_request_token ON edgenas_trials (request_token)",
         ]),
+        // The same for the call that created a study: its retry after a lost commit reply
+        // returns that study instead of "already exists".
+        SchemaMigration(version: 3, statements: [
+            "ALTER TABLE edgenas_studies ADD COLUMN request_token TEXT",
+        ]),
     ]
 
     /// An arbitrary constant naming the advisory lock that serializes migrations of
@@ -238,11 +243,18 @@ public final class PostgresStorage: ClosableStudyStorage {
     // MARK: studies
 
     public func createStudy(name: String, directions: [StudyDirection], attributes: [String: String]) async throws -> StudyRecord {
-        try await inTransaction("createStudy") { connection, _ in
+        let token = UUID().uuidString
+        return try await inTransaction("createStudy") { connection, attempt in
+            if attempt > 0, let earlier = try await self.loadStudies(connection, name: name).first,
+               try await connection.query(
+                   "SELECT 1 FROM edgenas_studies WHERE id = \(earlier.id) AND request_token = \(token)", logger: self.logger
+               ).collect().count == 1 {
+                return earlier
+            }
             let rows = try await connection.query(
                 """
-                INSERT INTO edgenas_studies (name, directions, created_at)
-                VALUES (\(name), \(StorageCodec.encode(directions)), \(unescaped: Self.serverNow))
+                INSERT INTO edgenas_studies (name, directions, created_at, request_token)
+                VALUES (\(name), \(StorageCodec.encode(directions)), \(unescaped: Self.serverNow), \(token))
                 ON CONFLICT (name) DO NOTHING RETURNING id, created_at
                 """, logger: self.logger
             ).decode((Int, Double).self).elements()

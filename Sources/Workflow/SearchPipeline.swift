@@ -56,6 +56,9 @@ public struct PipelineComponents: Sendable {
     public var retrain: @Sendable (DetectorArchitecture, _ checkpoint: URL?) throws -> PerformanceEstimate
     /// AP@0.5 of trained weights after INT8 quantization (nil: not measurable here).
     public var quantizedAP: @Sendable (DetectorArchitecture, _ weights: URL) throws -> Double?
+    /// The clock the hours budget is spent on: the wall clock, or a test's own so that a busy
+    /// machine cannot change how many trials a test's search runs.
+    public var clock: @Sendable () -> Date
 
     public init(
         latency: any LatencyBackend, profile: @escaping @Sendable (DetectorArchitecture) throws -> LayerProfileSummary,
@@ -63,7 +66,8 @@ public struct PipelineComponents: Sendable {
         fullTrainingSeconds: @escaping @Sendable (DetectorArchitecture) throws -> Double,
         selection: @escaping @Sendable (SelectionRequest) throws -> SelectionResult,
         retrain: @escaping @Sendable (DetectorArchitecture, URL?) throws -> PerformanceEstimate,
-        quantizedAP: @escaping @Sendable (DetectorArchitecture, URL) throws -> Double? = { _, _ in nil }
+        quantizedAP: @escaping @Sendable (DetectorArchitecture, URL) throws -> Double? = { _, _ in nil },
+        clock: @escaping @Sendable () -> Date = { Date() }
     ) {
         self.latency = latency
         self.profile = profile
@@ -72,6 +76,7 @@ public struct PipelineComponents: Sendable {
         self.selection = selection
         self.retrain = retrain
         self.quantizedAP = quantizedAP
+        self.clock = clock
     }
 }
 
@@ -389,7 +394,8 @@ public struct SearchPipeline: Sendable {
         // Search time of earlier runs; this run's is the time since `started`.
         let earlierSeconds = Double(record.attributes[PipelineAttribute.searchSeconds] ?? "") ?? 0
         var usedSeconds = earlierSeconds
-        let started = Date()
+        let clock = components.clock
+        let started = clock()
         let baseModel = config.baseModel, objectives = config.objectives, constraints = config.constraints
         let latency = components.latency
         var failuresInARow = 0
@@ -400,7 +406,7 @@ public struct SearchPipeline: Sendable {
             }
             let trials = try await study.trials()
             let complete = trials.filter { $0.state == .complete }.count
-            let elapsed = earlierSeconds + Date().timeIntervalSince(started)
+            let elapsed = earlierSeconds + clock().timeIntervalSince(started)
             // Queued trials (the baseline, a dead worker's trial) run even when the budget is met.
             let queued = trials.contains { $0.state == .waiting }
             if let budget = config.budget.trials, complete >= budget, !queued { break }
@@ -408,7 +414,7 @@ public struct SearchPipeline: Sendable {
                 log(String(format: "search: the %g h budget is spent after %d complete trials", hours, complete))
                 break
             }
-            let trialStart = Date()
+            let trialStart = clock()
             let failure = FailureNote()
             let evaluated = Dictionary(trials.filter { $0.state == .complete }.compactMap { trial in
                 TrialRecord(trial).map { ($0.architecture, trial) }
@@ -422,9 +428,9 @@ public struct SearchPipeline: Sendable {
                     throw error
                 }
             }
-            let seconds = Date().timeIntervalSince(trialStart)
+            let seconds = clock().timeIntervalSince(trialStart)
             trialSeconds.append(seconds)
-            usedSeconds = earlierSeconds + Date().timeIntervalSince(started)
+            usedSeconds = earlierSeconds + clock().timeIntervalSince(started)
             try await storage.setStudyAttribute(studyID: study.studyID, key: PipelineAttribute.searchSeconds, value: String(usedSeconds))
             if let error = failure.error {
                 failuresInARow += 1

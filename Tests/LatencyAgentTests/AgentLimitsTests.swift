@@ -44,8 +44,14 @@ final class RawConnection: @unchecked Sendable {
     }
 
     /// Everything the agent sends until it closes or `seconds` pass; nil when the connection
-    /// was closed with nothing sent.
-    func read(for seconds: Double) -> String? {
+    /// was closed with nothing sent. The wait blocks a thread, so it runs off the concurrency
+    /// pool: on two cores a blocked pool thread is half the pool, and the agent under test
+    /// answers on that pool.
+    func read(for seconds: Double) async throws -> String? {
+        try await offPool { self.readBlocking(for: seconds) }
+    }
+
+    private func readBlocking(for seconds: Double) -> String? {
         var timeout = timeval(tv_sec: Int(seconds), tv_usec: Int((seconds - seconds.rounded(.down)) * 1e6))
         setsockopt(socket, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         var received = Data()
@@ -134,7 +140,7 @@ struct AgentLimitsTests {
             // Announces 50 MB and sends none of it: the refusal comes anyway, unread.
             let connection = try RawConnection(url)
             connection.sendHead(measureQuery("&model_format=onnx"), contentLength: 50_000_000)
-            let answer = connection.read(for: 30)
+            let answer = try await connection.read(for: 30)
             #expect(statusCode(answer) == 503 && answer?.contains("queue is full") == true)
             try FileManager.default.removeItem(at: hold)
             #expect(try await first.value.measurement.samplesMilliseconds == [1.5])
@@ -150,10 +156,10 @@ struct AgentLimitsTests {
             try await Task.sleep(for: .milliseconds(200))
             let other = try RawConnection(url)
             other.sendHead(measureQuery("&model_format=checkpoint"), contentLength: 1000)
-            let refused = other.read(for: 30)
+            let refused = try await other.read(for: 30)
             #expect(statusCode(refused) == 503 && refused?.contains("1 uploads are already arriving") == true)
             // The slow body is cut off at the upload timeout.
-            let timedOut = slow.read(for: 30)
+            let timedOut = try await slow.read(for: 30)
             #expect(statusCode(timedOut) == 408 && timedOut?.contains("did not arrive within 1.0 s") == true)
             // The slot is free again.
             let (status, _) = try await send("POST", URL(string: "\(url)/v1/measure?\(measureQuery())")!, authorization: "Bearer \(token)")
@@ -240,7 +246,7 @@ struct AgentLimitsTests {
         try await withAgent({ $0.limits.idleTimeoutSeconds = 0.5 }) { url in
             let idle = try RawConnection(url)
             let start = ContinuousClock.now
-            #expect(idle.read(for: 10) == nil)
+            #expect(try await idle.read(for: 10) == nil)
             #expect(ContinuousClock.now - start < .seconds(5))
             #expect(try await send("GET", URL(string: "\(url)/v1/health")!).0 == 200)
         }
@@ -258,7 +264,8 @@ struct AgentLimitsTests {
             let answers = try await withThrowingTaskGroup(of: Int.self) { group in
                 for _ in 0..<10 {
                     group.addTask {
-                        let client = try AgentLatencyBackend(url: url, token: token, requestTimeoutSeconds: 0.5, attempts: 40, backoffSeconds: 0.05)
+                        let client = try AgentLatencyBackend(url: url, token: token, requestTimeoutSeconds: 0.5, attempts: 40, backoffSeconds: 0.05,
+                                                          maximumBackoffSeconds: 0.4)
                         var measured = 0
                         for _ in 0..<10 where try await measureDetached(client).measurement.samplesMilliseconds == [1.5] { measured += 1 }
                         return measured

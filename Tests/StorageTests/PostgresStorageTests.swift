@@ -97,14 +97,21 @@ struct PostgresStorageTests {
     /// row instead of inserting or starting a second trial.
     @Test func aRetriedWriteWhoseReplyWasLostDoesNotWriteTwice() async throws {
         let storage = try await TestEngines.postgres()
-        let study = try await storage.createStudy(name: TestEngines.uniqueStudyName("lost-reply"), directions: [.minimize], attributes: [:])
-        let dropped = DroppedReplies(["enqueueTrial", "startTrial"])
+        let dropped = DroppedReplies(["createStudy", "enqueueTrial", "startTrial"])
         storage.afterAttempt = { operation, attempt in try dropped.drop(operation, attempt) }
+        // The retried creation returns the study its first attempt made, not "already exists".
+        let name = TestEngines.uniqueStudyName("lost-reply")
+        let study = try await storage.createStudy(name: name, directions: [.minimize], attributes: ["budget": "3"])
+        #expect(try await storage.study(named: name) == study)
+        // Another caller creating the same name still hears that it exists.
+        await #expect(throws: StudyStorageError.studyAlreadyExists(name: name)) {
+            try await storage.createStudy(name: name, directions: [.minimize], attributes: [:])
+        }
         let enqueued = try await storage.enqueueTrial(studyID: study.id, parameters: ["x": .int(1)])
         let started = try await storage.startTrial(studyID: study.id)
         let fresh = try await storage.startTrial(studyID: study.id)
         storage.afterAttempt = nil
-        #expect(dropped.count == 3)
+        #expect(dropped.count == 4)
         // One row each: the enqueued trial is the one started, and a start with nothing
         // waiting made exactly one new trial.
         let trials = try await storage.trials(studyID: study.id, states: nil)

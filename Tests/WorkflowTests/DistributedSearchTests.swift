@@ -25,6 +25,12 @@ struct DistributedSearchTests {
             try process.run()
         }
         var output: String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
+        /// Waits for the process to end without blocking a concurrency-pool thread; throws when
+        /// it is still running at `deadline`.
+        func exit(before deadline: ContinuousClock.Instant) async throws {
+            while process.isRunning, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(200)) }
+            try #require(!process.isRunning, "\(log.lastPathComponent) still running at the deadline: \(output)")
+        }
         deinit { if process.isRunning { process.terminate() } }
     }
 
@@ -67,7 +73,9 @@ struct DistributedSearchTests {
             retrain: {candidates: 2}
             output: report
             """.write(to: directory.appendingPathComponent("edgenas.yaml"), atomically: true, encoding: .utf8)
-        let liveness = ["--heartbeat", "0.5", "--stale-timeout", "4"]
+        // A worker beats every half second; 20 s of silence means it died. A busy CI machine
+        // has held a live worker's beats back for 4 s (its trial was then run twice).
+        let liveness = ["--heartbeat", "0.5", "--stale-timeout", "20"]
         let search = try Process_(["search", "--config", "edgenas.yaml"] + liveness, in: directory, label: "search")
         // The first `kills` workers kill themselves with SIGKILL in their second trial, mid-trial
         // (`EDGENAS_CRASH_DRILL_TRIAL`); each is restarted once it is dead.
@@ -79,7 +87,7 @@ struct DistributedSearchTests {
         let deadline = ContinuousClock.now + .seconds(600)
 
         for victim in 0..<kills {
-            workers[victim].process.waitUntilExit()
+            try await workers[victim].exit(before: deadline)
             #expect(workers[victim].process.terminationReason == .uncaughtSignal && workers[victim].process.terminationStatus == SIGKILL,
                     "worker \(victim) did not die mid-trial: \(workers[victim].output)")
             workers.append(try Process_(["worker", "--config", "edgenas.yaml"] + liveness, in: directory, label: "worker\(victim)-restarted"))
@@ -90,14 +98,12 @@ struct DistributedSearchTests {
                 // The restarted server must not inherit a pipe, so the command writes to a file.
                 restart.arguments = ["-c", "(\(restartCommand)) </dev/null >'\(log.path)' 2>&1"]
                 try restart.run()
-                restart.waitUntilExit()
+                while restart.isRunning { try await Task.sleep(for: .milliseconds(100)) }
                 #expect(restart.terminationStatus == 0, "server restart failed: \((try? String(contentsOf: log, encoding: .utf8)) ?? "")")
             }
         }
 
-        for process in [search] + workers {
-            while process.process.isRunning, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(200)) }
-        }
+        for process in [search] + workers { try await process.exit(before: deadline) }
         #expect(search.process.terminationStatus == 0, "\(search.output)")
         for worker in workers.dropFirst(kills) { #expect(worker.process.terminationStatus == 0, "\(worker.output)") }
 

@@ -81,8 +81,29 @@ let fakeProfile = LayerProfileSummary(backend: "fake-macs", architecture: "k5-g1
     .init(name: "stem.conv", block: "stem", milliseconds: 0.5),
 ])
 
+/// Time in the fake world: it passes only when a fake component says its work took some, so
+/// the hours budget is spent on the test's schedule, not on how busy the machine is.
+final class FakeTime: @unchecked Sendable {
+    private let lock = NSLock()
+    private var now = Date(timeIntervalSince1970: 1_800_000_000)
+    func read() -> Date { lock.withLock { now } }
+    func advance(by seconds: Double) { lock.withLock { now += seconds } }
+}
+
+/// The fake estimator, taking `seconds` of fake time per estimate.
+struct TimedFakeEstimator: PerformanceEstimator {
+    var time: FakeTime
+    var seconds: Double
+    var name: String { "short" }
+    var isFullFidelity: Bool { false }
+    func estimate(_ architecture: DetectorArchitecture, trialNumber: Int) throws -> PerformanceEstimate {
+        time.advance(by: seconds)
+        return try FakeEstimator().estimate(architecture, trialNumber: trialNumber)
+    }
+}
+
 /// Full training in the fake world: 0.1 above the short estimate. The selection runs the real
-/// ranking on fake trainings and proxies.
+/// ranking on fake trainings and proxies. Its clock stands still: the hours budget is never spent.
 let fakeComponents = PipelineComponents(
     latency: FakeLatency(), profile: { _ in fakeProfile }, estimator: { _, _ in FakeEstimator() }, fullTrainingSeconds: { _ in 100 },
     selection: { request in
@@ -100,7 +121,7 @@ let fakeComponents = PipelineComponents(
     quantizedAP: { architecture, weights in
         // INT8 loses 0.02 in the fake world, and only weights a training left can be quantized.
         FileManager.default.fileExists(atPath: weights.path) ? FakeEstimator.ap(architecture) + 0.08 : nil
-    })
+    }, clock: FakeTime().read)
 
 func temporaryDirectory(_ label: String) throws -> URL {
     let url = FileManager.default.temporaryDirectory.appendingPathComponent("edgenas-\(label)-\(UUID().uuidString)")
@@ -159,6 +180,26 @@ final class LogLines: @unchecked Sendable {
         #expect(trials.contains { $0.state == .complete && $0.parameters == parameters && $0.id != dead.id })
         #expect(!trials.contains { $0.state == .running })
         #expect(log.lines.contains { $0.contains("trial id \(dead.id) stopped beating") })
+    }
+
+    @Test func theHoursBudgetStopsTheSearchWhenItsClockSaysSo() async throws {
+        let directory = try temporaryDirectory("pipeline-hours")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let storage = try SQLiteStorage(path: directory.appendingPathComponent("study.db").path)
+        // 0.01 h is 36 s and a trial's estimate takes 10 s (a repeated architecture takes none):
+        // the search stops at its first look at the clock past 36 s, well before 8 trials.
+        let time = FakeTime()
+        var components = fakeComponents
+        components.clock = time.read
+        components.estimator = { _, _ in TimedFakeEstimator(time: time, seconds: 10) }
+        let log = LogLines()
+        let result = try await SearchPipeline(config: try pipelineConfig(directory: directory, trials: 8, estimator: "short"),
+                                              storage: storage, components: components, log: log.append).run()
+        #expect((4...7).contains(result.completeTrials))
+        #expect(log.lines.contains("search: the 0.01 h budget is spent after \(result.completeTrials) complete trials"))
+        let record = try await storage.study(named: "tiny")
+        let searchSeconds = try #require(record.attributes[PipelineAttribute.searchSeconds].flatMap(Double.init))
+        #expect(searchSeconds >= 36 && searchSeconds < 46)
     }
 
     @Test func aTinySearchProducesAFrontRetrainedCandidatesAndAReport() async throws {
