@@ -15,6 +15,8 @@ cleanup() {
     [ -z "$own_server" ] || scripts/postgres-test-server.sh stop
 }
 trap cleanup EXIT
+trap 'exit 143' TERM
+trap 'exit 130' INT
 
 if [ -z "${EDGENAS_TEST_POSTGRES_URL:-}" ] && [ -x /usr/lib/postgresql/15/bin/pg_ctl ]; then
     # A cluster of this run's own (directory and port), so a developer's server is untouched.

@@ -73,6 +73,9 @@ public struct TrialHandle: Sendable {
 public final class Study: Sendable {
     public let name: String
     public let studyID: Int
+    /// Whether this call created the study (false: it existed, or another process that raced
+    /// this one created it first), so exactly one process sets it up.
+    public let wasCreated: Bool
     public let directions: [StudyDirection]
     public let space: SearchSpace
     public let storage: any StudyStorage
@@ -98,7 +101,9 @@ public final class Study: Sendable {
             record = try await storage.createStudy(name: name, directions: directions, attributes: [
                 "search_space": space.jsonString(), "sampler": sampler.name, "seed": String(seed),
             ])
+            wasCreated = true
         } catch StudyStorageError.studyAlreadyExists {
+            wasCreated = false
             record = try await storage.study(named: name)
             guard record.directions == directions else {
                 throw StudyError.directionsMismatch(study: name, stored: record.directions, requested: directions)

@@ -192,7 +192,8 @@ public struct SearchPipeline: Sendable {
         let study = try await Study(name: config.name, space: config.searchSpace, directions: config.directions,
                                     storage: storage, sampler: sampler, seed: config.seed,
                                     logger: Logger(label: "edgenas.search"))
-        if existing == nil {
+        // Two processes started together may both find no study; only its creator sets it up.
+        if study.wasCreated {
             let attributes = [
                 PipelineAttribute.kind: "1",
                 PipelineAttribute.objectives: config.objectives.map(\.rawValue).joined(separator: ","),

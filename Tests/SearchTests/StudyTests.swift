@@ -28,6 +28,18 @@ enum Objectives {
         return try await study.trials()
     }
 
+    @Test func onlyTheFirstOpeningCreatesTheStudy() async throws {
+        let space = try Objectives.floats(["x", "y"])
+        let storage = InMemoryStorage()
+        let openings = try await withThrowingTaskGroup(of: Bool.self) { group in
+            for _ in 0..<4 {
+                group.addTask { try await Study(name: "s", space: space, directions: [.minimize], storage: storage).wasCreated }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(openings.filter { $0 }.count == 1)
+    }
+
     @Test func askTellAndBaselineFirst() async throws {
         let space = try Objectives.floats(["x", "y"])
         let study = try await Study(name: "s", space: space, directions: [.minimize], storage: InMemoryStorage(), sampler: RandomSampler(), seed: 3)

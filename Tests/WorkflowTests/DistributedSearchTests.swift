@@ -119,7 +119,7 @@ struct DistributedSearchTests {
         #expect(failed.count == kills)
         for trial in failed {
             #expect(complete.contains { $0.parameters == trial.parameters },
-                    "trial \(trial.number) was not run again: \(([search] + workers).map(\.output).joined(separator: "\n----\n"))")
+                    "trial \(trial.number) was not run again; the study's trials: \(all.map { "\($0.number) \($0.state) retry \($0.retryCount) \($0.parameters)" })")
         }
         // Several processes ran trials; the plan (and its selection), the retraining and the
         // report happened once, in the search process.
