@@ -114,11 +114,15 @@ struct DistributedSearchTests {
         #expect(complete.count >= trials, "\(all.map { "\($0.number) \($0.state)" })")
         #expect(Set(all.map(\.number)).count == all.count)
         #expect(!all.contains { $0.state == .running || $0.state == .waiting })
-        // Each killed worker's trial was failed as stale and run again by another process.
+        // Each killed worker's trial was failed as stale and run again by another process. On a
+        // busy machine the second victim can take the first victim's re-queued trial as its
+        // own fatal trial: a trial whose retry died too is given up (one retry per trial).
         let failed = all.filter { $0.state == .failed }
         #expect(failed.count == kills)
         for trial in failed {
-            #expect(complete.contains { $0.parameters == trial.parameters },
+            let rerun = complete.contains { $0.parameters == trial.parameters }
+            let givenUp = failed.filter { $0.parameters == trial.parameters }.map(\.retryCount).sorted() == [0, 1]
+            #expect(rerun || givenUp,
                     "trial \(trial.number) was not run again; the study's trials: \(all.map { "\($0.number) \($0.state) retry \($0.retryCount) \($0.parameters)" })")
         }
         // Several processes ran trials; the plan (and its selection), the retraining and the
