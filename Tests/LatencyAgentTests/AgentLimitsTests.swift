@@ -119,7 +119,8 @@ struct AgentLimitsTests {
             let start = ContinuousClock.now
             let (status, body) = try await send("POST", URL(string: "\(url)/v1/measure?\(measureQuery())")!, authorization: "Bearer \(token)")
             #expect(status == 422 && body.contains("cap of 0.5 s"))
-            #expect(ContinuousClock.now - start < .seconds(10))
+            // Under the command's 30 s: it was cut off (the margin is for a busy machine).
+            #expect(ContinuousClock.now - start < .seconds(25))
             // The command was killed at the cap, so the lane is free again.
             let probe = try AgentLatencyBackend(url: url, token: token)
             #expect(try await offPool { try probe.health() }.status == "ok")
@@ -247,7 +248,7 @@ struct AgentLimitsTests {
             let idle = try RawConnection(url)
             let start = ContinuousClock.now
             #expect(try await idle.read(for: 10) == nil)
-            #expect(ContinuousClock.now - start < .seconds(5))
+            #expect(ContinuousClock.now - start < .seconds(9))  // the agent hung up before the read's own 10 s
             #expect(try await send("GET", URL(string: "\(url)/v1/health")!).0 == 200)
         }
     }

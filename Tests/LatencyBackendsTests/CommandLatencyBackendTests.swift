@@ -90,6 +90,6 @@ struct CommandLatencyBackendTests {
         #expect(throws: ExternalCommandError.timedOut(command: "sleep 30; echo 1", seconds: 0.3)) {
             try backend.measure(architecture: architecture)
         }
-        #expect(ContinuousClock.now - start < .seconds(10))
+        #expect(ContinuousClock.now - start < .seconds(25))  // under the command's 30 s: it was stopped
     }
 }

@@ -73,8 +73,9 @@ struct StorageURLTests {
         #expect(host == "127.0.0.1" && port == 1)
         #expect(reason.lowercased().contains("refused"))
         #expect(String(describing: error!).hasPrefix("cannot connect to PostgreSQL at 127.0.0.1:1:"))
-        // Bounded, not hanging; a loaded 2-core machine can be slow, so the bound is generous.
-        #expect(Date().timeIntervalSince(start) < 60)
+        // Bounded, not hanging. Not a speed check: the clock starts when the suite schedules the
+        // test, and on 2 cores the suite's training tests have held it back 70 s.
+        #expect(Date().timeIntervalSince(start) < 600)
     }
 
     @Test func silentServerFailsWithinTheConnectTimeout() async throws {
@@ -91,8 +92,9 @@ struct StorageURLTests {
             return
         }
         #expect(host == "127.0.0.1" && port == server.port)
-        // Bounded, not hanging; a loaded 2-core machine can be slow, so the bound is generous.
-        #expect(Date().timeIntervalSince(start) < 60)
+        // Bounded, not hanging. Not a speed check: the clock starts when the suite schedules the
+        // test, and on 2 cores the suite's training tests have held it back 70 s.
+        #expect(Date().timeIntervalSince(start) < 600)
     }
 
     @Test func missingStudyIsNamed() async throws {

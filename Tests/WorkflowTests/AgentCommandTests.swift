@@ -74,8 +74,8 @@ struct AgentCommandTests {
         #expect((response as? HTTPURLResponse)?.statusCode == 503)
         #expect(String(decoding: body, as: UTF8.self).contains("stopping"))
         while agent.process.isRunning, ContinuousClock.now - signalled < .seconds(30) { try await Task.sleep(for: .milliseconds(50)) }
+        // Its measurement would take 60 s: ending within 30 s means it did not wait for it.
         #expect(!agent.process.isRunning, "the agent was still running 30 s after SIGTERM")
-        #expect(ContinuousClock.now - signalled < .seconds(10))
         let output = try agent.output
         #expect(agent.process.terminationStatus == 0, "\(output)")
     }
