@@ -25,17 +25,35 @@ func withAgent<Value: Sendable>(
     _ body: @Sendable (URL) async throws -> Value
 ) async throws -> Value {
     var configuration = LatencyAgentConfiguration(port: 0, token: token, backend: .torch(policy: quickPolicy, seed: 1))
+    // The 120 s cap counts the wait for the machine lock, which the suite's own trainings hold;
+    // the tests of the cap set their own.
+    configuration.limits.measurementTimeoutSeconds = 900
     configure(&configuration)
     var logger = Logger(label: "edgenas.agent.test")
     logger.logLevel = .critical
     let server = try LatencyAgentServer(configuration: configuration, logger: logger)
     let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
-    let running = Task { try await server.run(stopsOnSignals: false) { continuation.yield($0) } }
+    // The agent answers on threads of its own, as it does in its own process: the suite's
+    // synchronous training tests can hold both concurrency-pool threads of a 2-core machine
+    // for longer than a client waits.
+    let running = Task(executorPreference: agentExecutor) { try await server.run(stopsOnSignals: false) { continuation.yield($0) } }
     defer { running.cancel() }
     var iterator = ports.makeAsyncIterator()
     guard let port = await iterator.next() else { throw CancellationError() }
     return try await body(URL(string: "http://127.0.0.1:\(port)")!)
 }
+
+/// Runs the in-process agents' tasks on dispatch threads outside the Swift concurrency pool.
+final class DispatchTaskExecutor: TaskExecutor {
+    private let queue = DispatchQueue(label: "edgenas.test.agent", attributes: .concurrent)
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        queue.async { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
+    }
+}
+
+let agentExecutor = DispatchTaskExecutor()
 
 /// One raw HTTP exchange: status and body.
 func send(_ method: String, _ url: URL, authorization: String? = nil, body: Data? = nil) async throws -> (Int, String) {

@@ -214,13 +214,18 @@ import Testing
             try layer.zeroGrad()
         }
         for _ in 0..<500 { try iteration() }  // let the allocator reach its steady state
-        let before = try residentBytes()
-        for _ in 0..<10_000 { try iteration() }
-        let growth = try residentBytes() - before
         // Leaking any activation handle (or the loss, whose graph keeps the activations) keeps
-        // ≥ 8 KB (32×64 floats) per iteration alive, ≥ 80 MB in all. RSS is process-wide and other
-        // tests run in parallel (they were seen to add ~15 MB), hence the 40 MB bound.
-        #expect(growth < 40 << 20, "resident memory grew by \(growth) bytes")
+        // >= 8 KB (32x64 floats) per iteration alive: >= 40 MB in every window of 5,000. RSS is
+        // process-wide and the tests running beside this one come and go (71 MB in one window on
+        // a busy machine, and a window can also shrink when they free memory), so the median of
+        // three windows is what counts.
+        var growths: [Int] = []
+        for _ in 0..<3 {
+            let before = try residentBytes()
+            for _ in 0..<5_000 { try iteration() }
+            growths.append(try residentBytes() - before)
+        }
+        #expect(growths.sorted()[1] < 20 << 20, "resident memory grew by \(growths) bytes in three windows of 5,000 iterations")
     }
 
     private func residentBytes() throws -> Int {
