@@ -68,14 +68,11 @@ public struct DetectorReferenceTrainer: ReferenceTrainer {
         configuration.epochs = epochs
         // As `edgenas train`: warm up over at most a fifth of the run.
         configuration.warmupIterations = min(configuration.warmupIterations, epochs * loader.batchesPerEpoch / 5)
-        Torch.manualSeed(seed)
         let recorded = min(epochs, lastEpoch)
         let started = Date()
-        var detector: Detector, inheritance: InheritanceReport?
-        if let initialization {
-            (detector, inheritance) = try initialization.makeDetector(architecture, recalibratingOn: trainingSet)
-        } else {
-            detector = try Detector(architecture)
+        let (detector, inheritance) = try Torch.seeded(seed) { () throws -> (Detector, InheritanceReport?) in
+            if let initialization { return try initialization.makeDetector(architecture, recalibratingOn: trainingSet) }
+            return (try Detector(architecture), nil)
         }
         var initialAP: Double?, initialSeconds: Double?
         if inheritance != nil, validation == .everyEpoch || recorded == 0 {
@@ -182,8 +179,9 @@ public struct DetectorProxyScorer: ProxyScorer {
         let loader = BatchLoader(dataset: trainingSet, batchSize: batchSize, augmentation: .evaluation(width: size, height: size),
                                  shuffle: true, seed: seed)
         let batch = try loader.batch(epoch: 0, index: 0)
-        Torch.manualSeed(seed)
-        let detector = try initialization?.makeDetector(architecture, recalibratingOn: trainingSet).detector ?? Detector(architecture)
+        let detector = try Torch.seeded(seed) {
+            try initialization?.makeDetector(architecture, recalibratingOn: trainingSet).detector ?? Detector(architecture)
+        }
         let network = DetectorProxyNetwork(detector: detector)
         let proxyBatch = ProxyBatch(inputs: try Tensor(batch.images, shape: [batch.batchSize, 3, size, size]), targets: batch.objects,
                                     groups: DetectorProxyNetwork.objectCountGroups(batch.objects))

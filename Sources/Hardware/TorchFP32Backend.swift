@@ -50,8 +50,7 @@ func withThreadCount<Result>(_ threads: Int, _ body: () throws -> Result) throws
 /// The detector of `architecture` in evaluation mode with seeded random weights, or with the
 /// weights in `weights`.
 func makeDetector(_ architecture: DetectorArchitecture, seed: UInt64, weights: URL?) throws -> Detector {
-    Torch.manualSeed(seed)
-    let detector = try Detector(architecture)
+    let detector = try Torch.seeded(seed) { try Detector(architecture) }
     if let weights { try detector.load(from: weights) }
     detector.eval()
     return detector

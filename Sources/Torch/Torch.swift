@@ -25,6 +25,19 @@ public enum Torch {
     /// Seeds libtorch's default generator (normal/uniform/kaiming initialisation).
     public static func manualSeed(_ seed: UInt64) { ctorch_manual_seed(seed) }
 
+    /// Seeds libtorch's default generator and runs `body` (a network's default
+    /// initialisation) while no other thread seeds or draws through `seeded`. The generator is
+    /// process-wide: two detectors built at once from the same seed got different weights
+    /// when their seeding and drawing interleaved.
+    public static func seeded<Result>(_ seed: UInt64, _ body: () throws -> Result) rethrows -> Result {
+        try seededLock.withLock {
+            manualSeed(seed)
+            return try body()
+        }
+    }
+
+    private static let seededLock = NSLock()
+
     /// Whether autograd records operations on the current thread.
     public static var isGradEnabled: Bool { ctorch_is_grad_enabled() }
 

@@ -84,8 +84,8 @@ public struct DemoProject: Sendable {
         let previousThreads = Torch.threadCount
         Torch.setThreadCount(threads)
         defer { Torch.setThreadCount(previousThreads) }
-        Torch.manualSeed(seed)
-        let trainer = try Trainer(detector: Detector(architecture), configuration: configuration, checkpointDirectory: directory)
+        let trainer = try Trainer(detector: Torch.seeded(seed) { try Detector(architecture) }, configuration: configuration,
+                                  checkpointDirectory: directory)
         log("demo: training the base model \(architecture) from scratch, \(baseEpochs) epochs (every search network inherits its weights)")
         try trainer.train(data: LoaderBatches(loader: loader), resume: true) { step in
             guard step.iteration + 1 == step.iterationsPerEpoch else { return }
