@@ -12,9 +12,20 @@ import CTorch
 /// `OMP_WAIT_POLICY=PASSIVE` before start, as Benchmarks/torch/run.sh does).
 public enum Torch {
     /// Sets the number of threads libtorch uses for intra-op parallelism (at least 1).
+    ///
+    /// `at::set_num_threads` rebuilds libtorch's thread pools even when the count stays the
+    /// same, and two threads doing so at once deadlocked a test run (one destroying the
+    /// pthreadpool joined a worker that never woke, the other waited on its lock). So calls
+    /// never overlap, and a call that changes nothing is skipped.
     public static func setThreadCount(_ count: Int) {
-        ctorch_set_num_threads(Int32(clamping: count))
+        let wanted = Int32(clamping: count)
+        threadCountLock.withLock {
+            guard ctorch_get_num_threads() != wanted else { return }
+            ctorch_set_num_threads(wanted)
+        }
     }
+
+    private static let threadCountLock = NSLock()
 
     /// The number of intra-op threads.
     public static var threadCount: Int { Int(ctorch_get_num_threads()) }
