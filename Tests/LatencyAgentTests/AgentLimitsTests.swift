@@ -132,7 +132,7 @@ struct AgentLimitsTests {
         let counter = try temporaryFile("counter", Data())
         defer { for file in [hold, counter] { try? FileManager.default.removeItem(at: file) } }
         try await withAgent({
-            $0.backend = .command(template: countingCommand(counter, holdWhile: hold), timeoutSeconds: 60)
+            $0.backend = .command(template: countingCommand(counter, holdWhile: hold), timeoutSeconds: holdingCommandTimeout)
             $0.maximumQueueLength = 1
         }) { url in
             let backend = try AgentLatencyBackend(url: url, token: token, attempts: 1)
@@ -172,7 +172,7 @@ struct AgentLimitsTests {
         let hold = try temporaryFile("hold", Data())
         let counter = try temporaryFile("counter", Data())
         defer { for file in [hold, counter] { try? FileManager.default.removeItem(at: file) } }
-        try await withAgent({ $0.backend = .command(template: countingCommand(counter, holdWhile: hold), timeoutSeconds: 60) }) { url in
+        try await withAgent({ $0.backend = .command(template: countingCommand(counter, holdWhile: hold), timeoutSeconds: holdingCommandTimeout) }) { url in
             let measure = URL(string: "\(url)/v1/measure?\(measureQuery("&request_id=retry-1"))")!
             // Two tries of one request in flight at once, then a third after the answer.
             let first = Task { try await send("POST", measure, authorization: "Bearer \(token)") }
@@ -198,7 +198,7 @@ struct AgentLimitsTests {
         let hold = try temporaryFile("hold", Data())
         let counter = try temporaryFile("counter", Data())
         defer { for file in [hold, counter] { try? FileManager.default.removeItem(at: file) } }
-        try await withAgent({ $0.backend = .command(template: countingCommand(counter, holdWhile: hold), timeoutSeconds: 60) }) { url in
+        try await withAgent({ $0.backend = .command(template: countingCommand(counter, holdWhile: hold), timeoutSeconds: holdingCommandTimeout) }) { url in
             let backend = try AgentLatencyBackend(url: url, token: token, attempts: 1)
             let first = Task { try await measureDetached(backend) }
             try #require(try await waitUntilQueued(1, probe: backend) == 1)
@@ -259,7 +259,7 @@ struct AgentLimitsTests {
         // Each measurement takes 0.1 s and ten clients wait behind each other, so a client's
         // 0.5 s answer timeout passes in the queue and it retries with the same request id.
         try await withAgent({
-            $0.backend = .command(template: countingCommand(counter, seconds: 0.1), timeoutSeconds: 60)
+            $0.backend = .command(template: countingCommand(counter, seconds: 0.1), timeoutSeconds: holdingCommandTimeout)
             $0.maximumQueueLength = 8
         }) { url in
             let answers = try await withThrowingTaskGroup(of: Int.self) { group in

@@ -81,6 +81,10 @@ func measureDetached(_ backend: AgentLatencyBackend, _ architecture: DetectorArc
     try await offPool { try backend.measureOnBoard(architecture: architecture) }
 }
 
+/// The command backend's time limit in these tests: a command holds the queue until the test
+/// removes its file, and a test on a busy 2-core machine once took more than 60 s to get there.
+let holdingCommandTimeout = 600.0
+
 /// A shell command that waits while `file` exists: a command-backend measurement that holds
 /// the agent's queue until the test removes the file.
 func waitingWhileExists(_ file: URL) -> String {
@@ -272,7 +276,7 @@ struct LatencyAgentTests {
         let log = try temporaryFile("log", Data())
         defer { for file in [hold, log] { try? FileManager.default.removeItem(at: file) } }
         let template = waitingWhileExists(hold) + "echo start >> '\(log.path)'; sleep 0.1; echo end >> '\(log.path)'; echo 5"
-        try await withAgent({ $0.backend = .command(template: template, timeoutSeconds: 60) }) { url in
+        try await withAgent({ $0.backend = .command(template: template, timeoutSeconds: holdingCommandTimeout) }) { url in
             // Three workers, each with its own backend, send at once.
             let backends = try (0..<3).map { _ in try AgentLatencyBackend(url: url, token: token, attempts: 1) }
             let probe = try AgentLatencyBackend(url: url, token: token)
@@ -302,7 +306,7 @@ struct LatencyAgentTests {
         let hold = try temporaryFile("hold", Data())
         defer { try? FileManager.default.removeItem(at: hold) }
         try await withAgent({
-            $0.backend = .command(template: waitingWhileExists(hold) + "echo 5", timeoutSeconds: 60)
+            $0.backend = .command(template: waitingWhileExists(hold) + "echo 5", timeoutSeconds: holdingCommandTimeout)
             $0.maximumQueueLength = 1
         }) { url in
             let backend = try AgentLatencyBackend(url: url, token: token, attempts: 2, backoffSeconds: 0)
