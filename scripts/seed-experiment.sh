@@ -4,6 +4,10 @@
 # over the space `suggest-space` builds from the baseline's INT8 profile.
 #
 #   scripts/seed-experiment.sh [OUTPUT_DIR]      (default: runs/seed-experiment)
+#   SUPERNET_EPOCHS=30 scripts/seed-experiment.sh runs/seed-supernet
+#
+# With SUPERNET_EPOCHS, the published network is first trained as a supernet of each space
+# (`edgenas train --supernet`, distilling from itself) and the search inherits from that instead.
 #
 # Needs ../shared (data and weights) and a release build (swift build -c release). The networks keep
 # COCO's 80 classes, so the class softmax still tells a person from a dog; only person is annotated
@@ -49,6 +53,14 @@ retrain: {candidates: 5}
 output: report-$space
 EOF
     started=$SECONDS
+    if [ -n "${SUPERNET_EPOCHS:-}" ]; then
+        [ "$space" = head ] && space_option=() || space_option=(--search-space suggested-space.yaml)
+        "$edgenas" train --data "$shared/data/coco128-person" --classes "$(paste -sd, "$weights/coco.names")" \
+            --init "$weights/fastestdet-coco-ap05-0.253.pth" --supernet "${space_option[@]}" \
+            --epochs "$SUPERNET_EPOCHS" --learning-rate "${SUPERNET_LEARNING_RATE:-0.0003}" --threads 2 --output "supernet-$space"
+        sed -i "s|init: .*|init: $output/supernet-$space|" "$space.yaml"
+        echo "$space supernet: $((SECONDS - started)) s wall"
+    fi
     "$edgenas" search --config "$space.yaml"
     echo "$space search: $((SECONDS - started)) s wall"
 done

@@ -57,6 +57,10 @@ ctorch_tensor ctorch_upsample_nearest2d(ctorch_tensor input, const int64_t *outp
     return guarded_tensor([&] { return at::upsample_nearest2d(unwrap(input), pair(output_size)); });
 }
 
+ctorch_tensor ctorch_upsample_bilinear2d(ctorch_tensor input, const int64_t *output_size) {
+    return guarded_tensor([&] { return at::upsample_bilinear2d(unwrap(input), pair(output_size), /*align_corners=*/false); });
+}
+
 // MARK: losses
 
 ctorch_tensor ctorch_smooth_l1_loss(ctorch_tensor input, ctorch_tensor target, int32_t reduction, double beta) {

@@ -101,6 +101,13 @@ public enum Functional {
         return try Tensor.wrap(values.withUnsafeBufferPointer { ctorch_upsample_nearest2d(input.handle, $0.baseAddress) })
     }
 
+    /// Bilinear resize of an NCHW input to `size` (height, width), half-pixel centres
+    /// (`align_corners=False`, PyTorch's default), without antialiasing.
+    public static func resizeBilinear(_ input: Tensor, size: (Int, Int)) throws -> Tensor {
+        let values = [Int64(size.0), Int64(size.1)]
+        return try Tensor.wrap(values.withUnsafeBufferPointer { ctorch_upsample_bilinear2d(input.handle, $0.baseAddress) })
+    }
+
     /// Nearest-neighbour upsampling by an integer factor.
     public static func upsampleNearest(_ input: Tensor, scale: Int) throws -> Tensor {
         let shape = input.shape

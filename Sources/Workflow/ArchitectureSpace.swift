@@ -116,3 +116,48 @@ public enum ArchitectureSpaceError: Error, Equatable, CustomStringConvertible {
         }
     }
 }
+
+extension ArchitectureSpace {
+    /// The members of `space` a supernet of `base` trains (`SubnetworkSampling`): uniform
+    /// draws, the smallest member (every field at its smallest, groups at their largest), and the
+    /// input widths the space searches (the base's alone when it searches none).
+    public static func subnetworkSampling(_ space: SearchSpace, base: DetectorArchitecture, randomPerStep: Int = 2,
+                                          labelWeight: Double = 1) throws -> SubnetworkSampling {
+        var smallest = base
+        var widths = [base.inputWidthPixels]
+        for name in space.names {
+            guard let parameter = Parameter(rawValue: name) else { throw ArchitectureSpaceError.unknownParameter(name) }
+            let values = try choices(of: name, in: space)
+            parameter.set(parameter == .groups ? values.max()! : values.min()!, in: &smallest)
+            if parameter == .width { widths = values }
+        }
+        try smallest.validate()
+        return SubnetworkSampling(smallest: smallest, inputWidths: widths, randomPerStep: randomPerStep, labelWeight: labelWeight) { generator in
+            // A draw the space allows but the network family does not (channels not divisible by
+            // the groups in a user's space) is drawn again; a space with no buildable member
+            // but the base trains the base.
+            for _ in 0..<1_000 {
+                if let member = try? architecture(space.sampleUniform(using: &generator), base: base) { return member }
+            }
+            return base
+        }
+    }
+
+    /// The whole numbers a parameter of an architecture space can take.
+    private static func choices(of name: String, in space: SearchSpace) throws -> [Int] {
+        switch space[name]?.distribution {
+        case .categorical(let values)?:
+            return try values.map { value in
+                guard let number = value.numericValue, number == number.rounded() else { throw ArchitectureSpaceError.notAnInteger(parameter: name, value: value) }
+                return Int(number)
+            }
+        case .int(let low, let high, let step, _)?:
+            return Array(stride(from: low, through: high, by: step))
+        case .float(let low, let high, let step, _)?:
+            let step = step ?? 1
+            return Array(stride(from: low, through: high, by: step)).filter { $0 == $0.rounded() }.map { Int($0) }
+        case nil:
+            return []
+        }
+    }
+}

@@ -2,6 +2,7 @@ import ArgumentParser
 import DetectionData
 import Foundation
 import Hardware
+import Search
 import Torch
 import Vision
 import Workflow
@@ -111,6 +112,14 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Epochs at the start with the backbone frozen (fine-tuning).")
     var freezeBackboneEpochs = 0
 
+    @Flag(help: ArgumentHelp(
+        "Train --arch as a supernet of the search space, so every member inherits working weights (needs --init).",
+        discussion: "Each step also trains the space's smallest member and two random ones at a random input width of the space, all distilling from the --init network; use the result as training.init of the search."))
+    var supernet = false
+
+    @Option(help: "The supernet's search space, SearchSpace YAML as written by 'edgenas suggest-space' (default: the head space).")
+    var searchSpace: String?
+
     @OptionGroup var threading: TrainingThreadsOption
 
     @Option(help: "Seed of weights, shuffling and augmentation.")
@@ -122,7 +131,13 @@ struct TrainCommand: ParsableCommand {
     @Flag(help: "Continue from the checkpoint in --output.")
     var resume = false
 
-    func validate() throws { try requirePositive(["batch-size": batchSize, "epochs": epochs]) }
+    func validate() throws {
+        try requirePositive(["batch-size": batchSize, "epochs": epochs])
+        if supernet, pretrained.path == nil {
+            throw ValidationError("--supernet distils from the network it starts from: give --init (pretrained weights or an 'edgenas train' checkpoint)")
+        }
+        if searchSpace != nil, !supernet { throw ValidationError("--search-space is the supernet's space: add --supernet") }
+    }
 
     func run() throws {
         guard let optimizerKind = TrainingConfiguration.Optimizer(rawValue: optimizer) else {
@@ -152,7 +167,12 @@ struct TrainCommand: ParsableCommand {
         } else {
             detector = try Detector(architecture)
         }
-        let trainer = try Trainer(detector: detector, configuration: configuration, checkpointDirectory: outputURL)
+        let subnetworks = try supernet ? ArchitectureSpace.subnetworkSampling(loadSearchSpace(), base: architecture) : nil
+        let trainer = try Trainer(detector: detector, configuration: configuration, checkpointDirectory: outputURL, subnetworks: subnetworks)
+        if let subnetworks {
+            print("training as a supernet: each step also trains \(subnetworks.smallest) and \(subnetworks.randomPerStep) random members "
+                  + "at widths \(subnetworks.inputWidths.map(String.init).joined(separator: "/")), distilling from the --init network")
+        }
         print("training \(architecture) at \(size)px on \(train.count) images (\(loader.batchesPerEpoch) batches/epoch), "
               + "validating on \(validation.count); lr \(configuration.learningRate); \(threading.threads) threads")
         fflush(nil)
@@ -168,6 +188,17 @@ struct TrainCommand: ParsableCommand {
         print(String(format: "AP@0.5 %.4f  mAP@[.5:.95] %.4f  on %d validation images  (trained in %@)",
                      result.averagePrecision50, result.cocoAveragePrecision, result.images, formatDuration(trainingSeconds)))
         try writeMetrics(result, architecture: architecture, seconds: trainingSeconds, to: outputURL)
+    }
+
+    private func loadSearchSpace() throws -> SearchSpace {
+        guard let searchSpace else { return ArchitectureSpace.defaultSpace }
+        let text: String
+        do { text = try String(contentsOfFile: searchSpace, encoding: .utf8) } catch {
+            throw ValidationError("--search-space \(searchSpace): cannot read it (\(error.localizedDescription))")
+        }
+        do { return try SearchSpace.decode(yaml: text) } catch {
+            throw ValidationError("--search-space \(searchSpace): \(error)")
+        }
     }
 
     private func writeMetrics(_ result: DetectorEvaluation.Result, architecture: DetectorArchitecture, seconds: Double, to directory: URL) throws {

@@ -156,3 +156,55 @@ private func values(_ detector: Detector, _ name: String) throws -> [Float] {
     let recalibrated = try stem.normalization.runningMean.tensor.floats()
     #expect(zip(recalibrated, expected).allSatisfy { abs($0 - $1) < 1e-4 })
 }
+
+/// A supernet trains its subnetworks through their inheritance plans: the gradient the plan
+/// sends back to a supernet element must be the derivative of the subnetwork's loss with
+/// respect to that element (central differences, in float64). Covers a grouped narrower layer,
+/// a 3x3 kernel cut from a 5x5, a batch-norm scale, an unchanged layer, and an element no
+/// subnetwork weight comes from (gradient 0).
+@Test func aSubnetworksGradientsReachTheSupernetElementsItCameFrom() throws {
+    let (weights, supernet) = try sourceWeights()
+    try supernet.convertFloatingPoint(to: .float64)
+    Torch.manualSeed(3)
+    let subnetwork = try Detector(try DetectorArchitecture(shortName: "k3-g2-c48-w320"))
+    try subnetwork.convertFloatingPoint(to: .float64)
+    let plan = try WeightInheritance.plan(weights, into: subnetwork)
+    try plan.apply(weights)
+    supernet.eval()
+    subnetwork.eval()
+    let image = try Tensor.uniform([1, 3, 64, 64]).to(.float64)
+    let probe = try Tensor.uniform([1, 6, 4, 4], low: -1, high: 1).to(.float64)
+    func loss() throws -> Tensor { try (subnetwork(image) * probe).sum() }
+
+    let parameters = Dictionary(supernet.namedParameters().map { ($0.name, $0.tensor) }, uniquingKeysWith: { a, _ in a })
+    try (supernet(image).sum() * 0).backward()  // the supernet's own (zero) gradients, which the plan adds to
+    try loss().backward()
+    try plan.addGradients(to: parameters)
+
+    let epsilon = 1e-4
+    func numericDerivative(_ key: String, _ element: Int) throws -> Double {
+        let tensor = weights.tensors[key]!
+        let original = try tensor.to(.float64).reshape([-1]).clone()
+        func lossWith(_ delta: Double) throws -> Double {
+            var values = try original.to(.float32).floats().map(Double.init)
+            values[element] += delta
+            try tensor.assign(Tensor(values, shape: tensor.shape))
+            try plan.apply(weights)
+            return try Torch.withNoGrad { try loss().item() }
+        }
+        defer { try? tensor.assign(original.reshape(tensor.shape)); try? plan.apply(weights) }
+        return (try lossWith(epsilon) - lossWith(-epsilon)) / (2 * epsilon)
+    }
+    for key in ["head.input.conv.weight", "head.box.dw.conv.weight", "head.objectness.dw.bn.weight", "neck.reduce.conv.weight"] {
+        let gradient = try parameters[key]!.grad!.to(.float64).reshape([-1])
+        let element = try gradient.abs().argmax(dim: 0).item()
+        let analytic = try gradient.narrow(dim: 0, start: Int(element), length: 1).item()
+        #expect(analytic != 0, "\(key)")
+        let numeric = try numericDerivative(key, Int(element))
+        #expect(abs(numeric - analytic) <= 1e-3 * abs(analytic), "\(key)[\(element)]: numeric \(numeric), plan \(analytic)")
+    }
+    // A corner of a 5x5 depthwise kernel: the 3x3 subnetwork has no weight there.
+    let corner = try parameters["head.box.dw.conv.weight"]!.grad!.to(.float64).reshape([-1]).narrow(dim: 0, start: 0, length: 1).item()
+    #expect(corner == 0)
+    #expect(abs(try numericDerivative("head.box.dw.conv.weight", 0)) < 1e-9)
+}

@@ -172,6 +172,7 @@ ctorch_tensor ctorch_avg_pool2d(ctorch_tensor input, const int64_t *kernel, cons
                                 const int64_t *padding, bool ceil_mode, bool count_include_pad);
 ctorch_tensor ctorch_adaptive_avg_pool2d(ctorch_tensor input, const int64_t *output_size);
 ctorch_tensor ctorch_upsample_nearest2d(ctorch_tensor input, const int64_t *output_size);
+ctorch_tensor ctorch_upsample_bilinear2d(ctorch_tensor input, const int64_t *output_size);
 
 // MARK: losses
 ctorch_tensor ctorch_smooth_l1_loss(ctorch_tensor input, ctorch_tensor target, int32_t reduction, double beta);

@@ -44,6 +44,15 @@ public enum WeightInheritance {
     ///   counts agree and start fresh otherwise.
     @discardableResult
     public static func inherit(_ weights: PretrainedWeights, into detector: Detector, classNames: [String]? = nil) throws -> InheritanceReport {
+        let plan = try plan(weights, into: detector, classNames: classNames)
+        try plan.apply(weights)
+        return plan.report
+    }
+
+    /// Where each element of `detector`'s tensors comes from in `weights`, without copying:
+    /// `InheritancePlan.apply` copies, and a supernet's training sends a subnetwork's gradients
+    /// back along the same map (`InheritancePlan.addGradients`).
+    public static func plan(_ weights: PretrainedWeights, into detector: Detector, classNames: [String]? = nil) throws -> InheritancePlan {
         let source = try DetectorGraph(weights.architecture)
         let sourceNodes = Dictionary(source.nodes.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         let sourceLabels = channelLabels(source) { node, _ in (0..<node.outputShape.channels).map { $0 } }
@@ -73,6 +82,7 @@ public enum WeightInheritance {
             return rows
         }
 
+        var entries: [InheritancePlan.Entry] = []
         var inherited = 0
         for (name, module) in detector.units {
             guard let unit = module as? ConvolutionUnit, let node = detector.graph.node(named: name),
@@ -82,15 +92,21 @@ public enum WeightInheritance {
             let columns = inputs.map { sourceColumn[$0] }
             // A depthwise channel is the source's channel that reads the same input.
             let rows = unit.spec.isDepthwise ? columns : keptRows[name] ?? []
-            inherited += try copy(unit: unit, from: weights, node: name, sourceSpec: sourceSpec, rows: rows, columns: columns)
+            let (unitEntries, copied) = map(unit: unit, from: weights, node: name, sourceSpec: sourceSpec, rows: rows, columns: columns)
+            entries += unitEntries
+            inherited += copied
         }
+        var boxSizeShift: (Tensor, Float)?
         if let rows = keptRows[boxLayer], rows.count == 4, rows[2] == 2, rows[3] == 3,
-           let unit = detector.units.first(where: { $0.name == boxLayer })?.module as? ConvolutionUnit {
-            try rescaleBoxSizes(unit, from: weights.architecture.inputSizePixels, to: detector.architecture.inputSizePixels)
+           let unit = detector.units.first(where: { $0.name == boxLayer })?.module as? ConvolutionUnit,
+           weights.architecture.inputSizePixels != detector.architecture.inputSizePixels {
+            let ratio = Double(weights.architecture.inputSizePixels) / Double(detector.architecture.inputSizePixels)
+            boxSizeShift = (unit.normalization.bias.tensor, Float(Foundation.log(ratio)))
         }
-        return InheritanceReport(
+        let report = InheritanceReport(
             source: weights.path, sourceArchitecture: weights.architecture.description, inheritedParameters: inherited,
             totalParameters: detector.graph.parameterCount, freshClasses: freshClasses.fresh)
+        return InheritancePlan(entries: entries, boxSizeShift: boxSizeShift, report: report)
     }
 
     /// Labels every node's output channels: the image's channels, each convolution row (its
@@ -129,20 +145,6 @@ public enum WeightInheritance {
     /// The head's box layer: rows 0-1 centre offsets, 2-3 width and height logits.
     static let boxLayer = "head.box.pw"
 
-    /// Box sizes are regressed relative to the image (sigmoid of a logit), but from features of
-    /// the object's size in pixels, so a network inherited at another input size predicts the
-    /// sizes it learned for the source's pixels: FastestDet's COCO network at 224 px draws boxes
-    /// about 0.64x too small and scores AP@0.5 0.02 on coco128-person instead of 0.33. Shifting the
-    /// size logits by log(source / target) scales small boxes by that ratio (sigmoid(t + log r)
-    /// is about r sigmoid(t) while the box is small). The shift goes into the layer's batch-norm
-    /// shift, which adds to its output.
-    private static func rescaleBoxSizes(_ unit: ConvolutionUnit, from sourceSize: Int, to targetSize: Int) throws {
-        guard sourceSize != targetSize else { return }
-        var shift = try unit.normalization.bias.tensor.floats()
-        for row in 2...3 { shift[row] += Float(Foundation.log(Double(sourceSize) / Double(targetSize))) }
-        try unit.normalization.bias.tensor.assign(Tensor(shift, shape: [shift.count]))
-    }
-
     /// Which source class row each target class takes (nil: fresh), and the fresh classes' names.
     private static func classRows(target count: Int, names: [String]?, source: PretrainedWeights) -> (rows: [Int?], fresh: [String]) {
         let sourceCount = source.architecture.classCount
@@ -163,16 +165,15 @@ public enum WeightInheritance {
         return ranked.prefix(count).sorted().map { $0 }
     }
 
-    /// Copies one convolution unit's weights and batch norm: target row r is source row
-    /// `rows[r]` (nil: the row keeps its initialisation), target input column c (across groups)
-    /// is source input channel `columns[c]` (nil: zero in an inherited row). Returns the number
-    /// of trainable elements copied.
-    private static func copy(unit: ConvolutionUnit, from weights: PretrainedWeights, node: String, sourceSpec: ConvolutionSpec,
-                             rows: [Int?], columns: [Int?]) throws -> Int {
-        guard let sourceWeight = weights.tensors["\(node).conv.weight"] else { return 0 }
+    /// Maps one convolution unit's weights and batch norm: target row r is source row `rows[r]`
+    /// (nil: the row keeps its initialisation), target input column c (across groups) is source
+    /// input channel `columns[c]` (nil: zero in an inherited row). Returns the entries and the
+    /// number of trainable elements they copy.
+    private static func map(unit: ConvolutionUnit, from weights: PretrainedWeights, node: String, sourceSpec: ConvolutionSpec,
+                            rows: [Int?], columns: [Int?]) -> (entries: [InheritancePlan.Entry], copied: Int) {
+        guard weights.tensors["\(node).conv.weight"] != nil else { return ([], 0) }
         let spec = unit.spec
-        let source = try sourceWeight.floats()
-        var weight = try unit.convolution.weight.tensor.floats()
+        var weight = [Int32](repeating: InheritancePlan.keep, count: unit.convolution.weight.tensor.elementCount)
         let (perGroupIn, perGroupOut) = (spec.inputChannels / spec.groups, spec.outputChannels / spec.groups)
         let (sourcePerGroupIn, sourcePerGroupOut) = (sourceSpec.inputChannels / sourceSpec.groups, sourceSpec.outputChannels / sourceSpec.groups)
         let (k, sourceK) = (spec.kernelSize, sourceSpec.kernelSize)
@@ -190,27 +191,89 @@ public enum WeightInheritance {
                         let (sy, sx) = (y + shift, x + shift)
                         let inside = available && (0..<sourceK).contains(sy) && (0..<sourceK).contains(sx)
                         weight[((row * perGroupIn + column) * k + y) * k + x] =
-                            inside ? source[((sourceRow * sourcePerGroupIn + sourceColumn!) * sourceK + sy) * sourceK + sx] : 0
+                            inside ? Int32(((sourceRow * sourcePerGroupIn + sourceColumn!) * sourceK + sy) * sourceK + sx) : InheritancePlan.zero
                     }
                 }
                 if available { copied += k * k }
             }
         }
-        try unit.convolution.weight.tensor.assign(Tensor(weight, shape: unit.convolution.weight.tensor.shape))
+        var entries = [InheritancePlan.Entry(target: unit.convolution.weight.tensor, sourceKey: "\(node).conv.weight", indices: weight, trainable: true)]
 
         let normalization = unit.normalization
         for (parameter, field, trainable) in [(normalization.weight, "weight", true), (normalization.bias, "bias", true),
                                               (normalization.runningMean, "running_mean", false), (normalization.runningVar, "running_var", false)] {
-            guard let stored = weights.tensors["\(node).bn.\(field)"] else { continue }
-            let values = try stored.floats()
-            var current = try parameter.tensor.floats()
-            for (row, sourceRow) in rows.enumerated() {
-                guard let sourceRow else { continue }
-                current[row] = values[sourceRow]
-                if trainable { copied += 1 }
-            }
-            try parameter.tensor.assign(Tensor(current, shape: [current.count]))
+            guard weights.tensors["\(node).bn.\(field)"] != nil else { continue }
+            let indices = rows.map { $0.map(Int32.init) ?? InheritancePlan.keep }
+            if trainable { copied += rows.count { $0 != nil } }
+            entries.append(InheritancePlan.Entry(target: parameter.tensor, sourceKey: "\(node).bn.\(field)", indices: indices, trainable: trainable))
         }
-        return copied
+        return (entries, copied)
+    }
+}
+
+/// Where every element of a detector's convolution and batch-norm tensors comes from in a
+/// source network's tensors (`WeightInheritance.plan`). Applied, it copies the weights; read
+/// backwards, it adds a subnetwork's gradients to the elements of the supernet they came from,
+/// which is how weight-sharing NAS trains every subnetwork through one set of weights.
+public struct InheritancePlan {
+    /// Element i of `target` is source element `indices[i]` of `sourceKey`, or keeps its value
+    /// (`keep`), or is zero (`zero`: an inherited row's input channel the source lacks).
+    struct Entry {
+        let target: Tensor
+        let sourceKey: String
+        let indices: [Int32]
+        /// A parameter (false: a batch-norm statistic, copied but never trained).
+        let trainable: Bool
+    }
+    static let keep: Int32 = -1
+    static let zero: Int32 = -2
+
+    let entries: [Entry]
+    /// Box sizes are regressed relative to the image (sigmoid of a logit), but from features of
+    /// the object's size in pixels, so a network inherited at another input size predicts the
+    /// sizes it learned for the source's pixels: FastestDet's COCO network at 224 px draws boxes
+    /// about 0.64x too small and scores AP@0.5 0.02 on coco128-person instead of 0.33. Shifting
+    /// the size logits by log(source / target) scales small boxes by that ratio (sigmoid(t + log r)
+    /// is about r sigmoid(t) while the box is small). The shift goes into the box layer's
+    /// batch-norm shift (this tensor), rows 2 and 3, which adds to its output.
+    let boxSizeShift: (shift: Tensor, logRatio: Float)?
+    public let report: InheritanceReport
+
+    /// Copies the mapped elements of `weights` (the source the plan was made for, or one with
+    /// the same tensor shapes) into the detector.
+    public func apply(_ weights: PretrainedWeights) throws {
+        for entry in entries {
+            guard let source = weights.tensors[entry.sourceKey] else {
+                throw PretrainedWeightsError.missingTensor(path: weights.path, key: entry.sourceKey)
+            }
+            let values = try source.floats()
+            var current = try entry.target.floats()
+            for (index, from) in entry.indices.enumerated() where from != Self.keep {
+                current[index] = from == Self.zero ? 0 : values[Int(from)]
+            }
+            try entry.target.assign(Tensor(current, shape: entry.target.shape))
+        }
+        if let (shift, logRatio) = boxSizeShift {
+            var values = try shift.floats()
+            for row in 2...3 { values[row] += logRatio }
+            try shift.assign(Tensor(values, shape: [values.count]))
+        }
+    }
+
+    /// Adds the gradients accumulated in the detector's inherited parameters to the gradients of
+    /// the source parameters they came from (`parameters` by source key, each with a gradient
+    /// already, e.g. from the supernet's own backward pass).
+    public func addGradients(to parameters: [String: Tensor]) throws {
+        for entry in entries where entry.trainable {
+            guard let gradient = entry.target.grad, let parameter = parameters[entry.sourceKey] else { continue }
+            guard let accumulated = parameter.grad else {
+                if !parameter.requiresGrad { continue }  // frozen (a frozen backbone's first epochs)
+                throw TorchError(message: "InheritancePlan.addGradients: \(entry.sourceKey) has no gradient to add to")
+            }
+            let values = try gradient.floats()
+            var sum = [Float](repeating: 0, count: parameter.elementCount)
+            for (index, from) in entry.indices.enumerated() where from >= 0 { sum[Int(from)] += values[index] }
+            try accumulated.assign(accumulated + Tensor(sum, shape: parameter.shape))
+        }
     }
 }

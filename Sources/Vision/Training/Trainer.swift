@@ -163,13 +163,18 @@ public final class Trainer {
     /// Where checkpoints go (nil: none). See `TrainingCheckpoint`.
     public let checkpointDirectory: URL?
     private let average: WeightAverage?
+    /// Set when the detector is trained as a supernet of a search space (`SubnetworkSampling`).
+    private let sandwich: SandwichStep?
 
+    /// - Parameter subnetworks: train `detector` as a supernet whose subnetworks these are,
+    ///   distilling from `detector`'s weights as they are now (nil: train it alone).
     public init(detector: Detector, configuration: TrainingConfiguration, loss: DetectionLoss = DetectionLoss(),
-                checkpointDirectory: URL? = nil) throws {
+                checkpointDirectory: URL? = nil, subnetworks: SubnetworkSampling? = nil) throws {
         self.detector = detector
         self.configuration = configuration
         self.loss = loss
         self.checkpointDirectory = checkpointDirectory
+        sandwich = try subnetworks.map { try SandwichStep(sampling: $0, supernet: detector, seed: configuration.seed) }
         average = try configuration.emaDecay.map { try WeightAverage(of: detector, decay: $0) }
         // oneDNN's convolutions compute channels-last; kept in that layout, a training step
         // skips the conversions around every convolution (0.66x the NCHW step's CPU time,
@@ -238,11 +243,16 @@ public final class Trainer {
                 let batch = try data.batch(epoch: epoch, index: index)
                 try detector.zeroGrad()
                 let inputSize = batch.images.shape[3]
-                let (total, terms) = try loss(detector.branches(batch.images), targets: batch.targets, inputSize: inputSize)
+                let branches = try detector.branches(batch.images)
+                let (total, terms) = try sandwich.map {
+                    try $0.loss(branches, teacher: $0.teacherBranches(batch.images, width: detector.architecture.inputWidthPixels),
+                                targets: batch.targets, inputSize: inputSize, detectionLoss: loss)
+                } ?? loss(branches, targets: batch.targets, inputSize: inputSize)
                 guard terms.total.isFinite else {
                     throw TrainingError.nonFiniteLoss(epoch: epoch, iteration: index, terms: terms)
                 }
                 try total.backward()
+                try sandwich?.trainSubnetworks(of: detector, on: batch, detectionLoss: loss, epoch: epoch, iteration: index)
                 try sgd?.step()
                 try adamw?.step()
                 try average?.update(from: detector)

@@ -1,0 +1,71 @@
+import DetectionData
+import Foundation
+import Randomness
+import Testing
+import Torch
+@testable import Vision
+
+/// The same two unlabelled images every step: distillation alone drives the training.
+private struct UnlabelledBatches: TrainingBatchProvider {
+    var batchesPerEpoch: Int { 1 }
+    func batch(epoch: Int, index: Int) throws -> TrainingBatch {
+        Torch.manualSeed(11)
+        return TrainingBatch(images: try Tensor.uniform([2, 3, 128, 128]), targets: [[], []])
+    }
+}
+
+/// Distillation loss of `architecture` inheriting `supernet`'s weights against `teacher`'s
+/// output. The member's batch norms use the batch's statistics (as recalibration would give).
+private func distillationLoss(_ architecture: DetectorArchitecture, from supernet: Detector, teacher: Detector) throws -> Double {
+    let member = try Detector(architecture)
+    try WeightInheritance.inherit(try SandwichStep.snapshot(supernet, copying: false), into: member)
+    member.train()
+    let images = try UnlabelledBatches().batch(epoch: 0, index: 0).images
+    return try Torch.withNoGrad { try SandwichStep.distillation(member.branches(images), from: teacher.branches(images)).item() }
+}
+
+/// A supernet step trains its subnetworks through the weights they inherit: the smallest
+/// member's distillation loss against the starting network falls. Without the subnetworks'
+/// gradients nothing would move: the supernet itself starts equal to its teacher, where the
+/// distillation gradient is zero, and the images carry no labels.
+@Test func aSupernetStepTeachesTheSmallestMemberWhatTheWholeNetworkKnows() throws {
+    let base = try DetectorArchitecture(shortName: "k5-g1-c96-w128")
+    let smallest = try DetectorArchitecture(shortName: "k3-g8-c24-w128")
+    Torch.manualSeed(5)
+    let supernet = try Detector(base)
+    // Batch-norm statistics of the images, so that the teacher's outputs (evaluation mode) are
+    // the varied ones of a network that fits its input.
+    for case let unit as ConvolutionUnit in supernet.units.map(\.module) { unit.normalization.momentum = 1 }
+    _ = try Torch.withNoGrad { try supernet.forward(UnlabelledBatches().batch(epoch: 0, index: 0).images) }
+    for case let unit as ConvolutionUnit in supernet.units.map(\.module) { unit.normalization.momentum = 0.1 }
+    let teacher = try Detector(base)
+    try WeightInheritance.inherit(try SandwichStep.snapshot(supernet, copying: true), into: teacher)
+    teacher.eval()
+    let before = try distillationLoss(smallest, from: supernet, teacher: teacher)
+    let wholeBefore = try distillationLoss(base, from: supernet, teacher: teacher)  // the teacher's own entropy
+
+    let sampling = SubnetworkSampling(smallest: smallest, inputWidths: [128], randomPerStep: 1, labelWeight: 0) { generator in
+        var member = base
+        member.headChannels = [24, 48, 96][generator.nextIndex(below: 3)]
+        return member
+    }
+    let configuration = TrainingConfiguration(epochs: 20, learningRate: 0.003, warmupIterations: 1, emaDecay: nil)
+    let trainer = try Trainer(detector: supernet, configuration: configuration, subnetworks: sampling)
+    try trainer.train(data: UnlabelledBatches())
+
+    let after = try distillationLoss(smallest, from: supernet, teacher: teacher)
+    #expect(after < 0.8 * before, "smallest member's distillation loss \(before) -> \(after)")
+    // The supernet itself stays close to what it started as.
+    let wholeAfter = try distillationLoss(base, from: supernet, teacher: teacher)
+    #expect(wholeAfter < wholeBefore + 0.1 * (before - wholeBefore), "whole network's distillation loss \(wholeBefore) -> \(wholeAfter)")
+}
+
+/// Subnetworks train at the space's input widths: the batch is resized and its boxes scaled.
+@Test func aBatchIsLetterboxedAgainAtAnotherWidth() throws {
+    let box = BoundingBox(x0: 32, y0: 64, x1: 96, y1: 128)
+    let batch = TrainingBatch(images: try Tensor.ones([1, 3, 128, 128]), targets: [[ObjectAnnotation(box: box, classIndex: 0)]])
+    let (images, targets) = try SandwichStep.resize(batch, to: 96)
+    #expect(images.shape == [1, 3, 96, 96])
+    #expect(try images.floats().allSatisfy { abs($0 - 1) < 1e-6 })
+    #expect(targets[0][0].box == BoundingBox(x0: 24, y0: 48, x1: 72, y1: 96))
+}
