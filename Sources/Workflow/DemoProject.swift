@@ -4,10 +4,11 @@ import Torch
 import Vision
 
 /// `edgenas demo`'s project: synthetic person images made on the spot, a base model trained on
-/// them once (the demo's stand-in for published weights, which it may not download), and a
-/// config whose whole pipeline (profile, plan, two-stage selection, search, retraining, report)
-/// fine-tunes every network from that base model, as a practitioner starts from FastestDet's
-/// weights; all of it fits in 15 minutes on 2 cores. Tests run the same project at a smaller scale.
+/// them once (the demo's stand-in for published weights, which it may not download) and then
+/// trained as a supernet of the search space, and a config whose whole pipeline (profile, plan,
+/// two-stage selection, search, retraining, report) fine-tunes every network from that
+/// supernet, as a practitioner starts from FastestDet's weights; all of it fits in 15 minutes on
+/// 2 cores. Tests run the same project at a smaller scale.
 public struct DemoProject: Sendable {
     /// Training images of the search (the first of the base model's training images).
     public var trainImages = 96
@@ -17,8 +18,11 @@ public struct DemoProject: Sendable {
     public var trials = 12
     /// The search phase's budget; too small for full training of every trial, so `auto` plans.
     public var searchHours = 0.05
-    /// Epochs of the base model's training from scratch (once; every trial inherits from it).
+    /// Epochs of the base model's training from scratch (once).
     public var baseEpochs = 30
+    /// Epochs of the base model's training as a supernet of the search space (once; every
+    /// trial inherits from it); 0 leaves the base model as it is.
+    public var supernetEpochs = 4
     /// Epochs of a full fine-tuning.
     public var epochs = 6
     /// Peak rate of the fine-tuning: above the fine-tuning default (0.0003, set for published
@@ -60,7 +64,11 @@ public struct DemoProject: Sendable {
             log("demo: wrote \(summary.trainImages) training (\(trainImages) for the search) and \(summary.valImages) validation images "
                 + "to \(data.path)")
         }
-        try trainBaseModel(data: data, into: directory.appendingPathComponent(Self.baseModelDirectory), log: log)
+        let baseModel = directory.appendingPathComponent(Self.baseModelDirectory)
+        try trainBaseModel(data: data, into: baseModel, log: log)
+        if supernetEpochs > 0 {
+            try trainSupernet(data: data, from: baseModel, into: directory.appendingPathComponent(Self.supernetDirectory), log: log)
+        }
         let config = directory.appendingPathComponent("edgenas.yaml")
         try configText.write(to: config, atomically: true, encoding: .utf8)
         return config
@@ -68,6 +76,10 @@ public struct DemoProject: Sendable {
 
     /// Where the base model's checkpoint goes, beside the data.
     public static let baseModelDirectory = "base-model"
+    /// Where the base model trained as a supernet goes.
+    public static let supernetDirectory = "supernet"
+    /// The checkpoint every network of the search inherits from.
+    var initDirectory: String { supernetEpochs > 0 ? Self.supernetDirectory : Self.baseModelDirectory }
     /// The training split the search fine-tunes on.
     public static let searchSplit = "search"
 
@@ -96,6 +108,37 @@ public struct DemoProject: Sendable {
         log(String(format: "demo: base model AP@0.5 %.3f on the validation split", result.averagePrecision50))
     }
 
+    /// Trains the base model as a supernet of the search space (`SubnetworkSampling`), so that
+    /// the search's networks inherit working weights, not only the baseline (resuming an
+    /// interrupted run; nothing when a finished one is there).
+    func trainSupernet(data: URL, from baseModel: URL, into directory: URL, log: (String) -> Void) throws {
+        if let done = try TrainingCheckpoint.load(from: directory), done.completedEpochs >= supernetEpochs { return }
+        let train = try VOCDataset(root: data, split: "train"), validation = try VOCDataset(root: data, split: "val")
+        let initialization = try DetectorInitialization(path: baseModel.path, classNames: ["person"])
+        let architecture = initialization.sourceArchitecture
+        let loader = BatchLoader(dataset: train, batchSize: batchSize, augmentation: AugmentationConfig(
+            outputWidth: architecture.inputSizePixels, outputHeight: architecture.inputSizePixels), shuffle: true, seed: seed &+ 1,
+            dropLast: train.count >= 2 * batchSize)
+        var configuration = TrainingConfiguration.defaults(fineTuning: true, epochs: supernetEpochs, seed: seed)
+        configuration.learningRate = learningRate
+        configuration.warmupIterations = min(configuration.warmupIterations, supernetEpochs * loader.batchesPerEpoch / 5)
+        let previousThreads = Torch.threadCount
+        Torch.setThreadCount(threads)
+        defer { Torch.setThreadCount(previousThreads) }
+        let (detector, _) = try initialization.makeDetector(architecture, recalibratingOn: nil)
+        let subnetworks = try ArchitectureSpace.subnetworkSampling(ArchitectureSpace.defaultSpace, base: architecture)
+        let trainer = try Trainer(detector: detector, configuration: configuration, checkpointDirectory: directory, subnetworks: subnetworks)
+        log("demo: training the base model as a supernet of the head space, \(supernetEpochs) epochs (each step also trains "
+            + "\(subnetworks.smallest) and \(subnetworks.randomPerStep) random members; every search network inherits from it)")
+        try trainer.train(data: LoaderBatches(loader: loader), resume: true) { step in
+            guard step.iteration + 1 == step.iterationsPerEpoch else { return }
+            log(String(format: "demo: supernet epoch %d/%d, loss %.3f, %.0f s left", step.epoch + 1, step.epochs, step.terms.total,
+                       step.remainingSeconds))
+        }
+        let result = try DetectorEvaluation.evaluate(trainer.evaluationModel, on: validation)
+        log(String(format: "demo: supernet (the whole network) AP@0.5 %.3f on the validation split", result.averagePrecision50))
+    }
+
     public var configText: String {
         """
         # Written by 'edgenas demo': the whole pipeline at small scale on synthetic data.
@@ -111,7 +154,7 @@ public struct DemoProject: Sendable {
         latency: {backend: int8, threads: 1}
         storage: sqlite://study.db
         seed: \(seed)
-        training: {init: \(Self.baseModelDirectory), epochs: \(epochs), short_epochs: \(shortEpochs), batch_size: \(batchSize), learning_rate: \(learningRate), optimizer: adamw, threads: \(threads)}
+        training: {init: \(initDirectory), epochs: \(epochs), short_epochs: \(shortEpochs), batch_size: \(batchSize), learning_rate: \(learningRate), optimizer: adamw, threads: \(threads)}
         retrain: {candidates: \(retrainCandidates)}
         output: report
 

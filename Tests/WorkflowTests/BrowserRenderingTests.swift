@@ -122,7 +122,7 @@ func tinyStudy(in directory: URL) async throws -> (SQLiteStorage, ProjectConfig)
         let directory = try temporaryDirectory("demo-browser")
         defer { try? FileManager.default.removeItem(at: directory) }
         var demo = DemoProject(seed: 1, threads: 2)
-        (demo.trainImages, demo.baseTrainImages, demo.baseEpochs, demo.validationImages, demo.batchSize) = (8, 8, 2, 4, 4)
+        (demo.trainImages, demo.baseTrainImages, demo.baseEpochs, demo.supernetEpochs, demo.validationImages, demo.batchSize) = (8, 8, 2, 1, 4, 4)
         (demo.trials, demo.searchHours, demo.epochs, demo.shortEpochs) = (5, 0.004, 4, 1)
         (demo.references, demo.retrainCandidates, demo.bootstrapResamples) = (4, 2, 100)
         let config = try ProjectConfig.load(path: try demo.prepare(in: directory).path)

@@ -112,3 +112,19 @@ struct SpaceSuggestionTests {
         }
     }
 }
+
+/// A supernet of the head space trains its smallest member and uniform draws at the space's widths.
+@Test func theHeadSpacesSupernetTrainsItsSmallestMemberAndDrawsFromTheSpace() throws {
+    let sampling = try ArchitectureSpace.subnetworkSampling(ArchitectureSpace.defaultSpace, base: .baseline)
+    #expect(sampling.smallest.description == "k3-g8-c24-w224")
+    #expect(sampling.inputWidths == [224, 256, 288, 320])
+    var generator = SplitMix64(seed: 4)
+    let draws = (0..<200).map { _ in sampling.draw(&generator) }
+    let members = Set(try DetectorHeadSpace.seed.allArchitectures())
+    #expect(draws.allSatisfy(members.contains))
+    #expect(Set(draws.map(\.headGroups)) == [1, 2, 4, 8] && Set(draws.map(\.headKernelSize)) == [3, 5])
+    // A space over the backbone: the smallest member narrows and shortens it.
+    let backbone = try SearchSpace(["stage3_channels": .categorical([.int(96), .int(192)]), "stage3_repeats": .int(low: 2, high: 8, step: 2)])
+    let small = try ArchitectureSpace.subnetworkSampling(backbone, base: .baseline).smallest
+    #expect(small.stageChannels[1] == 96 && small.stageRepeats[1] == 2 && small.inputWidthPixels == 320)
+}
