@@ -93,19 +93,25 @@ public struct DemoProject: Sendable {
             outputWidth: architecture.inputSizePixels, outputHeight: architecture.inputSizePixels), shuffle: true, seed: seed,
             dropLast: train.count >= 2 * batchSize)
         let configuration = TrainingConfiguration(epochs: baseEpochs, warmupIterations: min(100, baseEpochs * loader.batchesPerEpoch / 5), seed: seed)
+        let trainer = try Trainer(detector: Torch.seeded(seed) { try Detector(architecture) }, configuration: configuration,
+                                  checkpointDirectory: directory)
+        log("demo: training the base model \(architecture) from scratch, \(baseEpochs) epochs")
+        try run(trainer, on: loader, validation: validation, stage: "base model", log: log)
+    }
+
+    /// Runs `trainer` on the demo's threads (resuming where a stopped run left), logging each
+    /// epoch and then AP@0.5 on the validation split.
+    private func run(_ trainer: Trainer, on loader: BatchLoader, validation: VOCDataset, stage: String, log: (String) -> Void) throws {
         let previousThreads = Torch.threadCount
         Torch.setThreadCount(threads)
         defer { Torch.setThreadCount(previousThreads) }
-        let trainer = try Trainer(detector: Torch.seeded(seed) { try Detector(architecture) }, configuration: configuration,
-                                  checkpointDirectory: directory)
-        log("demo: training the base model \(architecture) from scratch, \(baseEpochs) epochs (every search network inherits its weights)")
         try trainer.train(data: LoaderBatches(loader: loader), resume: true) { step in
             guard step.iteration + 1 == step.iterationsPerEpoch else { return }
-            log(String(format: "demo: base model epoch %d/%d, loss %.3f, %.0f s left", step.epoch + 1, step.epochs, step.terms.total,
+            log(String(format: "demo: %@ epoch %d/%d, loss %.3f, %.0f s left", stage, step.epoch + 1, step.epochs, step.terms.total,
                        step.remainingSeconds))
         }
         let result = try DetectorEvaluation.evaluate(trainer.evaluationModel, on: validation)
-        log(String(format: "demo: base model AP@0.5 %.3f on the validation split", result.averagePrecision50))
+        log(String(format: "demo: %@ AP@0.5 %.3f on the validation split", stage, result.averagePrecision50))
     }
 
     /// Trains the base model as a supernet of the search space (`SubnetworkSampling`), so that
@@ -122,21 +128,12 @@ public struct DemoProject: Sendable {
         var configuration = TrainingConfiguration.defaults(fineTuning: true, epochs: supernetEpochs, seed: seed)
         configuration.learningRate = learningRate
         configuration.warmupIterations = min(configuration.warmupIterations, supernetEpochs * loader.batchesPerEpoch / 5)
-        let previousThreads = Torch.threadCount
-        Torch.setThreadCount(threads)
-        defer { Torch.setThreadCount(previousThreads) }
         let (detector, _) = try initialization.makeDetector(architecture, recalibratingOn: nil)
         let subnetworks = try ArchitectureSpace.subnetworkSampling(ArchitectureSpace.defaultSpace, base: architecture)
         let trainer = try Trainer(detector: detector, configuration: configuration, checkpointDirectory: directory, subnetworks: subnetworks)
         log("demo: training the base model as a supernet of the head space, \(supernetEpochs) epochs (each step also trains "
             + "\(subnetworks.smallest) and \(subnetworks.randomPerStep) random members; every search network inherits from it)")
-        try trainer.train(data: LoaderBatches(loader: loader), resume: true) { step in
-            guard step.iteration + 1 == step.iterationsPerEpoch else { return }
-            log(String(format: "demo: supernet epoch %d/%d, loss %.3f, %.0f s left", step.epoch + 1, step.epochs, step.terms.total,
-                       step.remainingSeconds))
-        }
-        let result = try DetectorEvaluation.evaluate(trainer.evaluationModel, on: validation)
-        log(String(format: "demo: supernet (the whole network) AP@0.5 %.3f on the validation split", result.averagePrecision50))
+        try run(trainer, on: loader, validation: validation, stage: "supernet", log: log)
     }
 
     public var configText: String {
