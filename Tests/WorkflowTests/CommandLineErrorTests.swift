@@ -13,6 +13,14 @@ struct CommandLineErrorTests {
         #expect(select.status == 64 && select.output.contains("--proxy-batch-size must be at least 1, got 0"), "\(select.output)")
     }
 
+    /// A supernet distils from the network it starts from, and its space is read before training.
+    @Test func aSupernetNeedsItsStartAndAReadableSpace() throws {
+        let noStart = try DoctorCommandTests.edgenas(["train", "--data", "/nonexistent", "--supernet"])
+        #expect(noStart.status == 64 && noStart.output.contains("--supernet distils from the network it starts from: give --init"), "\(noStart.output)")
+        let noSupernet = try DoctorCommandTests.edgenas(["train", "--data", "/nonexistent", "--search-space", "space.yaml"])
+        #expect(noSupernet.status == 64 && noSupernet.output.contains("--search-space is the supernet's space: add --supernet"), "\(noSupernet.output)")
+    }
+
     @Test func aPredictorSampleLargerThanTheSpaceIsAUsageError() throws {
         let run = try DoctorCommandTests.edgenas(["latency", "fit-predictor", "--count", "100000", "--output", "/nonexistent/predictor.json"])
         #expect(run.status == 64, "\(run.output)")
