@@ -245,10 +245,10 @@ public final class PostgresStorage: ClosableStudyStorage {
     public func createStudy(name: String, directions: [StudyDirection], attributes: [String: String]) async throws -> StudyRecord {
         let token = UUID().uuidString
         return try await inTransaction("createStudy") { connection, attempt in
-            if attempt > 0, let earlier = try await self.loadStudies(connection, name: name).first,
-               try await connection.query(
-                   "SELECT 1 FROM edgenas_studies WHERE id = \(earlier.id) AND request_token = \(token)", logger: self.logger
-               ).collect().count == 1 {
+            // A retry whose first attempt committed before its reply was lost finds its own study.
+            if attempt > 0, try await !connection.query(
+                "SELECT 1 FROM edgenas_studies WHERE name = \(name) AND request_token = \(token)", logger: self.logger
+            ).collect().isEmpty, let earlier = try await self.loadStudies(connection, name: name).first {
                 return earlier
             }
             let rows = try await connection.query(
