@@ -120,6 +120,9 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "The supernet's search space, SearchSpace YAML as written by 'edgenas suggest-space' (default: the head space).")
     var searchSpace: String?
 
+    @Option(help: "Weight of the labels' loss beside the distillation in a supernet's training (0: distillation alone).")
+    var supernetLabelWeight = 1.0
+
     @OptionGroup var threading: TrainingThreadsOption
 
     @Option(help: "Seed of weights, shuffling and augmentation.")
@@ -167,7 +170,8 @@ struct TrainCommand: ParsableCommand {
         } else {
             detector = try Detector(architecture)
         }
-        let subnetworks = try supernet ? ArchitectureSpace.subnetworkSampling(loadSearchSpace(), base: architecture) : nil
+        let subnetworks = try supernet
+            ? ArchitectureSpace.subnetworkSampling(loadSearchSpace(), base: architecture, labelWeight: supernetLabelWeight) : nil
         let trainer = try Trainer(detector: detector, configuration: configuration, checkpointDirectory: outputURL, subnetworks: subnetworks)
         if let subnetworks {
             print("training as a supernet: each step also trains \(subnetworks.smallest) and \(subnetworks.randomPerStep) random members "

@@ -69,3 +69,27 @@ private func distillationLoss(_ architecture: DetectorArchitecture, from superne
     #expect(try images.floats().allSatisfy { abs($0 - 1) < 1e-6 })
     #expect(targets[0][0].box == BoundingBox(x0: 24, y0: 48, x1: 72, y1: 96))
 }
+
+/// A supernet's checkpoint says what it trained, and a run that trains otherwise does not resume it.
+@Test func aSupernetCheckpointRecordsItsMembersAndResumesOnlyAsOne() throws {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("edgenas-supernet-\(UUID().uuidString)")
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let base = try DetectorArchitecture(shortName: "k5-g1-c96-w128")
+    let sampling = SubnetworkSampling(smallest: try DetectorArchitecture(shortName: "k3-g8-c24-w128"), inputWidths: [96, 128],
+                                      randomPerStep: 1) { _ in base }
+    let configuration = TrainingConfiguration(epochs: 1, warmupIterations: 1, emaDecay: nil)
+    Torch.manualSeed(2)
+    try Trainer(detector: Detector(base), configuration: configuration, checkpointDirectory: directory, subnetworks: sampling)
+        .train(data: UnlabelledBatches())
+    let saved = try #require(try TrainingCheckpoint.load(from: directory))
+    #expect(saved.supernet == TrainingCheckpoint.SupernetRecord(sampling))
+    #expect(saved.supernet?.smallest == "k3-g8-c24-w128" && saved.supernet?.inputWidths == [96, 128])
+
+    let alone = try Trainer(detector: Detector(base), configuration: TrainingConfiguration(epochs: 2, warmupIterations: 1, emaDecay: nil),
+                            checkpointDirectory: directory)
+    #expect {
+        try alone.train(data: UnlabelledBatches(), resume: true)
+    } throws: { error in
+        "\(error)".contains("was trained as a supernet (smallest member k3-g8-c24-w128") && "\(error)".contains("this run trains as one network")
+    }
+}

@@ -99,9 +99,17 @@ public struct TrainingProgress: Sendable {
 }
 
 public enum TrainingError: Error, CustomStringConvertible {
+    private static func describe(_ supernet: TrainingCheckpoint.SupernetRecord?) -> String {
+        guard let supernet else { return "as one network" }
+        return "as a supernet (smallest member \(supernet.smallest), widths \(supernet.inputWidths), "
+            + "\(supernet.randomPerStep) random members a step, label weight \(supernet.labelWeight))"
+    }
+
     /// The loss became NaN or infinite; the weights were not updated with it.
     case nonFiniteLoss(epoch: Int, iteration: Int, terms: DetectionLossTerms)
     case checkpointMismatch(path: String, expected: String, found: String)
+    /// A resumed run trains as a supernet (of other members) where the checkpoint did not, or the other way round.
+    case supernetMismatch(path: String, expected: TrainingCheckpoint.SupernetRecord?, found: TrainingCheckpoint.SupernetRecord?)
     case emptyDataset
 
     public var description: String {
@@ -112,6 +120,9 @@ public enum TrainingError: Error, CustomStringConvertible {
                 + "lower the learning rate or check the dataset's boxes. The last checkpoint is kept."
         case .checkpointMismatch(let path, let expected, let found):
             "checkpoint \(path) is for architecture \(found), not \(expected)"
+        case let .supernetMismatch(path, expected, found):
+            "checkpoint \(path) was trained \(Self.describe(found)); this run trains \(Self.describe(expected)): "
+                + "resume it with the same supernet options, or train into another directory"
         case .emptyDataset:
             "training needs at least one batch; the dataset is empty"
         }
@@ -203,6 +214,10 @@ public final class Trainer {
                 throw TrainingError.checkpointMismatch(path: directory.path, expected: detector.architecture.description,
                                                        found: checkpoint.architecture)
             }
+            let supernet = sandwich.map { TrainingCheckpoint.SupernetRecord($0.sampling) }
+            guard checkpoint.supernet == supernet else {
+                throw TrainingError.supernetMismatch(path: directory.path, expected: supernet, found: checkpoint.supernet)
+            }
             try detector.load(from: directory.appendingPathComponent(TrainingCheckpoint.modelFile))
             if let average {
                 try average.model.load(from: directory.appendingPathComponent(TrainingCheckpoint.averageFile))
@@ -288,7 +303,7 @@ public final class Trainer {
         // The JSON is written last: a checkpoint counts only once its weights are complete.
         let checkpoint = TrainingCheckpoint(
             architecture: detector.architecture.description, completedEpochs: completedEpochs,
-            configuration: configuration, lastLoss: lastTerms?.total)
+            configuration: configuration, lastLoss: lastTerms?.total, supernet: sandwich.map { TrainingCheckpoint.SupernetRecord($0.sampling) })
         try checkpoint.write(to: directory)
     }
 }
@@ -306,6 +321,8 @@ public struct TrainingCheckpoint: Codable, Sendable {
     public var completedEpochs: Int
     public var configuration: TrainingConfiguration
     public var lastLoss: Double?
+    /// Set when the network was trained as a supernet (nil in checkpoints of a network trained alone).
+    public var supernet: SupernetRecord?
 
     /// The weights the run evaluates and deploys: the moving average when it kept one.
     public var deployedModelFile: String { configuration.emaDecay == nil ? Self.modelFile : Self.averageFile }
@@ -314,6 +331,19 @@ public struct TrainingCheckpoint: Codable, Sendable {
         let url = directory.appendingPathComponent(stateFile)
         guard FileManager.default.fileExists(atPath: url.path) else { return nil }
         return try JSONDecoder().decode(TrainingCheckpoint.self, from: Data(contentsOf: url))
+    }
+
+    /// What a supernet's training trained besides the network itself (`SubnetworkSampling`).
+    public struct SupernetRecord: Codable, Sendable, Equatable {
+        public var smallest: String
+        public var inputWidths: [Int]
+        public var randomPerStep: Int
+        public var labelWeight: Double
+
+        init(_ sampling: SubnetworkSampling) {
+            (smallest, inputWidths, randomPerStep, labelWeight) =
+                (sampling.smallest.description, sampling.inputWidths, sampling.randomPerStep, sampling.labelWeight)
+        }
     }
 
     func write(to directory: URL) throws {
