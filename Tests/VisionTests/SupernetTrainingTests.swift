@@ -5,13 +5,29 @@ import Testing
 import Torch
 @testable import Vision
 
-/// The same two unlabelled images every step: distillation alone drives the training.
+/// The same two unlabelled images every step: distillation alone drives the training. Drawn
+/// from a generator of their own, as the test networks' weights (`randomized`): libtorch's
+/// global generator is shared with tests running in parallel.
 private struct UnlabelledBatches: TrainingBatchProvider {
     var batchesPerEpoch: Int { 1 }
     func batch(epoch: Int, index: Int) throws -> TrainingBatch {
-        Torch.manualSeed(11)
-        return TrainingBatch(images: try Tensor.uniform([2, 3, 128, 128]), targets: [[], []])
+        var generator = SplitMix64(seed: 11)
+        let pixels = (0..<(2 * 3 * 128 * 128)).map { _ in Float(generator.nextUnit()) }
+        return TrainingBatch(images: try Tensor(pixels, shape: [2, 3, 128, 128]), targets: [[], []])
     }
+}
+
+/// A detector of `architecture` whose convolution weights are uniform in ±1/sqrt(fan-in) (as
+/// PyTorch's default), drawn from `seed`'s own generator.
+private func randomized(_ architecture: DetectorArchitecture, seed: UInt64) throws -> Detector {
+    let detector = try Detector(architecture)
+    var generator = SplitMix64(seed: seed)
+    for (name, parameter) in detector.namedParameters() where name.hasSuffix("conv.weight") {
+        let bound = 1 / Double(parameter.elementCount / parameter.shape[0]).squareRoot()
+        let values = (0..<parameter.elementCount).map { _ in Float(generator.uniform(-bound...bound)) }
+        try parameter.assign(Tensor(values, shape: parameter.shape))
+    }
+    return detector
 }
 
 /// Distillation loss of `architecture` inheriting `supernet`'s weights against `teacher`'s
@@ -31,8 +47,7 @@ private func distillationLoss(_ architecture: DetectorArchitecture, from superne
 @Test func aSupernetStepTeachesTheSmallestMemberWhatTheWholeNetworkKnows() throws {
     let base = try DetectorArchitecture(shortName: "k5-g1-c96-w128")
     let smallest = try DetectorArchitecture(shortName: "k3-g8-c24-w128")
-    Torch.manualSeed(5)
-    let supernet = try Detector(base)
+    let supernet = try randomized(base, seed: 5)
     // Batch-norm statistics of the images, so that the teacher's outputs (evaluation mode) are
     // the varied ones of a network that fits its input.
     for case let unit as ConvolutionUnit in supernet.units.map(\.module) { unit.normalization.momentum = 1 }
@@ -78,8 +93,7 @@ private func distillationLoss(_ architecture: DetectorArchitecture, from superne
     let sampling = SubnetworkSampling(smallest: try DetectorArchitecture(shortName: "k3-g8-c24-w128"), inputWidths: [96, 128],
                                       randomPerStep: 1) { _ in base }
     let configuration = TrainingConfiguration(epochs: 1, warmupIterations: 1, emaDecay: nil)
-    Torch.manualSeed(2)
-    try Trainer(detector: Detector(base), configuration: configuration, checkpointDirectory: directory, subnetworks: sampling)
+    try Trainer(detector: randomized(base, seed: 2), configuration: configuration, checkpointDirectory: directory, subnetworks: sampling)
         .train(data: UnlabelledBatches())
     let saved = try #require(try TrainingCheckpoint.load(from: directory))
     #expect(saved.supernet == TrainingCheckpoint.SupernetRecord(sampling))

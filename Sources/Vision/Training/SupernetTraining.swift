@@ -91,10 +91,8 @@ final class SandwichStep {
 
     /// Trains the smallest and `randomPerStep` random members on `batch` at a width drawn for
     /// this step, adding their gradients to `supernet`'s (which must have gradients already).
-    /// Returns the architectures trained.
-    @discardableResult
     func trainSubnetworks(of supernet: Detector, on batch: TrainingBatch, detectionLoss: DetectionLoss,
-                          epoch: Int, iteration: Int) throws -> [DetectorArchitecture] {
+                          epoch: Int, iteration: Int) throws {
         let width = sampling.inputWidths[generator.nextIndex(below: sampling.inputWidths.count)]
         var members = [sampling.smallest] + (0..<sampling.randomPerStep).map { _ in sampling.draw(&generator) }
         for index in members.indices { members[index].inputWidthPixels = width }
@@ -116,7 +114,6 @@ final class SandwichStep {
             try total.backward()
             try plan.addGradients(to: parameters)
         }
-        return members
     }
 
     /// The batch letterboxed at `size` instead: images resized bilinearly, boxes scaled.

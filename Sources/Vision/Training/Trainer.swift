@@ -194,6 +194,9 @@ public final class Trainer {
         try average?.model.useChannelsLast()
     }
 
+    /// What the checkpoint records of the supernet training (nil: the network trains alone).
+    private var supernetRecord: TrainingCheckpoint.SupernetRecord? { sandwich.map { TrainingCheckpoint.SupernetRecord($0.sampling) } }
+
     /// The weights to evaluate and deploy: the moving average when enabled.
     public var evaluationModel: Detector { average?.model ?? detector }
 
@@ -214,9 +217,8 @@ public final class Trainer {
                 throw TrainingError.checkpointMismatch(path: directory.path, expected: detector.architecture.description,
                                                        found: checkpoint.architecture)
             }
-            let supernet = sandwich.map { TrainingCheckpoint.SupernetRecord($0.sampling) }
-            guard checkpoint.supernet == supernet else {
-                throw TrainingError.supernetMismatch(path: directory.path, expected: supernet, found: checkpoint.supernet)
+            guard checkpoint.supernet == supernetRecord else {
+                throw TrainingError.supernetMismatch(path: directory.path, expected: supernetRecord, found: checkpoint.supernet)
             }
             try detector.load(from: directory.appendingPathComponent(TrainingCheckpoint.modelFile))
             if let average {
@@ -303,7 +305,7 @@ public final class Trainer {
         // The JSON is written last: a checkpoint counts only once its weights are complete.
         let checkpoint = TrainingCheckpoint(
             architecture: detector.architecture.description, completedEpochs: completedEpochs,
-            configuration: configuration, lastLoss: lastTerms?.total, supernet: sandwich.map { TrainingCheckpoint.SupernetRecord($0.sampling) })
+            configuration: configuration, lastLoss: lastTerms?.total, supernet: supernetRecord)
         try checkpoint.write(to: directory)
     }
 }
