@@ -34,7 +34,7 @@ private func randomized(_ architecture: DetectorArchitecture, seed: UInt64) thro
 /// output. The member's batch norms use the batch's statistics (as recalibration would give).
 private func distillationLoss(_ architecture: DetectorArchitecture, from supernet: Detector, teacher: Detector) throws -> Double {
     let member = try Detector(architecture)
-    try WeightInheritance.inherit(try SandwichStep.snapshot(supernet, copying: false), into: member)
+    try WeightInheritance.inherit(PretrainedWeights(supernet, copying: false, path: "test"), into: member)
     member.train()
     let images = try UnlabelledBatches().batch(epoch: 0, index: 0).images
     return try Torch.withNoGrad { try SandwichStep.distillation(member.branches(images), from: teacher.branches(images)).item() }
@@ -54,7 +54,7 @@ private func distillationLoss(_ architecture: DetectorArchitecture, from superne
     _ = try Torch.withNoGrad { try supernet.forward(UnlabelledBatches().batch(epoch: 0, index: 0).images) }
     for case let unit as ConvolutionUnit in supernet.units.map(\.module) { unit.normalization.momentum = 0.1 }
     let teacher = try Detector(base)
-    try WeightInheritance.inherit(try SandwichStep.snapshot(supernet, copying: true), into: teacher)
+    try WeightInheritance.inherit(PretrainedWeights(supernet, copying: true, path: "test"), into: teacher)
     teacher.eval()
     let before = try distillationLoss(smallest, from: supernet, teacher: teacher)
     let wholeBefore = try distillationLoss(base, from: supernet, teacher: teacher)  // the teacher's own entropy

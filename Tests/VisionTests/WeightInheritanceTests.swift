@@ -14,9 +14,7 @@ private func sourceWeights(_ name: String = "k5-g1-c96-w320", classNames: [Strin
         try normalization.weight.tensor.assign(Tensor.uniform([count], low: 0.1, high: 2))
         try normalization.runningMean.tensor.assign(Tensor.uniform([count], low: -1, high: 1))
     }
-    let tensors = Dictionary(detector.namedState().map { ($0.name, $0.tensor) }, uniquingKeysWith: { a, _ in a })
-    return (PretrainedWeights(architecture: detector.architecture, tensors: tensors, classNames: classNames, format: .edgenas, path: "test"),
-            detector)
+    return (try PretrainedWeights(detector, copying: false, classNames: classNames, path: "test"), detector)
 }
 
 private func values(_ detector: Detector, _ name: String) throws -> [Float] {

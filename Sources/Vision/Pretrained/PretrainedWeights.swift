@@ -38,6 +38,14 @@ public struct PretrainedWeights {
         self.path = path
     }
 
+    /// The weights of a detector in memory, under their names: the tensors themselves, or
+    /// copies when the values must stay as they are now while the detector trains on.
+    public init(_ detector: Detector, copying: Bool, classNames: [String]? = nil, path: String) throws {
+        var tensors: [String: Tensor] = [:]
+        for (name, tensor) in detector.namedState() { tensors[name] = copying ? try tensor.detach().clone() : tensor }
+        self.init(architecture: detector.architecture, tensors: tensors, classNames: classNames, format: .edgenas, path: path)
+    }
+
     /// Reads `path`: an `edgenas train` checkpoint directory, or a PyTorch checkpoint of
     /// FastestDet's detector or backbone or of torchvision's ShuffleNetV2 0.5x (the layout is
     /// recognised from the tensor names). Class names come from `classNamesFile`, else from the

@@ -51,16 +51,8 @@ final class SandwichStep {
 
     init(sampling: SubnetworkSampling, supernet: Detector, seed: UInt64) throws {
         self.sampling = sampling
-        start = try Self.snapshot(supernet, copying: true)
+        start = try PretrainedWeights(supernet, copying: true, path: "the supernet at the start")
         generator = SplitMix64(seed: seed ^ 0x5A4D_5749_4348)
-    }
-
-    /// The supernet's tensors under their names; copies when the values must outlive training.
-    static func snapshot(_ detector: Detector, copying: Bool) throws -> PretrainedWeights {
-        var tensors: [String: Tensor] = [:]
-        for (name, tensor) in detector.namedState() { tensors[name] = copying ? try tensor.detach().clone() : tensor }
-        return PretrainedWeights(architecture: detector.architecture, tensors: tensors, classNames: nil, format: .edgenas,
-                                 path: "the supernet")
     }
 
     /// The frozen teacher at `width` (the start's weights with the box sizes shifted for it).
@@ -98,7 +90,7 @@ final class SandwichStep {
         for index in members.indices { members[index].inputWidthPixels = width }
         let (images, targets) = try Self.resize(batch, to: members[0].inputSizePixels)
         let teacher = try teacherBranches(images, width: width)
-        let weights = try Self.snapshot(supernet, copying: false)
+        let weights = try PretrainedWeights(supernet, copying: false, path: "the supernet")
         let parameters = Dictionary(supernet.namedParameters().map { ($0.name, $0.tensor) }, uniquingKeysWith: { a, _ in a })
         for member in members {
             var architecture = member
