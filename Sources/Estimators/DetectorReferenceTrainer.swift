@@ -54,11 +54,14 @@ public struct DetectorReferenceTrainer: ReferenceTrainer {
     ///     Epochs a checkpoint had already finished are not trained again and not observed:
     ///     their training loss, AP, validation loss and seconds are NaN. The last epoch is still
     ///     validated when `validation` asks for it, on the checkpoint's weights.
+    ///   - afterValidation: called with (epochs trained, AP@0.5) after each validation pass,
+    ///     the starting network's included (0 epochs); an error it throws (a pruner's stop)
+    ///     ends the training there and is rethrown.
     /// A run from pretrained weights also validates its starting network (`initialAP`) when
     /// it validates every epoch or trains none (`stoppingAfter: 0`).
     public func train(_ architecture: DetectorArchitecture, epochs: Int, stoppingAfter lastEpoch: Int,
                       validation: LearningCurveStrategy.Validation, measuringValidationLoss: Bool = true,
-                      checkpoint: URL? = nil) throws -> ReferenceRun {
+                      checkpoint: URL? = nil, afterValidation: EpochReport? = nil) throws -> ReferenceRun {
         let size = architecture.inputSizePixels
         let seed = configuration.seed
         let loader = BatchLoader(dataset: trainingSet, batchSize: batchSize,
@@ -76,8 +79,10 @@ public struct DetectorReferenceTrainer: ReferenceTrainer {
         }
         var initialAP: Double?, initialSeconds: Double?
         if inheritance != nil, validation == .everyEpoch || recorded == 0 {
-            initialAP = try DetectorEvaluation.evaluate(detector, on: validationSet).averagePrecision50
+            let ap = try DetectorEvaluation.evaluate(detector, on: validationSet).averagePrecision50
+            initialAP = ap
             initialSeconds = Date().timeIntervalSince(started)
+            try afterValidation?(0, ap)
         }
         let trainer = try Trainer(detector: detector, configuration: configuration, checkpointDirectory: checkpoint)
 
@@ -93,6 +98,7 @@ public struct DetectorReferenceTrainer: ReferenceTrainer {
                 validationLosses[epoch] = try validationLoss(trainer.evaluationModel, loss: trainer.loss)
             }
             evaluationSeconds[epoch] = Date().timeIntervalSince(started)
+            try afterValidation?(epoch + 1, ap[epoch])
         }
         func validates(epoch: Int) -> Bool {
             switch validation {
@@ -104,21 +110,17 @@ public struct DetectorReferenceTrainer: ReferenceTrainer {
 
         var lossSum = 0.0
         var epochStart = Date()
-        var failure: Error?
         try trainer.train(data: LoaderBatches(loader: loader), resume: checkpoint != nil, stoppingAfter: recorded) { step in
             lossSum += step.terms.total
             progress(step)
-            guard step.iteration + 1 == step.iterationsPerEpoch, failure == nil else { return }
+            guard step.iteration + 1 == step.iterationsPerEpoch else { return }
             trainingLosses[step.epoch] = lossSum / Double(step.iterationsPerEpoch)
             lossSum = 0
             epochSeconds[step.epoch] = Date().timeIntervalSince(epochStart)
             evaluationSeconds[step.epoch] = 0
-            if validates(epoch: step.epoch) {
-                do { try validate(epoch: step.epoch) } catch { failure = error }
-            }
+            if validates(epoch: step.epoch) { try validate(epoch: step.epoch) }
             epochStart = Date()
         }
-        if let failure { throw failure }
         // A checkpoint that had finished the last epoch left no epoch end to validate at.
         if recorded > 0, epochSeconds[recorded - 1].isNaN, validates(epoch: recorded - 1) {
             try validate(epoch: recorded - 1)

@@ -28,6 +28,11 @@ public struct PerformanceEstimate: Codable, Hashable, Sendable {
     }
 }
 
+/// Receives AP@0.5 on the validation split after a training epoch: (epochs trained so far,
+/// AP@0.5), 0 epochs being the starting network of a fine-tune. An error it throws (a
+/// pruner's stop) ends the training there and is rethrown by the estimator.
+public typealias EpochReport = (_ epochs: Int, _ ap50: Double) throws -> Void
+
 /// Estimates how good an architecture is, cheaply or fully. Full training, short training
 /// with a learning-curve rule, zero-cost proxies and predictors all plug in here.
 public protocol PerformanceEstimator: Sendable {
@@ -36,7 +41,17 @@ public protocol PerformanceEstimator: Sendable {
     /// Whether `score` is the final AP@0.5 of a full training, so the search's front needs no
     /// retraining.
     var isFullFidelity: Bool { get }
-    func estimate(_ architecture: DetectorArchitecture, trialNumber: Int) throws -> PerformanceEstimate
+    /// - Parameter afterEpoch: given, an estimator that trains validates after every epoch and
+    ///   reports AP@0.5 there (what a pruner judges a trial by); one that does not train
+    ///   never calls it.
+    func estimate(_ architecture: DetectorArchitecture, trialNumber: Int, afterEpoch: EpochReport?) throws -> PerformanceEstimate
+}
+
+extension PerformanceEstimator {
+    /// The estimate with no one watching its epochs (validation only where the estimator's rule needs it).
+    public func estimate(_ architecture: DetectorArchitecture, trialNumber: Int) throws -> PerformanceEstimate {
+        try estimate(architecture, trialNumber: trialNumber, afterEpoch: nil)
+    }
 }
 
 /// The training and validation splits of a project's dataset.
@@ -120,9 +135,10 @@ public struct DetectorTrainingRun: Sendable {
     /// - Parameters:
     ///   - validateEachEpoch: measure AP@0.5 after every epoch (for curve extrapolation).
     ///   - checkpoint: directory to save to after each epoch and resume from (nil: none).
+    ///   - afterEpoch: receives each validated epoch's AP@0.5 (and makes every epoch validated).
     public func train(
         _ architecture: DetectorArchitecture, epochs: Int, validateEachEpoch: Bool = false,
-        checkpoint: URL? = nil, progress: @escaping (TrainingProgress) -> Void = { _ in }
+        checkpoint: URL? = nil, progress: @escaping (TrainingProgress) -> Void = { _ in }, afterEpoch: EpochReport? = nil
     ) throws -> TrainingRun {
         var trainer = referenceTrainer
         trainer.progress = progress
@@ -130,11 +146,12 @@ public struct DetectorTrainingRun: Sendable {
             let started = Date()
             // Without the validation loss: no estimator built on a `TrainingRun` reads it, and it
             // would cost a second pass over the validation split after every validated epoch.
+            let everyEpoch = validateEachEpoch || afterEpoch != nil
             let run = try trainer.train(architecture, epochs: epochs, stoppingAfter: epochs,
-                                        validation: validateEachEpoch ? .everyEpoch : .lastEpoch,
-                                        measuringValidationLoss: false, checkpoint: checkpoint)
+                                        validation: everyEpoch ? .everyEpoch : .lastEpoch,
+                                        measuringValidationLoss: false, checkpoint: checkpoint, afterValidation: afterEpoch)
             return TrainingRun(curve: LearningCurve(trainingLosses: run.trainingLosses,
-                                                    validationMetric: validateEachEpoch ? run.validationAP : []),
+                                                    validationMetric: everyEpoch ? run.validationAP : []),
                                finalAP50: run.finalAP, seconds: Date().timeIntervalSince(started))
         }
     }
@@ -192,8 +209,8 @@ public struct FullTrainingEstimator: PerformanceEstimator {
         self.epochs = epochs
     }
 
-    public func estimate(_ architecture: DetectorArchitecture, trialNumber: Int) throws -> PerformanceEstimate {
-        let result = try run.train(architecture, epochs: epochs)
+    public func estimate(_ architecture: DetectorArchitecture, trialNumber: Int, afterEpoch: EpochReport?) throws -> PerformanceEstimate {
+        let result = try run.train(architecture, epochs: epochs, afterEpoch: afterEpoch)
         return PerformanceEstimate(score: result.finalAP50, ap50: result.finalAP50, seconds: result.seconds, epochs: epochs)
     }
 }
@@ -222,8 +239,8 @@ public struct ShortTrainingEstimator: PerformanceEstimator {
         self.rule = rule
     }
 
-    public func estimate(_ architecture: DetectorArchitecture, trialNumber: Int) throws -> PerformanceEstimate {
-        let result = try run.train(architecture, epochs: epochs, validateEachEpoch: rule == .extrapolate)
+    public func estimate(_ architecture: DetectorArchitecture, trialNumber: Int, afterEpoch: EpochReport?) throws -> PerformanceEstimate {
+        let result = try run.train(architecture, epochs: epochs, validateEachEpoch: rule == .extrapolate, afterEpoch: afterEpoch)
         let score: Double = switch rule {
         case .short: result.finalAP50
         case .sotl: try SumOfTrainingLosses().score(result.curve)
@@ -248,15 +265,20 @@ public struct LearningCurveStrategyEstimator: PerformanceEstimator {
     public var name: String { strategy.name }
     public var isFullFidelity: Bool { false }
 
-    public func estimate(_ architecture: DetectorArchitecture, trialNumber: Int) throws -> PerformanceEstimate {
+    public func estimate(_ architecture: DetectorArchitecture, trialNumber: Int, afterEpoch: EpochReport?) throws -> PerformanceEstimate {
+        // Watched epochs are validated, whatever the strategy's own rule needs.
         let record = try run.onTrainingMachine {
             try run.referenceTrainer.train(architecture, epochs: strategy.fullEpochs, stoppingAfter: strategy.epochs,
-                                           validation: strategy.validation)
+                                           validation: afterEpoch == nil ? strategy.validation : .everyEpoch,
+                                           afterValidation: afterEpoch)
         }
         let score = strategy.score(record)
         guard score.isFinite else { throw EstimatorError.unscorable(estimator: name, architecture: architecture.description) }
         let ap = (strategy.epochs == 0 ? record.initialAP : record.validationAP.last).flatMap { $0.isFinite ? $0 : nil }
-        return PerformanceEstimate(score: score, ap50: ap, seconds: strategy.cost(record), epochs: strategy.epochs)
+        // Watched, every epoch was validated, and those passes count.
+        let seconds = afterEpoch == nil ? strategy.cost(record) : (record.initialSeconds ?? 0)
+            + record.epochSeconds.prefix(strategy.epochs).reduce(0, +) + record.evaluationSeconds.prefix(strategy.epochs).reduce(0, +)
+        return PerformanceEstimate(score: score, ap50: ap, seconds: seconds, epochs: strategy.epochs)
     }
 }
 
@@ -286,7 +308,7 @@ public struct PredictorEstimator: PerformanceEstimator {
     public var name: String { Self.namePrefix + predictor }
     public var isFullFidelity: Bool { false }
 
-    public func estimate(_ architecture: DetectorArchitecture, trialNumber: Int) throws -> PerformanceEstimate {
+    public func estimate(_ architecture: DetectorArchitecture, trialNumber: Int, afterEpoch: EpochReport?) throws -> PerformanceEstimate {
         let started = Date()
         let score = try model.predict(PredictorStrategy.features([architecture], space: space))[0]
         return PerformanceEstimate(score: score, ap50: nil, seconds: Date().timeIntervalSince(started), epochs: 0)

@@ -29,7 +29,7 @@ public struct ZeroCostProxyEstimator: PerformanceEstimator {
     public var name: String { Self.namePrefix + proxy.rawValue }
     public var isFullFidelity: Bool { false }
 
-    public func estimate(_ architecture: DetectorArchitecture, trialNumber: Int) throws -> PerformanceEstimate {
+    public func estimate(_ architecture: DetectorArchitecture, trialNumber: Int, afterEpoch: EpochReport?) throws -> PerformanceEstimate {
         let scorer = DetectorProxyScorer(trainingSet: trainingSet, batchSize: batchSize, seed: seed, proxies: [proxy],
                                          initialization: initialization)
         let result = try scorer.scores(architecture)[0]

@@ -57,6 +57,12 @@ extension ProjectConfig {
     # auto, random, grid, sobol, sobol-scrambled, tpe, tpe-multivariate, gp, nsga2
     sampler: auto
 
+    # Stops trials whose AP@0.5 after a training epoch is poor against the trials at least as
+    # fast (never the fastest so far): none, median, successive_halving, hyperband; or a mapping
+    # {kind: median, startup_trials: 5, min_epochs: 1, reduction_factor: 3}. Only estimators
+    # that train several epochs can be pruned (full, short, val_ap@Eep...).
+    pruner: none
+
     latency:
       # int8 [ENGINE]: INT8 in this process (quantized kernels); fp32: eager FP32 here;
       # onnxruntime [int8|fp32]: the exported ONNX model in ONNX Runtime here (deployment runtime);

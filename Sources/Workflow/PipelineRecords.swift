@@ -31,6 +31,9 @@ public struct TrialRecord: Codable, Hashable, Sendable {
     /// The earlier trial of the same architecture whose results this one took (nil: it was
     /// measured and estimated itself).
     public var duplicateOf: Int?
+    /// The epochs a pruned trial trained before its pruner stopped it (nil: not pruned); its
+    /// `score` and `ap50` are then its AP@0.5 at that epoch.
+    public var prunedAfterEpoch: Int?
 
     public static let attribute = "record"
     /// The trial attribute naming the process that runs it, `host:pid`, written when the
@@ -54,6 +57,16 @@ public struct TrialRecord: Codable, Hashable, Sendable {
         self.estimateSeconds = estimateSeconds
         self.estimateEpochs = estimateEpochs
         self.duplicateOf = duplicateOf
+    }
+
+    /// The value of a search objective this record holds (AP@0.5: the estimator's score).
+    public func metric(_ objective: SearchObjective) -> Double? {
+        switch objective {
+        case .ap50: score
+        case .latency: latencyMilliseconds
+        case .params: Double(parameters)
+        case .memory: memoryMegabytes
+        }
     }
 
     /// The record the pipeline wrote on `trial`; nil for a trial it did not evaluate (failed,

@@ -176,6 +176,8 @@ public struct ProjectConfig: Hashable, Sendable {
     public var selection: Selection
     /// A name from `SamplerCatalog.names`.
     public var sampler: String
+    /// What stops trials early, from their AP@0.5 after each training epoch (`EpochPruning`).
+    public var pruner: PrunerSetting
     public var latency: Latency
     /// Study storage URL (sqlite:///..., postgresql://..., memory:).
     public var storage: String
@@ -215,7 +217,7 @@ public struct ProjectConfig: Hashable, Sendable {
 
     private init(root: ConfigMapping, baseDirectory: URL) throws(ProjectConfigError) {
         try root.allowOnly(["name", "dataset", "base_model", "search_space", "objectives", "constraints", "budget",
-                            "estimator", "selection", "sampler", "latency", "storage", "seed", "training", "retrain", "output"])
+                            "estimator", "selection", "sampler", "pruner", "latency", "storage", "seed", "training", "retrain", "output"])
         func resolve(_ path: String) -> String {
             path.hasPrefix("/") ? path : baseDirectory.appendingPathComponent(path).standardizedFileURL.path
         }
@@ -334,6 +336,8 @@ public struct ProjectConfig: Hashable, Sendable {
             throw .invalidValue(key: "sampler", expected: "one of \(SamplerCatalog.names.joined(separator: ", "))", found: "'\(sampler)'")
         }
 
+        pruner = try Self.prunerSetting(root)
+
         let latencyNode = try root.optionalMapping("latency")
         try latencyNode?.allowOnly(["backend", "threads", "deployed_precision"])
         let precision = try latencyNode?.string("deployed_precision", default: "int8") ?? "int8"
@@ -407,6 +411,26 @@ public struct ProjectConfig: Hashable, Sendable {
 
     /// The study directions, one per objective.
     public var directions: [StudyDirection] { objectives.map(\.direction) }
+
+    /// `pruner: KIND`, or a mapping with `kind` and the pruner's settings.
+    private static func prunerSetting(_ root: ConfigMapping) throws(ProjectConfigError) -> PrunerSetting {
+        let kinds = PrunerSetting.Kind.allCases.map(\.rawValue)
+        func kind(_ text: String, key: String) throws(ProjectConfigError) -> PrunerSetting.Kind {
+            guard let kind = PrunerSetting.Kind(rawValue: text) else {
+                throw .invalidValue(key: key, expected: "one of \(kinds.joined(separator: ", "))", found: "'\(text)'")
+            }
+            return kind
+        }
+        guard root.node("pruner")?.mapping != nil else { return PrunerSetting(kind: try kind(try root.string("pruner", default: "none"), key: "pruner")) }
+        let node = try root.mapping("pruner")
+        try node.allowOnly(["kind", "startup_trials", "min_epochs", "reduction_factor"])
+        let defaults = PrunerSetting(kind: try kind(try node.requiredString("kind", expected: "one of \(kinds.joined(separator: ", "))"),
+                                                    key: "pruner.kind"))
+        return PrunerSetting(kind: defaults.kind,
+                             startupTrials: try node.optionalInt("startup_trials", atLeast: 0) ?? defaults.startupTrials,
+                             minEpochs: try node.optionalInt("min_epochs", atLeast: 1) ?? defaults.minEpochs,
+                             reductionFactor: try node.optionalInt("reduction_factor", atLeast: 2) ?? defaults.reductionFactor)
+    }
 }
 
 /// Reads one YAML mapping, keeping the key path for error messages.

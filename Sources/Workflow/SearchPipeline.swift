@@ -258,6 +258,10 @@ public struct SearchPipeline: Sendable {
             + "budget \(budgetText)")
         log("plan: estimator '\(name)', because \(reason)")
         log("plan: sampler '\(config.sampler)' starts with \(config.sampler == "auto" ? decision.sampler.name : config.sampler): \(samplerReason)")
+        if config.pruner.kind != .none {
+            log("plan: pruner \(config.pruner.description), judging each trial's AP@0.5 after every training epoch against the trials "
+                + "at least as fast (estimators that do not train are never pruned)")
+        }
         return Plan(estimator: try components.estimator(name, selection), selection: selection)
     }
 
@@ -399,6 +403,7 @@ public struct SearchPipeline: Sendable {
         let started = clock()
         let baseModel = config.baseModel, objectives = config.objectives, constraints = config.constraints
         let latency = components.latency
+        let pruner = config.pruner.pruner
         var failuresInARow = 0
         var trialSeconds: [Double] = []
         while true {
@@ -406,13 +411,13 @@ public struct SearchPipeline: Sendable {
                 log("search: trial id \(dead) stopped beating (its process died); failed and queued again")
             }
             let trials = try await study.trials()
-            let complete = trials.filter { $0.state == .complete }.count
+            let finished = Self.finishedTrials(trials)
             let elapsed = earlierSeconds + clock().timeIntervalSince(started)
             // Queued trials (the baseline, a dead worker's trial) run even when the budget is met.
             let queued = trials.contains { $0.state == .waiting }
-            if let budget = config.budget.trials, complete >= budget, !queued { break }
+            if let budget = config.budget.trials, finished >= budget, !queued { break }
             if let hours = config.budget.hours, elapsed >= hours * 3600 {
-                log(String(format: "search: the %g h budget is spent after %d complete trials", hours, complete))
+                log(String(format: "search: the %g h budget is spent after %d finished trials", hours, finished))
                 break
             }
             let trialStart = clock()
@@ -420,10 +425,13 @@ public struct SearchPipeline: Sendable {
             let evaluated = Dictionary(trials.filter { $0.state == .complete }.compactMap { trial in
                 TrialRecord(trial).map { ($0.architecture, trial) }
             }) { first, _ in first }
+            let pruning = pruner.map { EpochPruning(pruner: $0, objectives: objectives, trials: trials) }
             try await study.optimize(nTrials: 1, catchErrors: true, heartbeatInterval: heartbeatInterval) { trial in
                 do {
                     return try await Self.evaluate(trial, base: baseModel, objectives: objectives, constraints: constraints,
-                                             latency: latency, estimator: estimator, evaluated: evaluated)
+                                             latency: latency, estimator: estimator, evaluated: evaluated, pruning: pruning)
+                } catch let pruned as TrialPruned {
+                    throw pruned
                 } catch {
                     failure.error = "\(error)"
                     throw error
@@ -447,13 +455,21 @@ public struct SearchPipeline: Sendable {
         return trialSeconds.count
     }
 
+    /// Complete and pruned trials: what the trial budget counts (a pruned trial spent its share).
+    static func finishedTrials(_ trials: [FrozenTrial]) -> Int {
+        trials.filter { $0.state == .complete || $0.state == .pruned }.count
+    }
+
     /// One trial: the architecture, its latency on the backend, the estimator's score, and the
     /// objective values and constraints in the config's order. An architecture a complete trial
     /// already evaluated (a sampler may propose a point twice) takes that trial's results, so
     /// one network never shows two latencies or scores in the front and the report.
+    /// With `pruning`, the estimator reports AP@0.5 after each training epoch (stored as the
+    /// trial's intermediate values) and a stop ends the trial as pruned, its record kept.
     static func evaluate(
         _ trial: TrialHandle, base: DetectorArchitecture, objectives: [SearchObjective], constraints: [SearchConstraint],
-        latency: any LatencyBackend, estimator: any PerformanceEstimator, evaluated: [String: FrozenTrial] = [:]
+        latency: any LatencyBackend, estimator: any PerformanceEstimator, evaluated: [String: FrozenTrial] = [:],
+        pruning: EpochPruning? = nil
     ) async throws -> Evaluation {
         try await trial.setUserAttribute(TrialRecord.workerAttribute, TrialRecord.thisWorker)
         CrashDrill.trialStarted()
@@ -465,19 +481,42 @@ public struct SearchPipeline: Sendable {
         }
         let graph = try DetectorGraph(architecture)
         let measurement = try latency.measure(architecture: architecture)
-        let estimate = try estimator.estimate(architecture, trialNumber: trial.number)
-        let metrics: [SearchObjective: Double] = [
-            .ap50: estimate.score, .latency: measurement.median, .params: Double(graph.parameterCount),
-            .memory: Double(graph.peakActivationElements * 4) / 1e6,
+        var metrics: [SearchObjective: Double] = [
+            .latency: measurement.median, .params: Double(graph.parameterCount), .memory: Double(graph.peakActivationElements * 4) / 1e6,
         ]
-        let record = TrialRecord(
-            architecture: architecture.description, latencyMilliseconds: measurement.median,
-            latencyInterquartileRange: measurement.interquartileRange, latencyBackend: measurement.backend,
-            parameters: graph.parameterCount, memoryMegabytes: metrics[.memory]!, multiplyAccumulates: graph.multiplyAccumulates,
-            estimator: estimator.name, score: estimate.score, ap50: estimate.ap50, estimateSeconds: estimate.seconds,
-            estimateEpochs: estimate.epochs)
+        func record(score: Double, ap50: Double?, seconds: Double, epochs: Int, prunedAfterEpoch: Int? = nil) -> TrialRecord {
+            var record = TrialRecord(
+                architecture: architecture.description, latencyMilliseconds: measurement.median,
+                latencyInterquartileRange: measurement.interquartileRange, latencyBackend: measurement.backend,
+                parameters: graph.parameterCount, memoryMegabytes: metrics[.memory]!, multiplyAccumulates: graph.multiplyAccumulates,
+                estimator: estimator.name, score: score, ap50: ap50, estimateSeconds: seconds, estimateEpochs: epochs)
+            record.prunedAfterEpoch = prunedAfterEpoch
+            return record
+        }
+        let estimateStarted = Date()
+        var epochAP: [Int: Double] = [:]
+        let estimate: PerformanceEstimate
+        do {
+            estimate = try estimator.estimate(architecture, trialNumber: trial.number, afterEpoch: pruning.map { pruning in
+                { [metrics] epochs, ap in
+                    epochAP[epochs] = ap
+                    if pruning.shouldStop(trialID: trial.id, number: trial.number, intermediateValues: epochAP, metrics: metrics) {
+                        throw TrialPruned()
+                    }
+                }
+            })
+        } catch let pruned as TrialPruned {
+            for (epochs, ap) in epochAP.sorted(by: { $0.key < $1.key }) { try await trial.report(step: epochs, value: ap) }
+            let (epochs, ap) = epochAP.max { $0.key < $1.key }!
+            let stopped = record(score: ap, ap50: ap, seconds: Date().timeIntervalSince(estimateStarted), epochs: epochs, prunedAfterEpoch: epochs)
+            try await trial.setUserAttribute(TrialRecord.attribute, try jsonText(stopped))
+            throw pruned
+        }
+        for (epochs, ap) in epochAP.sorted(by: { $0.key < $1.key }) { try await trial.report(step: epochs, value: ap) }
+        metrics[.ap50] = estimate.score
         // The record goes in before the values: a finished trial's attributes cannot change.
-        try await trial.setUserAttribute(TrialRecord.attribute, try jsonText(record))
+        try await trial.setUserAttribute(TrialRecord.attribute, try jsonText(record(
+            score: estimate.score, ap50: estimate.ap50, seconds: estimate.seconds, epochs: estimate.epochs)))
         let values = objectives.map { metrics[$0]! }
         let constraintValues = constraints.flatMap { $0.values(for: metrics[$0.metric]!) }
         return Evaluation(values: values, constraints: constraintValues.isEmpty ? nil : constraintValues)
@@ -485,22 +524,27 @@ public struct SearchPipeline: Sendable {
 
     private func logProgress(_ study: Study, trialSeconds: [Double], usedSeconds: Double) async throws {
         let trials = try await study.trials()
-        let complete = trials.filter { $0.state == .complete }
+        let finished = Self.finishedTrials(trials)
         let failed = trials.filter { $0.state == .failed }.count
+        let pruned = trials.filter { $0.state == .pruned }.count
         let front = try await study.bestTrials()
         let mean = trialSeconds.reduce(0, +) / Double(max(1, trialSeconds.count))
         var remaining: [Double] = []
-        if let budget = config.budget.trials { remaining.append(Double(max(0, budget - complete.count)) * mean) }
+        if let budget = config.budget.trials { remaining.append(Double(max(0, budget - finished)) * mean) }
         if let hours = config.budget.hours { remaining.append(max(0, hours * 3600 - usedSeconds)) }
         let total = config.budget.trials.map { "/\($0)" } ?? ""
         let last = trials.last { $0.state.isFinished }
         let lastText = last.map { trial -> String in
-            guard trial.state == .complete, let values = trial.values else { return "trial \(trial.number) \(trial.state.rawValue)" }
             let architecture = TrialRecord(trial)?.architecture ?? "?"
+            if trial.state == .pruned, let record = TrialRecord(trial), let epochs = record.prunedAfterEpoch {
+                return String(format: "trial %d %@: pruned after %d epoch(s) at AP@0.5 %.4f", trial.number, architecture, epochs, record.score)
+            }
+            guard trial.state == .complete, let values = trial.values else { return "trial \(trial.number) \(trial.state.rawValue)" }
             return String(format: "trial %d %@: score %.4f, %.2f ms", trial.number, architecture, values[0], values[1])
         } ?? ""
-        log(String(format: "search: %d%@ complete, %d failed, front %d  |  %@  |  ETA %@", complete.count, total, failed, front.count,
-                   lastText, remaining.min().map(formatSeconds) ?? "?"))
+        let prunedText = config.pruner.kind == .none ? "" : " (\(pruned) pruned)"
+        log(String(format: "search: %d%@ finished%@, %d failed, front %d  |  %@  |  ETA %@", finished, total, prunedText, failed,
+                   front.count, lastText, remaining.min().map(formatSeconds) ?? "?"))
     }
 
     // MARK: retraining

@@ -97,6 +97,8 @@ public struct StudyReport: Sendable {
         for study in studies {
             let attributes = study.record.attributes
             var summary = "Study '\(study.record.name)': \(study.complete.count) complete trials"
+            let pruned = study.trials.filter { $0.state == .pruned }.count
+            if pruned > 0 { summary += " and \(pruned) pruned" }
             if let base = attributes[PipelineAttribute.baseModel] { summary += ", base model \(base)" }
             if let dataset = attributes[PipelineAttribute.dataset] { summary += ", dataset \(dataset)" }
             if let backend = attributes[PipelineAttribute.latencyBackend] { summary += ", latency on \(backend)" }
@@ -259,7 +261,7 @@ public struct StudyReport: Sendable {
                 let seconds = trial.startedAt.flatMap { start in trial.completedAt.map { $0.timeIntervalSince(start) } }
                 table.rows.append([
                     study.record.name, String(trial.number), trial.state.rawValue, TrialRecord(trial)?.architecture ?? "",
-                    TrialRecord(trial)?.estimator ?? "", trial.values.map { String(format: "%.4f", $0[0]) } ?? "",
+                    TrialRecord(trial)?.estimator ?? "", trial.values.map { String(format: "%.4f", $0[0]) } ?? prunedScore(trial) ?? "",
                     study.searchAP(trial).map { String(format: "%.4f", $0) } ?? "",
                     study.retrained[trial.number].map { String(format: "%.4f", $0.ap50) } ?? "",
                     study.retrained[trial.number]?.int8AP50.map { String(format: "%.4f", $0) } ?? "",
@@ -270,5 +272,11 @@ public struct StudyReport: Sendable {
             }
         }
         return table
+    }
+
+    /// A pruned trial's AP@0.5 when its pruner stopped it, and after how many epochs.
+    private func prunedScore(_ trial: FrozenTrial) -> String? {
+        guard let record = TrialRecord(trial), let epochs = record.prunedAfterEpoch else { return nil }
+        return String(format: "%.4f after %d epoch(s)", record.score, epochs)
     }
 }

@@ -31,6 +31,18 @@ struct DetectorTrainingRunTests {
         #expect(validated.curve.validationMetric == reference.validationAP)
         #expect(validated.finalAP50 == reference.finalAP && validated.finalAP50 > 0)
 
+        // Watched (a pruner's view): each epoch's AP@0.5 as the validated run saw it, until the
+        // watcher stops the training by throwing.
+        struct Stop: Error {}
+        var watched: [Int: Double] = [:]
+        #expect(throws: Stop.self) {
+            try FullTrainingEstimator(run: run, epochs: epochs).estimate(architecture, trialNumber: 0) { epoch, ap in
+                watched[epoch] = ap
+                if epoch == 3 { throw Stop() }
+            }
+        }
+        #expect(watched == [1: reference.validationAP[0], 2: reference.validationAP[1], 3: reference.validationAP[2]])
+
         // Without per-epoch validation: the same training, no AP curve, the final AP still measured.
         let plain = try run.train(architecture, epochs: epochs)
         #expect(plain.curve.trainingLosses == reference.trainingLosses)

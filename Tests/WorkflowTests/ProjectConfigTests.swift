@@ -32,7 +32,7 @@ private func parseError(_ yaml: String) -> ProjectConfigError? {
         #expect(config.objectives == [.ap50, .latency])
         #expect(config.directions == [.maximize, .minimize])
         #expect(config.budget.trials == 30 && config.budget.hours == 4)
-        #expect(config.estimator == "auto" && config.sampler == "auto")
+        #expect(config.estimator == "auto" && config.sampler == "auto" && config.pruner == .none)
         #expect(config.latency.backend == "int8" && config.latency.threads == 1)
         #expect(config.storage == "sqlite:///projects/p/edgenas.db")
         #expect(config.training.epochs == 60 && config.training.shortEpochs == 5 && config.training.optimizer == .adamw)
@@ -80,8 +80,8 @@ private func parseError(_ yaml: String) -> ProjectConfigError? {
             == .invalidValue(key: "latency.deployed_precision", expected: "int8 or fp32", found: "'int4'"))
         #expect(parseError(config("budjet: {trials: 3}"))
             == .unknownKey(key: "budjet", known: ["name", "dataset", "base_model", "search_space", "objectives", "constraints", "budget",
-                                                  "estimator", "selection", "sampler", "latency", "storage", "seed", "training", "retrain",
-                                                  "output"]))
+                                                  "estimator", "selection", "sampler", "pruner", "latency", "storage", "seed", "training",
+                                                  "retrain", "output"]))
         #expect(parseError(config("training: {epochs: 10, batchsize: 4}"))
             == .unknownKey(key: "training.batchsize", known: ["epochs", "short_epochs", "batch_size", "learning_rate", "optimizer", "threads",
                                                               "init", "init_classes", "freeze_backbone_epochs"]))
@@ -106,6 +106,14 @@ private func parseError(_ yaml: String) -> ProjectConfigError? {
             == .invalidValue(key: "selection.references", expected: "0 (no selection) or at least 4", found: "3"))
         #expect(parseError(config("sampler: annealing"))
             == .invalidValue(key: "sampler", expected: "one of \(SamplerCatalog.names.joined(separator: ", "))", found: "'annealing'"))
+        #expect(parseError(config("pruner: early"))
+            == .invalidValue(key: "pruner", expected: "one of none, median, successive_halving, hyperband", found: "'early'"))
+        #expect(parseError(config("pruner: {kind: hyperband, rungs: 3}"))
+            == .unknownKey(key: "pruner.rungs", known: ["kind", "startup_trials", "min_epochs", "reduction_factor"]))
+        #expect(parseError(config("pruner: {min_epochs: 2}"))
+            == .missingKey(key: "pruner.kind", expected: "one of none, median, successive_halving, hyperband"))
+        #expect(parseError(config("pruner: {kind: successive_halving, reduction_factor: 1}"))
+            == .invalidValue(key: "pruner.reduction_factor", expected: "an integer >= 2", found: "'1'"))
         #expect(parseError(config("objectives: [latency, ap50]"))
             == .invalidValue(key: "objectives", expected: "ap50 and latency first (then optionally params, memory)", found: "[latency, ap50]"))
         #expect(parseError(config("objectives: [ap50, latency, flops]"))

@@ -44,8 +44,13 @@ struct FakeEstimator: PerformanceEstimator {
             + 0.1 * Double(a.inputSizePixels - 224) / 96
     }
 
-    func estimate(_ architecture: DetectorArchitecture, trialNumber: Int) throws -> PerformanceEstimate {
-        PerformanceEstimate(score: Self.ap(architecture), ap50: Self.ap(architecture), seconds: 0.01, epochs: 1)
+    /// Epochs a watched estimate reports, AP@0.5 climbing linearly to the final value.
+    static let watchedEpochs = 4
+
+    func estimate(_ architecture: DetectorArchitecture, trialNumber: Int, afterEpoch: EpochReport?) throws -> PerformanceEstimate {
+        let ap = Self.ap(architecture)
+        for epoch in 1...Self.watchedEpochs { try afterEpoch?(epoch, ap * Double(epoch) / Double(Self.watchedEpochs)) }
+        return PerformanceEstimate(score: ap, ap50: ap, seconds: 0.01, epochs: 1)
     }
 }
 
@@ -96,9 +101,9 @@ struct TimedFakeEstimator: PerformanceEstimator {
     var seconds: Double
     var name: String { "short" }
     var isFullFidelity: Bool { false }
-    func estimate(_ architecture: DetectorArchitecture, trialNumber: Int) throws -> PerformanceEstimate {
+    func estimate(_ architecture: DetectorArchitecture, trialNumber: Int, afterEpoch: EpochReport?) throws -> PerformanceEstimate {
         time.advance(by: seconds)
-        return try FakeEstimator().estimate(architecture, trialNumber: trialNumber)
+        return try FakeEstimator().estimate(architecture, trialNumber: trialNumber, afterEpoch: afterEpoch)
     }
 }
 
@@ -196,7 +201,7 @@ final class LogLines: @unchecked Sendable {
         let result = try await SearchPipeline(config: try pipelineConfig(directory: directory, trials: 8, estimator: "short"),
                                               storage: storage, components: components, log: log.append).run()
         #expect((4...7).contains(result.completeTrials))
-        #expect(log.lines.contains("search: the 0.01 h budget is spent after \(result.completeTrials) complete trials"))
+        #expect(log.lines.contains("search: the 0.01 h budget is spent after \(result.completeTrials) finished trials"))
         let record = try await storage.study(named: "tiny")
         let searchSeconds = try #require(record.attributes[PipelineAttribute.searchSeconds].flatMap(Double.init))
         #expect(searchSeconds >= 36 && searchSeconds < 46)
@@ -233,7 +238,7 @@ final class LogLines: @unchecked Sendable {
         // The profile stage ran first and its layers reached the study.
         let profile = try decodeJSONText(LayerProfileSummary.self, try #require(record.attributes[PipelineAttribute.layerProfile]))
         #expect(profile == fakeProfile)
-        #expect(log.lines.contains { $0.hasPrefix("search: 8/8 complete") && $0.contains("front") && $0.contains("ETA") })
+        #expect(log.lines.contains { $0.hasPrefix("search: 8/8 finished") && $0.contains("front") && $0.contains("ETA") })
 
         // The front is the brute-force set of non-dominated trials.
         let expectedFront = complete.filter { trial in

@@ -201,13 +201,16 @@ public final class Trainer {
     public var evaluationModel: Detector { average?.model ?? detector }
 
     /// Runs the remaining epochs. Returns the loss terms of the last iteration of each epoch run.
-    /// - Parameter stoppingAfter: stop after this many epochs of the schedule, which stays
-    ///   fitted to `configuration.epochs`: the first epochs of a full training, as a
-    ///   learning-curve estimator sees them (nil: run every epoch).
+    /// - Parameters:
+    ///   - stoppingAfter: stop after this many epochs of the schedule, which stays
+    ///     fitted to `configuration.epochs`: the first epochs of a full training, as a
+    ///     learning-curve estimator sees them (nil: run every epoch).
+    ///   - progress: called after every iteration; an error it throws (a validation that
+    ///     failed, a pruner's stop) ends the training there and is rethrown.
     @discardableResult
     public func train(
         data: any TrainingBatchProvider, resume: Bool = false, stoppingAfter lastEpoch: Int? = nil,
-        progress: (TrainingProgress) -> Void = { _ in }
+        progress: (TrainingProgress) throws -> Void = { _ in }
     ) throws -> [DetectionLossTerms] {
         let perEpoch = data.batchesPerEpoch
         guard perEpoch > 0 else { throw TrainingError.emptyDataset }
@@ -277,7 +280,7 @@ public final class Trainer {
                 last = terms
                 let elapsed = Date().timeIntervalSince(start)
                 let remaining = elapsed / Double(iterationsRun) * Double(endEpoch * perEpoch - iteration - 1)
-                progress(TrainingProgress(
+                try progress(TrainingProgress(
                     epoch: epoch, epochs: configuration.epochs, iteration: index, iterationsPerEpoch: perEpoch, terms: terms,
                     learningRate: rate, elapsedSeconds: elapsed, remainingSeconds: remaining))
             }
