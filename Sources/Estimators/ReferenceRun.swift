@@ -57,6 +57,23 @@ public protocol ReferenceTrainer {
     func train(_ architecture: DetectorArchitecture, epochs: Int) throws -> ReferenceRun
 }
 
+/// References trained elsewhere (the search's queued jobs, by any process on any machine),
+/// handed to the selection as its trainer: it trains nothing and returns their runs.
+public struct TrainedReferenceRuns: ReferenceTrainer {
+    public var runs: [String: ReferenceRun]
+
+    public init(_ runs: [ReferenceRun]) {
+        self.runs = Dictionary(runs.map { ($0.architecture, $0) }) { first, _ in first }
+    }
+
+    public func train(_ architecture: DetectorArchitecture, epochs: Int) throws -> ReferenceRun {
+        guard let run = runs[architecture.description] else {
+            throw EstimatorSelectionError.incompleteRun(architecture: architecture.description, epochs: 0, expected: epochs)
+        }
+        return run
+    }
+}
+
 /// Scores an untrained architecture with the zero-cost proxies.
 public protocol ProxyScorer {
     func scores(_ architecture: DetectorArchitecture) throws -> [ZeroCostProxyScore]

@@ -69,6 +69,10 @@ public actor InMemoryStorage: StudyStorage {
     }
 
     public func startTrial(studyID: Int) throws -> FrozenTrial {
+        try startWaitingTrial(studyID: studyID) ?? appendTrial(studyID: studyID, state: .running, parameters: [:], retryCount: 0)
+    }
+
+    public func startWaitingTrial(studyID: Int) throws -> FrozenTrial? {
         try requireStudy(studyID)
         // An index loop: a `firstIndex(where:)` closure copied every trial record it looked at.
         // (Scoped, so that the array is uniquely referenced again when it is mutated below.)
@@ -77,14 +81,12 @@ public actor InMemoryStorage: StudyStorage {
             for i in trials.indices where trials[i].state == .waiting { return i }
             return nil
         }()
-        if let index = waiting {
-            let date = now()
-            trialsByStudy[studyID]![index].state = .running
-            trialsByStudy[studyID]![index].startedAt = date
-            trialsByStudy[studyID]![index].heartbeatAt = date
-            return trialsByStudy[studyID]![index]
-        }
-        return appendTrial(studyID: studyID, state: .running, parameters: [:], retryCount: 0)
+        guard let index = waiting else { return nil }
+        let date = now()
+        trialsByStudy[studyID]![index].state = .running
+        trialsByStudy[studyID]![index].startedAt = date
+        trialsByStudy[studyID]![index].heartbeatAt = date
+        return trialsByStudy[studyID]![index]
     }
 
     /// Applies `change` to a trial that must still be running (or waiting, when allowed).

@@ -57,6 +57,8 @@ public enum StorageConformance {
         let second = try await storage.startTrial(studyID: study.id)
         try expect(second.id == queued.id && second.state == .running && second.parameters == ["x": .int(3)],
                    "waiting trials first", "got \(second)")
+        let nothingWaits = try await storage.startWaitingTrial(studyID: study.id)
+        try expect(nothingWaits == nil, "startWaitingTrial with no waiting trial", "got \(String(describing: nothingWaits))")
         let third = try await storage.startTrial(studyID: study.id)
         try expect(third.number == 2 && third.parameters.isEmpty, "next number", "got \(third)")
         try await storage.setParameters(trialID: third.id, ["y": .string("conv")])
@@ -119,5 +121,18 @@ public enum StorageConformance {
         try expect(numbers == Array(0..<20), "atomic numbering", "got \(numbers)")
         let fromQueue = started.filter { !$0.parameters.isEmpty }.compactMap { $0.parameters["i"]?.intValue }.sorted()
         try expect(fromQueue == Array(0..<5), "each waiting trial handed out once", "got \(fromQueue)")
+
+        // A queue of jobs: each waiting trial claimed once, and no trial created.
+        let jobs = try await storage.createStudy(name: "jobs", directions: [.minimize], attributes: [:])
+        for i in 0..<5 { _ = try await storage.enqueueTrial(studyID: jobs.id, parameters: ["i": .int(i)]) }
+        let claimed = try await withThrowingTaskGroup(of: FrozenTrial?.self) { group in
+            for _ in 0..<12 { group.addTask { try await storage.startWaitingTrial(studyID: jobs.id) } }
+            return try await group.reduce(into: [FrozenTrial]()) { if let trial = $1 { $0.append(trial) } }
+        }
+        let jobNumbers = claimed.compactMap { $0.parameters["i"]?.intValue }.sorted()
+        try expect(jobNumbers == Array(0..<5) && claimed.allSatisfy { $0.state == .running && $0.heartbeatAt != nil },
+                   "each waiting job claimed once", "got \(claimed)")
+        let jobTrials = try await storage.trials(studyID: jobs.id, states: nil)
+        try expect(jobTrials.count == 5, "startWaitingTrial creates no trial", "got \(jobTrials.count) trials")
     }
 }

@@ -56,6 +56,9 @@ public protocol StudyStorage: Sendable {
     /// Starts a trial: takes the oldest `waiting` trial if any, else creates a new one with
     /// the next number. The returned trial is `running` with a fresh heartbeat.
     func startTrial(studyID: Int) async throws -> FrozenTrial
+    /// Starts the oldest `waiting` trial, if any, and never creates one: how a process claims
+    /// the next job of a queue of fixed jobs (`running`, with a fresh heartbeat; nil when none waits).
+    func startWaitingTrial(studyID: Int) async throws -> FrozenTrial?
     func setParameters(trialID: Int, _ parameters: [String: ParameterValue]) async throws
     func reportIntermediate(trialID: Int, step: Int, value: Double) async throws
     func setUserAttribute(trialID: Int, key: String, value: String) async throws

@@ -347,26 +347,39 @@ public final class PostgresStorage: ClosableStudyStorage {
         return try await loadTrials(connection, condition: "t.request_token = '\(escaped)'").first
     }
 
+    /// Marks the study's oldest waiting trial running under `token`, if there is one; trials
+    /// other transactions are taking are skipped, not waited for.
+    private func startWaiting(_ connection: PostgresConnection, studyID: Int, token: String) async throws -> FrozenTrial? {
+        let waiting = try await connection.query(
+            """
+            SELECT id FROM edgenas_trials WHERE study_id = \(studyID) AND state = 'waiting'
+            ORDER BY number LIMIT 1 FOR UPDATE SKIP LOCKED
+            """, logger: logger
+        ).decode(Int.self).elements()
+        guard let waitingID = waiting.first else { return nil }
+        try await connection.run(
+            """
+            UPDATE edgenas_trials SET state = 'running', started_at = \(unescaped: Self.serverNow),
+                heartbeat_at = \(unescaped: Self.serverNow), request_token = \(token)
+            WHERE id = \(waitingID)
+            """, logger: logger
+        )
+        return try await loadTrials(connection, condition: "t.id = \(waitingID)")[0]
+    }
+
+    public func startWaitingTrial(studyID: Int) async throws -> FrozenTrial? {
+        let token = UUID().uuidString
+        return try await inTransaction("startWaitingTrial") { connection, attempt in
+            if attempt > 0, let earlier = try await self.trial(withToken: token, connection) { return earlier }
+            return try await self.startWaiting(connection, studyID: studyID, token: token)
+        }
+    }
+
     public func startTrial(studyID: Int) async throws -> FrozenTrial {
         let token = UUID().uuidString
         return try await inTransaction("startTrial") { connection, attempt in
             if attempt > 0, let earlier = try await self.trial(withToken: token, connection) { return earlier }
-            let waiting = try await connection.query(
-                """
-                SELECT id FROM edgenas_trials WHERE study_id = \(studyID) AND state = 'waiting'
-                ORDER BY number LIMIT 1 FOR UPDATE SKIP LOCKED
-                """, logger: self.logger
-            ).decode(Int.self).elements()
-            if let waitingID = waiting.first {
-                try await connection.run(
-                    """
-                    UPDATE edgenas_trials SET state = 'running', started_at = \(unescaped: Self.serverNow),
-                        heartbeat_at = \(unescaped: Self.serverNow), request_token = \(token)
-                    WHERE id = \(waitingID)
-                    """, logger: self.logger
-                )
-                return try await self.loadTrials(connection, condition: "t.id = \(waitingID)")[0]
-            }
+            if let waiting = try await self.startWaiting(connection, studyID: studyID, token: token) { return waiting }
             let rows = try await connection.query(
                 Self.insertTrialQuery(studyID: studyID, state: .running, parameters: "{}", retryCount: 0, token: token),
                 logger: self.logger

@@ -194,19 +194,28 @@ public final class SQLiteStorage: ClosableStudyStorage {
         }
     }
 
+    /// Marks the study's oldest waiting trial running, if there is one.
+    private static func startWaiting(_ db: Database, _ studyID: Int, now: Double) throws -> FrozenTrial? {
+        try requireStudy(db, studyID)
+        let waitingID = try Int.fetchOne(
+            db, sql: "SELECT id FROM edgenas_trials WHERE study_id = ? AND state = 'waiting' ORDER BY number LIMIT 1",
+            arguments: [studyID])
+        guard let waitingID else { return nil }
+        try db.execute(
+            sql: "UPDATE edgenas_trials SET state = 'running', started_at = ?, heartbeat_at = ? WHERE id = ?",
+            arguments: [now, now, waitingID])
+        return try loadTrials(db, sql: "t.id = ?", arguments: [waitingID])[0]
+    }
+
+    public func startWaitingTrial(studyID: Int) async throws -> FrozenTrial? {
+        let now = Date().timeIntervalSince1970
+        return try await write("startWaitingTrial") { db in try Self.startWaiting(db, studyID, now: now) }
+    }
+
     public func startTrial(studyID: Int) async throws -> FrozenTrial {
         let now = Date().timeIntervalSince1970
         return try await write("startTrial") { db in
-            try Self.requireStudy(db, studyID)
-            let waitingID = try Int.fetchOne(
-                db, sql: "SELECT id FROM edgenas_trials WHERE study_id = ? AND state = 'waiting' ORDER BY number LIMIT 1",
-                arguments: [studyID])
-            if let waitingID {
-                try db.execute(
-                    sql: "UPDATE edgenas_trials SET state = 'running', started_at = ?, heartbeat_at = ? WHERE id = ?",
-                    arguments: [now, now, waitingID])
-                return try Self.loadTrials(db, sql: "t.id = ?", arguments: [waitingID])[0]
-            }
+            if let waiting = try Self.startWaiting(db, studyID, now: now) { return waiting }
             let number = try Self.takeTrialNumber(db, studyID)
             try db.execute(
                 sql: """

@@ -134,20 +134,25 @@ extension PipelineComponents {
                 // One epoch, timed, stands for each of the full training's epochs.
                 try run.train(architecture, epochs: 1).seconds * Double(training.epochs)
             },
+            trainReference: { architecture, weightsDirectory, log in
+                try run.onTrainingMachine {
+                    var trainer = run.referenceTrainer
+                    trainer.weightsDirectory = weightsDirectory
+                    // A reference trains for minutes: a line per epoch with the time left in it.
+                    trainer.progress = { step in
+                        guard step.iteration + 1 == step.iterationsPerEpoch else { return }
+                        log(String(format: "  epoch %d/%d, loss %.4f, about %.0f s left in this reference",
+                                   step.epoch + 1, step.epochs, step.terms.total, step.remainingSeconds))
+                    }
+                    return try trainer.train(architecture, epochs: training.epochs)
+                }
+            },
             selection: { request in
                 try run.onTrainingMachine {
                     let proxies = DetectorProxyScorer(trainingSet: splits.train, batchSize: training.batchSize, seed: seed,
                                                       initialization: run.initialization)
-                    var trainer = run.referenceTrainer
-                    trainer.weightsDirectory = request.weightsDirectory
-                    // A reference trains for minutes: a line per epoch with the time left in it.
-                    trainer.progress = { step in
-                        guard step.iteration + 1 == step.iterationsPerEpoch else { return }
-                        request.log(String(format: "  epoch %d/%d, loss %.4f, about %.0f s left in this reference",
-                                           step.epoch + 1, step.epochs, step.terms.total, step.remainingSeconds))
-                    }
                     return try EstimatorSelection(settings: request.settings).run(
-                        architectures: request.references, trainer: trainer, proxies: proxies,
+                        architectures: request.references, trainer: TrainedReferenceRuns(request.runs), proxies: proxies,
                         cache: SelectionCache(directory: request.cacheDirectory), log: request.log)
                 }
             },

@@ -115,8 +115,6 @@ public enum PipelineAttribute {
     public static let selectionSeconds = "selection_seconds"
 }
 
-/// What the selection stage asks for: train these references fully and rank every strategy.
-
 /// The per-layer latency of the base model, written by the profile stage as the study
 /// attribute `layer_profile` (JSON).
 public struct LayerProfileSummary: Codable, Hashable, Sendable {

@@ -29,15 +29,15 @@ public enum PipelineError: Error, Equatable, CustomStringConvertible {
     }
 }
 
+/// What the selection's ranking gets: the references, each trained fully (a queued job,
+/// `PipelineComponents.trainReference`), to score with the proxies and rank every strategy on.
 public struct SelectionRequest: Sendable {
     public var references: [DetectorArchitecture]
+    /// The references' trainings, one per reference.
+    public var runs: [ReferenceRun]
     public var settings: SelectionSettings
-    /// Where each reference's training record is kept, so an interrupted selection resumes.
+    /// Where the proxies' scores are kept, so an interrupted selection resumes.
     public var cacheDirectory: URL
-    /// Where the references' final weights go (`DetectorReferenceTrainer.weightsFile`), for the
-    /// INT8 AP@0.5 of those that end on the front.
-    public var weightsDirectory: URL { Self.weightsDirectory(cacheDirectory: cacheDirectory) }
-    static func weightsDirectory(cacheDirectory: URL) -> URL { cacheDirectory.appendingPathComponent("weights") }
     public var log: @Sendable (String) -> Void
 }
 
@@ -50,7 +50,12 @@ public struct PipelineComponents: Sendable {
     public var estimator: @Sendable (String, EstimatorSelectionSummary?) throws -> any PerformanceEstimator
     /// Seconds one full training of the base model takes here (measured, for the auto plan).
     public var fullTrainingSeconds: @Sendable (DetectorArchitecture) throws -> Double
-    /// The two-stage selection's first stage: reference trainings and the rank table.
+    /// One reference of the two-stage selection trained fully, validated after every epoch, its
+    /// final weights left in the directory given (`DetectorReferenceTrainer.weightsFile`) for
+    /// the INT8 AP@0.5 of those that end on the front; progress lines go to the log given.
+    public var trainReference: @Sendable (DetectorArchitecture, _ weightsDirectory: URL, _ log: @escaping @Sendable (String) -> Void)
+        throws -> ReferenceRun
+    /// The two-stage selection's ranking of every strategy on the trained references.
     public var selection: @Sendable (SelectionRequest) throws -> SelectionResult
     /// Full training of a candidate, resuming from `checkpoint` when it holds one.
     public var retrain: @Sendable (DetectorArchitecture, _ checkpoint: URL?) throws -> PerformanceEstimate
@@ -64,6 +69,7 @@ public struct PipelineComponents: Sendable {
         latency: any LatencyBackend, profile: @escaping @Sendable (DetectorArchitecture) throws -> LayerProfileSummary,
         estimator: @escaping @Sendable (String, EstimatorSelectionSummary?) throws -> any PerformanceEstimator,
         fullTrainingSeconds: @escaping @Sendable (DetectorArchitecture) throws -> Double,
+        trainReference: @escaping @Sendable (DetectorArchitecture, URL, @escaping @Sendable (String) -> Void) throws -> ReferenceRun,
         selection: @escaping @Sendable (SelectionRequest) throws -> SelectionResult,
         retrain: @escaping @Sendable (DetectorArchitecture, URL?) throws -> PerformanceEstimate,
         quantizedAP: @escaping @Sendable (DetectorArchitecture, URL) throws -> Double? = { _, _ in nil },
@@ -73,6 +79,7 @@ public struct PipelineComponents: Sendable {
         self.profile = profile
         self.estimator = estimator
         self.fullTrainingSeconds = fullTrainingSeconds
+        self.trainReference = trainReference
         self.selection = selection
         self.retrain = retrain
         self.quantizedAP = quantizedAP
@@ -133,16 +140,19 @@ public struct SearchPipeline: Sendable {
                               completeTrials: trials.filter { $0.state == .complete }.count, frontTrialNumbers: front)
     }
 
-    /// `edgenas worker --config`: runs search trials of the study `edgenas search` plans, in
-    /// this process, until the study's budget is met; any number of workers, on any machine
-    /// that sees the storage and the data. The profile, the plan (and its selection), the
-    /// retraining and the report stay with `search`: a worker waits until the study has its plan.
-    /// Returns the study's complete trials when the budget is met.
+    /// `edgenas worker --config`: works for the study `edgenas search` plans, in this process:
+    /// the selection's reference trainings while the plan waits for them, search trials until
+    /// the study's budget is met, then the retraining of the front's candidates once the search
+    /// queues it. Any number of workers, on any machine that sees the storage and the data. The
+    /// profile, the plan, the selection's ranking and the report stay with `search`.
+    /// Returns the study's complete trials.
     public func runWorker(pollInterval: Duration = .seconds(2), planTimeout: Duration = .seconds(86_400)) async throws -> Int {
         let study = try await openStudy()
         var waited = false
         let deadline = ContinuousClock.now + planTimeout
         while try await storage.study(named: config.name).attributes[PipelineAttribute.estimator] == nil {
+            if let references = try await openQueue(Self.referencesQueue),
+               try await references.work(referenceJob(try referenceArchitectures())) > 0 { continue }
             guard ContinuousClock.now < deadline else { throw PipelineError.noPlan(study: config.name) }
             if !waited { log("worker: waiting for the study's plan ('edgenas search --config' profiles, plans and selects)") }
             waited = true
@@ -151,8 +161,15 @@ public struct SearchPipeline: Sendable {
         let plan = try await self.plan(study)
         try await search(study, estimator: plan.estimator)
         let complete = try await study.trials(states: [.complete]).count
-        log("worker: the study's budget is met (\(complete) complete trials)")
-        return complete
+        log("worker: the study's budget is met (\(complete) complete trials); waiting for the retraining to be queued")
+        while true {
+            if let retraining = try await openQueue(Self.retrainingQueue) {
+                try await retraining.work(retrainJob(study, selection: plan.selection))
+                return complete
+            }
+            guard ContinuousClock.now < deadline else { throw PipelineError.noPlan(study: config.name) }
+            try await Task.sleep(for: pollInterval)
+        }
     }
 
     /// Before the front is retrained, the trials other workers still run finish (or their
@@ -350,10 +367,19 @@ public struct SearchPipeline: Sendable {
             trainingKey: "\(config.dataset.format.rawValue):\(config.dataset.path) batch=\(config.training.batchSize) "
                 + "lr=\(config.training.learningRate) optimizer=\(config.training.optimizer.rawValue) seed=\(config.seed)")
         let directory = selectionDirectory
-        log("select: training \(references.count) reference architectures fully (\(epochs) epochs each) to rank the estimators")
+        log("select: training \(references.count) reference architectures fully (\(epochs) epochs each) to rank the estimators; "
+            + "workers ('edgenas worker --config') train references too")
         let started = Date()
+        let queue = try await createQueue(Self.referencesQueue, jobs: references.map(\.description))
+        let trained = try await queue.finish(referenceJob(references))
+        let runs = try references.map { architecture in
+            guard let text = trained[architecture.description] else {
+                throw WorkQueueError.jobFailed(queue: queue.name, job: architecture.description, error: "no result stored")
+            }
+            return try decodeJSONText(ReferenceRun.self, text)
+        }
         let result = try components.selection(SelectionRequest(
-            references: references, settings: settings, cacheDirectory: selectionCacheDirectory, log: { log("select: " + $0) }))
+            references: references, runs: runs, settings: settings, cacheDirectory: selectionCacheDirectory, log: { log("select: " + $0) }))
         try result.write(to: directory)
         let fullSeconds = fullTrainingSeconds ?? result.meanFullTrainingSeconds
         var perTrialBudget = config.selection.maxCostFraction * fullSeconds
@@ -550,11 +576,14 @@ public struct SearchPipeline: Sendable {
     // MARK: retraining
 
     /// After a low-fidelity search, trains the front's candidates (at most
-    /// `config.retrainCandidates`, spread along the front) and the baseline fully.
-    /// A candidate that is one of the selection's references keeps that full training.
+    /// `config.retrainCandidates`, spread along the front) and the baseline fully, as jobs of
+    /// the retraining queue that workers take too. A candidate that is one of the selection's
+    /// references keeps that full training. The queue is made (empty) after a full-fidelity
+    /// search as well, so that workers know there is nothing left to do.
     private func retrainCandidates(_ study: Study, estimatorIsFull: Bool, selection: EstimatorSelectionSummary?) async throws {
         if estimatorIsFull {
             log("retrain: not needed, the search trained every trial fully")
+            _ = try await createQueue(Self.retrainingQueue, jobs: [])
             return
         }
         let record = try await storage.study(named: config.name)
@@ -567,31 +596,75 @@ public struct SearchPipeline: Sendable {
            let baseline = try await study.trials(states: [.complete]).first(where: { $0.number == baselineNumber }) {
             chosen.insert(baseline, at: 0)
         }
-        let checkpoints = URL(fileURLWithPath: config.output).appendingPathComponent("checkpoints")
-        let referenceWeights = SelectionRequest.weightsDirectory(cacheDirectory: selectionCacheDirectory)
-        for (index, trial) in chosen.enumerated() {
-            let key = RetrainedResult.attributePrefix + String(trial.number)
-            if record.attributes[key] != nil { continue }
+        let jobs = chosen.map { String($0.number) }.filter { record.attributes[RetrainedResult.attributePrefix + $0] == nil }
+        log("retrain: \(chosen.count) candidates (\(jobs.count) not yet retrained), \(config.training.epochs) epochs each; "
+            + "workers take candidates too")
+        let queue = try await createQueue(Self.retrainingQueue, jobs: jobs)
+        _ = try await queue.finish(retrainJob(study, selection: selection))
+    }
+
+    /// Retrains one candidate, named by its trial number (a job of the retraining queue), and
+    /// stores its `RetrainedResult` as the study attribute `retrained.<trial>`.
+    private func retrainJob(_ study: Study, selection: EstimatorSelectionSummary?) -> @Sendable (String) async throws -> String {
+        { job in
+            guard let number = Int(job), let trial = try await study.trials(states: [.complete]).first(where: { $0.number == number }) else {
+                throw WorkQueueError.unknownJob(queue: config.name + Self.retrainingQueue, job: job)
+            }
             let architecture = try ArchitectureSpace.architecture(trial.parameters, base: config.baseModel)
             let estimate: PerformanceEstimate
             let weights: URL
             if let reference = selection?.references.first(where: { $0.architecture == architecture.description }) {
-                log("retrain \(index + 1)/\(chosen.count): trial \(trial.number) \(architecture) was trained fully as a selection reference")
+                log("retrain: trial \(number) \(architecture) was trained fully as a selection reference")
                 estimate = PerformanceEstimate(score: reference.ap50, ap50: reference.ap50, seconds: selection!.meanFullTrainingSeconds,
                                                epochs: config.training.epochs)
-                weights = DetectorReferenceTrainer.weightsFile(architecture, in: referenceWeights)
+                weights = DetectorReferenceTrainer.weightsFile(architecture, in: referenceWeightsDirectory)
             } else {
-                log("retrain \(index + 1)/\(chosen.count): trial \(trial.number) \(architecture), \(config.training.epochs) epochs")
-                let checkpoint = checkpoints.appendingPathComponent("trial-\(trial.number)")
+                log("retrain: trial \(number) \(architecture), \(config.training.epochs) epochs")
+                let checkpoint = URL(fileURLWithPath: config.output).appendingPathComponent("checkpoints/trial-\(number)")
                 estimate = try components.retrain(architecture, checkpoint)
                 weights = checkpoint.appendingPathComponent(try TrainingCheckpoint.load(from: checkpoint)?.deployedModelFile ?? TrainingCheckpoint.modelFile)
             }
             let int8 = try quantizedAP(architecture, weights: weights)
-            let result = RetrainedResult(trialNumber: trial.number, architecture: architecture.description,
+            let result = RetrainedResult(trialNumber: number, architecture: architecture.description,
                                          ap50: estimate.score, int8AP50: int8, seconds: estimate.seconds, epochs: estimate.epochs)
-            try await storage.setStudyAttribute(studyID: study.studyID, key: key, value: try jsonText(result))
-            log(String(format: "retrain: trial %d AP@0.5 %.4f, INT8 %@ (search score %.4f) in %@", trial.number, estimate.score,
+            let text = try jsonText(result)
+            try await storage.setStudyAttribute(studyID: study.studyID, key: RetrainedResult.attributePrefix + job, value: text)
+            log(String(format: "retrain: trial %d AP@0.5 %.4f, INT8 %@ (search score %.4f) in %@", number, estimate.score,
                        int8.map { String(format: "%.4f", $0) } ?? "not measured", trial.values?[0] ?? .nan, formatSeconds(estimate.seconds)))
+            return text
+        }
+    }
+
+    // MARK: queues
+
+    /// The stages kept as work queues, named after the study: `<study>/references`, `<study>/retraining`.
+    static let referencesQueue = "/references", retrainingQueue = "/retraining"
+
+    /// The work queues a search keeps beside its study, which go when the study goes.
+    public static func workQueueNames(study: String) -> [String] { [study + referencesQueue, study + retrainingQueue] }
+
+    private func createQueue(_ stage: String, jobs: [String]) async throws -> WorkQueue {
+        try await WorkQueue.create(named: config.name + stage, jobs: jobs, storage: storage, heartbeatInterval: heartbeatInterval,
+                                   staleTimeout: staleTrialTimeout, log: log)
+    }
+
+    private func openQueue(_ stage: String) async throws -> WorkQueue? {
+        try await WorkQueue.open(named: config.name + stage, storage: storage, heartbeatInterval: heartbeatInterval,
+                                 staleTimeout: staleTrialTimeout, log: log)
+    }
+
+    /// Trains one reference of the selection, named by its architecture (a job of the
+    /// references queue); the result is its `ReferenceRun` as JSON.
+    private func referenceJob(_ references: [DetectorArchitecture]) -> @Sendable (String) async throws -> String {
+        { job in
+            guard let index = references.firstIndex(where: { $0.description == job }) else {
+                throw WorkQueueError.unknownJob(queue: config.name + Self.referencesQueue, job: job)
+            }
+            log("select: [\(index + 1)/\(references.count)] \(job): training \(config.training.epochs) epochs")
+            let run = try components.trainReference(references[index], referenceWeightsDirectory) { log("select: " + $0) }
+            log(String(format: "select: [%d/%d] %@: AP@0.5 %.4f after %.0f s of training", index + 1, references.count, job,
+                       run.finalAP, run.fullTrainingSeconds))
+            return try jsonText(run)
         }
     }
 
@@ -606,9 +679,11 @@ public struct SearchPipeline: Sendable {
         return try components.quantizedAP(architecture, weights)
     }
 
-    /// Where the selection stage writes its results, and keeps its references' trainings.
+    /// Where the selection stage writes its results, and keeps its proxy scores.
     private var selectionDirectory: URL { URL(fileURLWithPath: config.output).appendingPathComponent("selection") }
     private var selectionCacheDirectory: URL { selectionDirectory.appendingPathComponent("cache") }
+    /// Where the references' final weights go, for the INT8 AP@0.5 of those on the front.
+    private var referenceWeightsDirectory: URL { selectionCacheDirectory.appendingPathComponent("weights") }
 
     /// Up to `count` trials evenly spread over a front sorted by latency (both ends kept).
     static func spread(_ front: [FrozenTrial], count: Int) -> [FrozenTrial] {

@@ -158,6 +158,10 @@ struct StudyCommand: AsyncParsableCommand {
         func run() async throws {
             try await withStudyStorage(url: location.storage) { storage in
                 try await storage.deleteStudy(named: location.study)
+                // A search's queued stages: a new study of the same name must not take their results.
+                for queue in SearchPipeline.workQueueNames(study: location.study) {
+                    do { try await storage.deleteStudy(named: queue) } catch StudyStorageError.studyNotFound {}
+                }
                 print("deleted study '\(location.study)'")
             }
         }

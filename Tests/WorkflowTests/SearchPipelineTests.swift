@@ -111,8 +111,9 @@ struct TimedFakeEstimator: PerformanceEstimator {
 /// ranking on fake trainings and proxies. Its clock stands still: the hours budget is never spent.
 let fakeComponents = PipelineComponents(
     latency: FakeLatency(), profile: { _ in fakeProfile }, estimator: { _, _ in FakeEstimator() }, fullTrainingSeconds: { _ in 100 },
+    trainReference: { architecture, _, _ in try FakeReferenceTrainer().train(architecture, epochs: 10) },
     selection: { request in
-        try EstimatorSelection(settings: request.settings).run(architectures: request.references, trainer: FakeReferenceTrainer(),
+        try EstimatorSelection(settings: request.settings).run(architectures: request.references, trainer: TrainedReferenceRuns(request.runs),
                                                                 proxies: FakeProxyScorer(), log: request.log)
     },
     retrain: { architecture, checkpoint in
