@@ -104,6 +104,9 @@ let package = Package(
         // MARK: deployment export (ONNX FP32 and INT8 QDQ; the protobuf code is generated once and committed)
         .target(name: "ONNXExport", dependencies: ["Vision", "Torch", "DetectionData", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
 
+        // TFLite export (FP32 and full-integer INT8) through a FlatBuffers writer of its own.
+        .target(name: "TFLiteExport", dependencies: ["Vision"]),
+
         // MARK: ONNX Runtime (dlopen()ed at run time, so the package builds without it;
         // scripts/install.sh --deps installs libonnxruntime)
         .target(name: "CONNXRuntime", linkerSettings: [.linkedLibrary("dl")]),
@@ -135,7 +138,7 @@ let package = Package(
         // MARK: command-line tool
         .executableTarget(name: "edgenas", dependencies: [
             "Torch", "Search", "Storage", "DetectionData", "Vision", "Estimation", "Reports", "Workflow", "Hardware",
-            "LatencyBackends", "LatencyAgent", "Estimators", "ONNXExport", "ONNXRuntime",
+            "LatencyBackends", "LatencyAgent", "Estimators", "ONNXExport", "TFLiteExport", "ONNXRuntime",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -175,6 +178,7 @@ let package = Package(
         .testTarget(name: "ONNXRuntimeTests", dependencies: ["ONNXRuntime"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ONNXExportTests", dependencies: ["ONNXExport", "ONNXRuntime", "Vision", "Torch", "Hardware",
                                                            .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
+        .testTarget(name: "TFLiteExportTests", dependencies: ["TFLiteExport", "ONNXExport", "DetectionData", "Vision", "Torch", "Hardware"]),
         .testTarget(name: "EstimatorsTests", dependencies: ["Estimators", "Estimation", "Vision", "ZeroCostProxies"]),
     ],
     cxxLanguageStandard: .cxx17

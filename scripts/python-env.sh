@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Creates (once) the virtual environment the repository's Python check scripts run in, and prints
-# its interpreter's path. EdgeNAS itself never runs Python; scripts/check_onnx.py and
-# scripts/reference/make_onnx_fixtures.py need onnx, onnxruntime and numpy, pinned in
+# its interpreter's path. EdgeNAS itself never runs Python; scripts/check_onnx.py,
+# scripts/check_tflite.py and scripts/reference/make_onnx_fixtures.py need onnx, onnxruntime,
+# ai-edge-litert (LiteRT) and numpy, pinned in
 # scripts/requirements-check.txt. They go into this environment, never into the system Python
 # (Debian 12 refuses that anyway: PEP 668, "externally-managed-environment").
 #   scripts/python-env.sh              -> /path/to/repo/.venv/bin/python (EDGENAS_VENV overrides the folder)

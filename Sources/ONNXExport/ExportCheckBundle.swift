@@ -3,16 +3,17 @@ import Foundation
 import Torch
 import Vision
 
-/// Inputs and EdgeNAS's own outputs for checking an exported model in another runtime:
-/// `scripts/check_onnx.py` runs the `.onnx` files on the same inputs in onnxruntime and compares
-/// outputs and AP@0.5 with EdgeNAS's.
+/// Inputs and EdgeNAS's own outputs for checking exported models in other runtimes:
+/// `scripts/check_onnx.py` runs the `.onnx` files on the same inputs in onnxruntime,
+/// `scripts/check_tflite.py` the `.tflite` files in LiteRT, and both compare outputs and AP@0.5
+/// with EdgeNAS's.
 ///
 /// Files in the bundle directory:
-/// - `check.json` (`ONNXCheckBundle.Manifest`): shapes, file names, ground truth, decoding settings
+/// - `check.json` (`ExportCheckBundle.Manifest`): shapes, file names, ground truth, decoding settings
 ///   and EdgeNAS's AP@0.5 for each run;
 /// - `inputs.f32`: the validation images letterboxed to the input size, float32 NCHW, little-endian;
 /// - one `<run>.f32` per EdgeNAS run (e.g. `edgenas-fp32.f32`): its outputs for those inputs.
-public enum ONNXCheckBundle {
+public enum ExportCheckBundle {
     public static let manifestFile = "check.json"
     public static let inputsFile = "inputs.f32"
 
@@ -21,8 +22,10 @@ public enum ONNXCheckBundle {
         public var inputShape: [Int]
         public var outputShape: [Int]
         public var inputs: String
-        /// Model files (relative to the bundle) by precision, e.g. "fp32": "model.onnx".
+        /// ONNX model files (relative to the bundle) by precision, e.g. "fp32": "model.onnx".
         public var models: [String: String]
+        /// TFLite model files by precision, e.g. "int8": "model-int8.tflite".
+        public var tfliteModels: [String: String]
         /// EdgeNAS runs by name: their output file and AP@0.5 on the bundle's images.
         public var runs: [String: Run]
         /// Per image, ground-truth boxes in network-input pixels (letterboxed like the inputs).
@@ -50,9 +53,10 @@ public enum ONNXCheckBundle {
 
     /// Writes the bundle for the first `imageCount` images of `dataset` into `directory`:
     /// `runs` are EdgeNAS's forward functions by name (image batch [N, 3, S, S] -> output).
+    /// A run is named `edgenas-<precision>` for the models of that precision to be compared with.
     public static func write(
         to directory: URL, architecture: DetectorArchitecture, dataset: any DetectionDataset, imageCount: Int,
-        models: [String: String], runs: [(name: String, forward: (Tensor) throws -> Tensor)],
+        models: [String: String], tfliteModels: [String: String] = [:], runs: [(name: String, forward: (Tensor) throws -> Tensor)],
         int8BranchScales: [Double]? = nil
     ) throws {
         let size = architecture.inputSizePixels
@@ -97,7 +101,7 @@ public enum ONNXCheckBundle {
         }
         let manifest = Manifest(
             architecture: architecture.description, inputShape: [count, 3, size, size], outputShape: outputShape, inputs: inputsFile,
-            models: models, runs: manifestRuns, groundTruth: groundTruth, classCount: architecture.classCount,
+            models: models, tfliteModels: tfliteModels, runs: manifestRuns, groundTruth: groundTruth, classCount: architecture.classCount,
             gridSize: architecture.gridSize, scoreThreshold: decoding.score, nmsIoU: decoding.nms, maxDetections: decoding.maximum,
             int8BranchScales: int8BranchScales)
         let encoder = JSONEncoder()

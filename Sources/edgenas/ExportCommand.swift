@@ -2,36 +2,48 @@ import ArgumentParser
 import Foundation
 import Hardware
 import ONNXExport
+import TFLiteExport
 import Torch
 import Vision
 
-/// Writes a trained detector as ONNX (FP32, and INT8 in QDQ form) for the board's toolchain,
-/// and optionally a bundle that `scripts/check_onnx.py` uses to check the models in onnxruntime.
+/// Writes a trained detector as ONNX (FP32, and INT8 in QDQ form) and/or TFLite (FP32, and
+/// full-integer INT8) for the board's toolchain, and optionally a bundle that
+/// `scripts/check_onnx.py` and `scripts/check_tflite.py` use to check the models in onnxruntime
+/// and LiteRT.
 struct ExportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export",
-        abstract: "Export a trained checkpoint as ONNX (FP32 and INT8 QDQ).",
+        abstract: "Export a trained checkpoint as ONNX (FP32 and INT8 QDQ) or TFLite (FP32 and full-integer INT8).",
         discussion: """
-        Writes <output>/model-fp32.onnx and, with --int8, <output>/model-int8.onnx: batch norm folded \
+        ONNX: <output>/model-fp32.onnx and, with --int8, <output>/model-int8.onnx: batch norm folded \
         into the convolutions, opset \(DetectorONNXExporter.opsetVersion), input 'image' [batch, 3, S, S] \
         in [0, 1], output 'detections'; the architecture, class names and pre/post-processing are in the \
-        model's metadata. The INT8 model carries the calibration EdgeNAS's own INT8 path uses (given with \
-        --calibration, from 'edgenas quantize --output', or calibrated here on --calibration-images \
-        training images) and is saved beside it as quantization.json. --check-images N also writes \
-        <output>/check/: N validation images and EdgeNAS's outputs on them, for \
-        'python3 scripts/check_onnx.py <output>/check'.
+        model's metadata. TFLite (--to tflite, or --to onnx,tflite for both): <output>/model-fp32.tflite \
+        and, with --int8, <output>/model-int8.tflite: channels last, input [1, S, S, 3], output \
+        [1, S/16, S/16, 5 + classes]; INT8 is full-integer (int8 activations, per-channel int8 weights, \
+        int32 biases) with a float input and output, for LiteRT with an NPU delegate or Arm's Vela. The \
+        INT8 models carry the calibration EdgeNAS's own INT8 path uses (given with --calibration, from \
+        'edgenas quantize --output', or calibrated here on --calibration-images training images), saved \
+        beside them as quantization.json. --check-images N also writes <output>/check/: N validation \
+        images and EdgeNAS's outputs on them, for 'scripts/check_onnx.py <output>/check' and \
+        'scripts/check_tflite.py <output>/check'.
         """)
+
+    enum Format: String, CaseIterable {
+        case onnx, tflite
+    }
 
     @OptionGroup var dataset: DatasetOptionGroup
     @OptionGroup var trained: CheckpointOptionGroup
 
-    @Option(help: "Export format (onnx).")
-    var format = "onnx"
+    // Not `--format`: that is the dataset's (voc, yolo, coco).
+    @Option(name: .customLong("to"), help: "Model formats to write: onnx, tflite, or onnx,tflite.")
+    var modelFormat = "onnx"
 
     @Option(help: "Architecture the weights are for (default: the checkpoint's).")
     var arch: String?
 
-    @Flag(help: "Also write the INT8 model in QDQ form.")
+    @Flag(help: "Also write the INT8 models (ONNX: QDQ form; TFLite: full integer).")
     var int8 = false
 
     @Option(help: "Calibration file (QuantizationParameters JSON from 'edgenas quantize --output'); default: calibrate here.")
@@ -48,8 +60,14 @@ struct ExportCommand: ParsableCommand {
     @Option(help: "Output directory.")
     var output = "export"
 
+    /// The formats asked for, in the order given.
+    var formats: [Format] { modelFormat.split(separator: ",").compactMap { Format(rawValue: $0.trimmingCharacters(in: .whitespaces)) } }
+
     func validate() throws {
-        guard format == "onnx" else { throw ValidationError("--format must be onnx, not '\(format)'") }
+        let names = modelFormat.split(separator: ",")
+        guard !names.isEmpty, formats.count == names.count, Set(formats).count == formats.count else {
+            throw ValidationError("--to must be onnx, tflite or onnx,tflite, not '\(modelFormat)'")
+        }
         guard checkImages >= 0 else { throw ValidationError("--check-images must be 0 or more, not \(checkImages)") }
     }
 
@@ -61,37 +79,45 @@ struct ExportCommand: ParsableCommand {
         let directory = URL(fileURLWithPath: output)
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
 
-        var models = ["fp32": "model-fp32.onnx"]
-        try Torch.withNoGrad {
-            try DetectorONNXExporter.serializedModel(detector, classNames: classNames).write(to: directory.appendingPathComponent(models["fp32"]!))
-        }
-        print("wrote \(directory.appendingPathComponent(models["fp32"]!).path) (\(architecture), FP32)")
-
         var runs: [(name: String, forward: (Tensor) throws -> Tensor)] = [("edgenas-fp32", { try detector($0) })]
+        var parameters: QuantizationParameters?
         var branchScales: [Double]?
         if int8 {
-            let parameters = try calibrationParameters(detector)
-            try parameters.write(to: directory.appendingPathComponent("quantization.json"))
-            models["int8"] = "model-int8.onnx"
-            try Torch.withNoGrad {
-                try DetectorONNXExporter.serializedModel(detector, quantization: parameters, classNames: classNames)
-                    .write(to: directory.appendingPathComponent(models["int8"]!))
-            }
-            print("wrote \(directory.appendingPathComponent(models["int8"]!).path) (\(architecture), INT8 QDQ, "
-                  + "\(parameters.options.method.rawValue) calibration on \(parameters.imageCount) images)")
+            let calibrated = try calibrationParameters(detector)
+            try calibrated.write(to: directory.appendingPathComponent("quantization.json"))
             guard let engine = quantizedEngine.engine ?? QuantizedDetector.defaultEngine else { throw ValidationError("this libtorch has no quantized engine") }
-            let quantized = try QuantizedDetector(detector, parameters: parameters, engine: engine)
+            let quantized = try QuantizedDetector(detector, parameters: calibrated, engine: engine)
             runs.append(("edgenas-int8", { try quantized($0) }))
-            branchScales = try detector.graph.output.inputs.map { try parameters.activation($0).scale }
+            branchScales = try detector.graph.output.inputs.map { try calibrated.activation($0).scale }
+            parameters = calibrated
+        }
+        // Precision -> file, per format.
+        var written: [Format: [String: String]] = [:]
+        for format in formats {
+            for precision in int8 ? ["fp32", "int8"] : ["fp32"] {
+                let file = "model-\(precision).\(format.rawValue)"
+                let quantization = precision == "int8" ? parameters : nil
+                let data = try Torch.withNoGrad { () throws -> Data in
+                    switch format {
+                    case .onnx: try DetectorONNXExporter.serializedModel(detector, quantization: quantization, classNames: classNames)
+                    case .tflite: try DetectorTFLiteExporter.serializedModel(detector, quantization: quantization, classNames: classNames)
+                    }
+                }
+                try data.write(to: directory.appendingPathComponent(file))
+                written[format, default: [:]][precision] = file
+                let detail = quantization.map { ", \(format == .onnx ? "INT8 QDQ" : "full-integer INT8"), \($0.options.method.rawValue) calibration on \($0.imageCount) images" } ?? ", FP32"
+                print("wrote \(directory.appendingPathComponent(file).path) (\(architecture)\(detail))")
+            }
         }
 
         guard checkImages > 0 else { return }
         let bundle = directory.appendingPathComponent("check")
         let validation = try dataset.load(split: dataset.valSplit)
-        try ONNXCheckBundle.write(to: bundle, architecture: architecture, dataset: validation, imageCount: checkImages,
-                                  models: models.mapValues { "../\($0)" }, runs: runs, int8BranchScales: branchScales)
-        print("wrote \(bundle.path): \(min(checkImages, validation.count)) images of \(dataset.data)/\(dataset.valSplit); "
-              + "check with: python3 scripts/check_onnx.py \(bundle.path)")
+        try ExportCheckBundle.write(to: bundle, architecture: architecture, dataset: validation, imageCount: checkImages,
+                                    models: (written[.onnx] ?? [:]).mapValues { "../\($0)" },
+                                    tfliteModels: (written[.tflite] ?? [:]).mapValues { "../\($0)" }, runs: runs, int8BranchScales: branchScales)
+        let scripts = formats.map { "scripts/check_\($0.rawValue).py \(bundle.path)" }.joined(separator: " and ")
+        print("wrote \(bundle.path): \(min(checkImages, validation.count)) images of \(dataset.data)/\(dataset.valSplit); check with \(scripts)")
     }
 
     /// The calibration of the INT8 model: the given file (checked against the architecture), or

@@ -21,6 +21,12 @@ struct CommandLineErrorTests {
         #expect(noSupernet.status == 64 && noSupernet.output.contains("--search-space is the supernet's space: add --supernet"), "\(noSupernet.output)")
     }
 
+    /// `--to` names the model formats; `--format` stays the dataset's.
+    @Test func anUnknownExportFormatIsAUsageError() throws {
+        let run = try DoctorCommandTests.edgenas(["export", "--data", "/nonexistent", "--checkpoint", "/nonexistent", "--to", "onnx,coreml"])
+        #expect(run.status == 64 && run.output.contains("--to must be onnx, tflite or onnx,tflite, not 'onnx,coreml'"), "\(run.output)")
+    }
+
     @Test func aPredictorSampleLargerThanTheSpaceIsAUsageError() throws {
         let run = try DoctorCommandTests.edgenas(["latency", "fit-predictor", "--count", "100000", "--output", "/nonexistent/predictor.json"])
         #expect(run.status == 64, "\(run.output)")

@@ -8,7 +8,7 @@
 
 Same preprocessing as EdgeNAS (letterbox with bilinear sampling at pixel centres, grey 114
 padding, pixels / 255; FastestDet reads BGR, so the channels are swapped for this model) and
-the same decoding (scripts/check_onnx.py: FastestDet's score obj^0.6 * cls^0.4, per-class NMS
+the same decoding (scripts/detection_check.py: FastestDet's score obj^0.6 * cls^0.4, per-class NMS
 at IoU 0.45, 100 detections). It prints two figures:
 - "published": the model's 80 classes, each detection counted for the dataset class of its best
   class (others dropped), as `edgenas eval --init` reports for the checkpoint's own classes;
@@ -27,7 +27,7 @@ import onnxruntime as ort
 from PIL import Image
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from check_onnx import decode, voc_ap  # noqa: E402  (the decoder and AP the export check uses)
+from detection_check import decode, voc_ap  # noqa: E402  (the decoder and AP the export checks use)
 
 
 def warp(pixels, scale, offset_x, offset_y, out_w, out_h, fill=114):
