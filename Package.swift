@@ -118,7 +118,7 @@ let package = Package(
         // MARK: hardware in the loop (latency backends beyond the local libtorch, the board agent)
         // External commands with a time limit that stops their whole process group.
         .target(name: "ProcessRunning"),
-        .target(name: "LatencyBackends", dependencies: ["Hardware", "Vision", "Estimation", "ProcessRunning"]),
+        .target(name: "LatencyBackends", dependencies: ["Hardware", "Vision", "Estimation", "ProcessRunning", "TFLiteExport", "Torch"]),
         .target(name: "LatencyAgent", dependencies: [
             "LatencyBackends", "Hardware", "Vision",
             .product(name: "Hummingbird", package: "hummingbird"),
@@ -138,7 +138,7 @@ let package = Package(
         // MARK: command-line tool
         .executableTarget(name: "edgenas", dependencies: [
             "Torch", "Search", "Storage", "DetectionData", "Vision", "Estimation", "Reports", "Workflow", "Hardware",
-            "LatencyBackends", "LatencyAgent", "Estimators", "ONNXExport", "TFLiteExport", "ONNXRuntime",
+            "LatencyBackends", "LatencyAgent", "Estimators", "ONNXExport", "TFLiteExport", "ONNXRuntime", "ProcessRunning",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),

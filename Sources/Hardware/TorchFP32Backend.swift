@@ -49,7 +49,7 @@ func withThreadCount<Result>(_ threads: Int, _ body: () throws -> Result) throws
 
 /// The detector of `architecture` in evaluation mode with seeded random weights, or with the
 /// weights in `weights`.
-func makeDetector(_ architecture: DetectorArchitecture, seed: UInt64, weights: URL?) throws -> Detector {
+public func makeDetector(_ architecture: DetectorArchitecture, seed: UInt64, weights: URL?) throws -> Detector {
     let detector = try Torch.seeded(seed) { try Detector(architecture) }
     if let weights { try detector.load(from: weights) }
     detector.eval()
@@ -64,7 +64,7 @@ func randomImage(_ architecture: DetectorArchitecture, seed: UInt64) throws -> T
 
 /// The INT8 calibration of `detector` on `count` seeded random images (at least one): latency
 /// depends on the grids' existence and the shapes, not on their values.
-func randomCalibration(_ detector: Detector, seed: UInt64, count: Int, options: CalibrationOptions = CalibrationOptions()) throws
+public func randomCalibration(_ detector: Detector, seed: UInt64, count: Int, options: CalibrationOptions = CalibrationOptions()) throws
     -> QuantizationParameters
 {
     let images = try (0..<max(1, count)).map { try randomImage(detector.architecture, seed: seed &+ 1 &+ UInt64($0)) }

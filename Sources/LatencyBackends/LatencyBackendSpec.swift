@@ -13,7 +13,9 @@ import Vision
 /// - `agent URL`: a board running `edgenas agent`, e.g. `agent http://192.0.2.7:8420`;
 /// - `command TEMPLATE`: an external benchmark run here, e.g.
 ///   `command 'python3 bench.py --arch {architecture} --threads {threads}'`;
-/// - `predictor FILE`: a latency predictor saved as JSON by `LatencyPredictor.save(to:)`.
+/// - `predictor FILE`: a latency predictor saved as JSON by `LatencyPredictor.save(to:)`;
+/// - `vela ACCELERATOR`: Arm's Vela estimate for an Ethos-U NPU, e.g. `vela ethos-u65-256`
+///   (the i.MX 93's), of the full-integer INT8 TFLite model (`VelaLatencyBackend`).
 public enum LatencyBackendSpec: Hashable, Sendable, CustomStringConvertible {
     case int8(engine: String?)
     case fp32
@@ -21,6 +23,7 @@ public enum LatencyBackendSpec: Hashable, Sendable, CustomStringConvertible {
     case agent(URL)
     case command(String)
     case predictor(path: String)
+    case vela(accelerator: String)
 
     public init(parsing text: String) throws(LatencyBackendSpecError) {
         let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -55,6 +58,11 @@ public enum LatencyBackendSpec: Hashable, Sendable, CustomStringConvertible {
         case "predictor":
             guard !argument.isEmpty else { throw .invalidArgument(text, kind: kind, expected: "the predictor's JSON file, e.g. predictor latency.json") }
             self = .predictor(path: argument)
+        case "vela":
+            guard VelaLatencyBackend.accelerators.contains(argument) else {
+                throw .invalidArgument(text, kind: kind, expected: "an Ethos-U configuration: \(VelaLatencyBackend.accelerators.joined(separator: ", "))")
+            }
+            self = .vela(accelerator: argument)
         default:
             throw .unknownKind(text)
         }
@@ -69,6 +77,7 @@ public enum LatencyBackendSpec: Hashable, Sendable, CustomStringConvertible {
         // Parsing drops one pair of outer quotes, so a template in quotes of its own gets one more.
         case .command(let template): Self.unquoted(template) == template ? "command \(template)" : "command '\(template)'"
         case .predictor(let path): "predictor \(path)"
+        case .vela(let accelerator): "vela \(accelerator)"
         }
     }
 
@@ -91,6 +100,8 @@ public enum LatencyBackendSpec: Hashable, Sendable, CustomStringConvertible {
                                          modelFile: Self.deployedModel(seed: settings.seed, precision: settings.deployedPrecision))
         case .predictor(let path):
             return PredictorLatencyBackend(predictor: try LatencyPredictor.load(from: URL(fileURLWithPath: path)))
+        case .vela(let accelerator):
+            return VelaLatencyBackend(accelerator: accelerator, seed: settings.seed, timeoutSeconds: settings.commandTimeoutSeconds)
         }
     }
 
@@ -124,9 +135,9 @@ public enum LatencyBackendSpec: Hashable, Sendable, CustomStringConvertible {
 
     /// The layer-by-layer profile of `architecture` on the runtime this spec measures on:
     /// libtorch INT8 (with the spec's engine) or FP32, ONNX Runtime, or the board behind an
-    /// agent (its ONNX Runtime profiler on the uploaded INT8 model). A benchmark command or a
-    /// predictor gives no per-layer times, so those are profiled on libtorch INT8 here, as the
-    /// closest runtime at hand; the profile's backend field says which runtime it is.
+    /// agent (its ONNX Runtime profiler on the uploaded INT8 model). A benchmark command, a
+    /// predictor and (for now) Vela give no per-layer times here, so those are profiled on
+    /// libtorch INT8, as the closest runtime at hand; the profile's backend field says which runtime it is.
     public func profile(_ architecture: DetectorArchitecture, settings: LatencyBackendSettings = LatencyBackendSettings()) throws -> LayerProfile {
         let threads = settings.threads, seed = settings.seed
         var profiler = LayerProfiler(threads: threads, seed: seed)
@@ -143,13 +154,13 @@ public enum LatencyBackendSpec: Hashable, Sendable, CustomStringConvertible {
             var int8 = settings
             int8.deployedPrecision = .int8
             return try Self.agent(url, int8).profileOnBoard(architecture: architecture).profile
-        case .command, .predictor:
+        case .command, .predictor, .vela:
             return try profiler.profile(architecture, precision: .int8)
         }
     }
 
     /// The grammar, for error messages and help texts.
-    public static let grammar = "int8 [ENGINE], fp32, onnxruntime [int8|fp32], agent URL, command TEMPLATE or predictor FILE"
+    public static let grammar = "int8 [ENGINE], fp32, onnxruntime [int8|fp32], agent URL, command TEMPLATE, predictor FILE or vela ACCELERATOR"
 
     /// `text` without one pair of matching outer quotes, so `command 'a b'` and `command a b`
     /// mean the same.

@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import ProcessRunning
+import LatencyBackends
 import ONNXRuntime
 import Search
 import Storage
@@ -7,7 +9,8 @@ import Torch
 
 /// Checks the installation against what README promises: libtorch and its INT8 engines (the
 /// default pipeline measures INT8 latency in-process with them), ONNX Runtime's library (the
-/// `onnxruntime` latency backend and `profile --runtime onnxruntime`), threads, study storage (a
+/// `onnxruntime` latency backend and `profile --runtime onnxruntime`), Vela (optional: the `vela`
+/// latency backend), threads, study storage (a
 /// PostgreSQL server is connected to when a URL is given), and what only the tests need.
 /// Exits non-zero when something the default pipeline needs is missing or a given storage URL
 /// does not work; each item that is not fine says how to fix it.
@@ -55,6 +58,16 @@ struct DoctorCommand: AsyncParsableCommand {
                        fix: fromVariable == nil
                            ? "run scripts/install.sh (it takes the library out of PyPI's onnxruntime wheel), or set \(variable) to a libonnxruntime.so"
                            : "point \(variable) at a libonnxruntime.so that loads, or unset it")
+        }
+
+        report.section("Vela (the vela ACCELERATOR latency backend: Ethos-U NPU estimates; optional)")
+        let vela = VelaLatencyBackend(accelerator: "ethos-u65-256").executable
+        let version = try? ExternalCommand("'\(vela.replacingOccurrences(of: "'", with: "'\\''"))' --version", timeoutSeconds: 60).runBlocking()
+        if let version, version.status == 0 {
+            report.add(.ok, "vela", "\(version.lastOutputLine) (\(vela))")
+        } else {
+            report.add(.warning, "vela", "'\(vela)' does not run (only the vela latency backend needs it)",
+                       fix: "pip install ethos-u-vela (in a virtual environment), then put its vela on PATH or set \(VelaLatencyBackend.executableVariable)")
         }
 
         report.section("threads")

@@ -17,11 +17,12 @@ struct LatencyBackendSpecTests {
         #expect(try LatencyBackendSpec(parsing: "command 'bench --model {model}'") == .command("bench --model {model}"))
         #expect(try LatencyBackendSpec(parsing: "command bench -t {threads}") == .command("bench -t {threads}"))
         #expect(try LatencyBackendSpec(parsing: "predictor models/latency.json") == .predictor(path: "models/latency.json"))
+        #expect(try LatencyBackendSpec(parsing: "vela ethos-u65-256") == .vela(accelerator: "ethos-u65-256"))
     }
 
     @Test func theDescriptionParsesBack() throws {
         for spec: LatencyBackendSpec in [.int8(engine: nil), .int8(engine: QuantizedDetector.availableEngines.first), .fp32, .onnxruntime(.int8), .onnxruntime(.fp32), .agent(URL(string: "https://board.example:9000")!), .command("b 'x' {model}"),
-                                         .predictor(path: "p.json")] {
+                                         .predictor(path: "p.json"), .vela(accelerator: "ethos-u55-128")] {
             #expect(try LatencyBackendSpec(parsing: spec.description) == spec)
         }
     }
@@ -38,6 +39,8 @@ struct LatencyBackendSpecTests {
         }
         #expect(throws: LatencyBackendSpecError.self) { try LatencyBackendSpec(parsing: "command ''") }
         #expect(throws: LatencyBackendSpecError.self) { try LatencyBackendSpec(parsing: "predictor") }
+        let npu = #expect(throws: LatencyBackendSpecError.self) { try LatencyBackendSpec(parsing: "vela ethos-u99") }
+        #expect(npu?.description.contains("an Ethos-U configuration: ethos-u55-32") == true)
         let precision = #expect(throws: LatencyBackendSpecError.self) { try LatencyBackendSpec(parsing: "onnxruntime int4") }
         #expect(precision?.description.contains("int8 or fp32") == true)
     }

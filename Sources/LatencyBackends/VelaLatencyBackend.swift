@@ -1,0 +1,146 @@
+import Foundation
+import Hardware
+import ProcessRunning
+import TFLiteExport
+import Torch
+import Vision
+
+/// Arm's Vela compiler as a latency backend (`vela ethos-u65-256`): the architecture's
+/// full-integer INT8 TFLite model (seeded random weights, calibrated on seeded random images as
+/// `onnxruntime int8` is: latency does not depend on the weights' values) compiled for an
+/// Ethos-U configuration, and Vela's estimate of one inference on that NPU. Vela also says
+/// which operators stay on the CPU: EdgeNAS's float head (dequantize, sigmoid, softmax,
+/// concatenation) and the input's quantization always do, so a network's count above that
+/// baseline is an operator the NPU lacks.
+///
+/// Vela is an external tool (PyPI `ethos-u-vela`), found on PATH or named by `EDGENAS_VELA`,
+/// as a board's benchmark command is; `edgenas doctor` says whether it is there. Vela's defaults
+/// apply for the system configuration and memory mode (it says which in its report).
+public struct VelaLatencyBackend: LatencyBackend {
+    /// Vela's `--accelerator-config`, e.g. `ethos-u65-256` (the i.MX 93's NPU).
+    public var accelerator: String
+    /// The `vela` command.
+    public var executable: String
+    public var seed: UInt64
+    public var timeoutSeconds: Double
+
+    public static let executableVariable = "EDGENAS_VELA"
+    /// Vela's accelerator configurations (`vela --help`, `--accelerator-config`).
+    public static let accelerators = [
+        "ethos-u55-32", "ethos-u55-64", "ethos-u55-128", "ethos-u55-256", "ethos-u65-256", "ethos-u65-512",
+        "ethos-u85-128", "ethos-u85-256", "ethos-u85-512", "ethos-u85-1024", "ethos-u85-2048",
+    ]
+
+    public init(accelerator: String, executable: String? = nil, seed: UInt64 = 0, timeoutSeconds: Double = 300) {
+        self.accelerator = accelerator
+        self.executable = executable ?? ProcessInfo.processInfo.environment[Self.executableVariable].flatMap { $0.isEmpty ? nil : $0 } ?? "vela"
+        self.seed = seed
+        self.timeoutSeconds = timeoutSeconds
+    }
+
+    public var name: String { "vela-\(accelerator)" }
+
+    public func measure(architecture: DetectorArchitecture) throws -> LatencyMeasurement {
+        let report = try compile(architecture)
+        return try LatencyMeasurement(backend: name, architecture: architecture.description, threads: 1, warmupRuns: 0,
+                                      samples: TimedSamples(reported: [report.inferenceMilliseconds], stopReason: .maximumRuns))
+    }
+
+    /// Exports the architecture's INT8 TFLite model, compiles it with Vela and reads its summary.
+    public func compile(_ architecture: DetectorArchitecture) throws -> VelaReport {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("edgenas-vela-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let model = directory.appendingPathComponent("\(architecture.description).tflite")
+        do {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            let data = try Torch.withNoGrad { () throws -> Data in
+                let detector = try makeDetector(architecture, seed: seed, weights: nil)
+                let calibration = try randomCalibration(detector, seed: seed, count: 2)
+                return try DetectorTFLiteExporter.serializedModel(detector, quantization: calibration,
+                                                                  classNames: (0..<architecture.classCount).map { "class\($0)" })
+            }
+            try data.write(to: model)
+        } catch {
+            throw HardwareError.cannotWrite(path: model.path, reason: "\(error)")
+        }
+        let command = [executable, model.path, "--accelerator-config", accelerator, "--output-dir", directory.path]
+            .map(shellQuoted).joined(separator: " ")
+        let output: CommandOutput
+        do {
+            output = try ExternalCommand(command, timeoutSeconds: timeoutSeconds).runBlocking()
+        } catch {
+            throw VelaError.failed(command: command, reason: "\(error)")
+        }
+        guard output.status == 0 else {
+            throw VelaError.failed(command: command, reason: "exit status \(output.status): \(output.standardError.suffix(600))")
+        }
+        let summaries = (try? FileManager.default.contentsOfDirectory(atPath: directory.path))?.filter { $0.hasSuffix(".csv") && $0.contains("_summary_") } ?? []
+        guard let summary = summaries.first,
+              let text = try? String(contentsOf: directory.appendingPathComponent(summary), encoding: .utf8) else {
+            throw VelaError.unreadableReport(command: command, detail: "no *_summary_*.csv in its output directory")
+        }
+        return try VelaReport(summaryCSV: text, standardOutput: output.standardOutput, accelerator: accelerator)
+    }
+}
+
+/// What Vela says about one compiled network.
+public struct VelaReport: Codable, Hashable, Sendable {
+    public var accelerator: String
+    /// Estimated time of one inference on the NPU (Vela's `inference_time`).
+    public var inferenceMilliseconds: Double
+    public var cycles: Int
+    /// Operators Vela maps to the NPU and operators left on the CPU.
+    public var npuOperators: Int
+    public var cpuOperators: Int
+    public var sramKiB: Double
+    public var dramKiB: Double
+}
+
+extension VelaReport {
+    /// Reads Vela's summary CSV (one header line, one row) and the operator counts its
+    /// standard output prints ("CPU operators = 7 (5.4%)").
+    public init(summaryCSV: String, standardOutput: String, accelerator: String) throws(VelaError) {
+        let lines = summaryCSV.split(whereSeparator: \.isNewline).map(String.init)
+        guard lines.count >= 2 else { throw .unreadableReport(command: "vela", detail: "the summary CSV has no row") }
+        let row = Dictionary(zip(lines[0].split(separator: ",").map(String.init), lines[1].split(separator: ",").map(String.init))) { a, _ in a }
+        func number(_ key: String) throws(VelaError) -> Double {
+            guard let value = row[key].flatMap(Double.init) else {
+                throw .unreadableReport(command: "vela", detail: "no number in the summary's column '\(key)'")
+            }
+            return value
+        }
+        func operators(_ kind: String) throws(VelaError) -> Int {
+            let line = standardOutput.split(whereSeparator: \.isNewline).first { $0.hasPrefix("\(kind) operators") }
+            guard let count = line?.split(separator: "=").dropFirst().first?.split(separator: "(").first
+                .flatMap({ Int($0.trimmingCharacters(in: .whitespaces)) }) else {
+                throw .unreadableReport(command: "vela", detail: "no '\(kind) operators = N' line in its output")
+            }
+            return count
+        }
+        self.accelerator = accelerator
+        inferenceMilliseconds = try number("inference_time") * 1000
+        cycles = Int(try number("cycles_total"))
+        sramKiB = try number("sram_memory_used")
+        dramKiB = try number("dram_memory_used")
+        npuOperators = try operators("NPU")
+        cpuOperators = try operators("CPU")
+    }
+}
+
+public enum VelaError: Error, Equatable, Sendable, CustomStringConvertible {
+    case failed(command: String, reason: String)
+    case unreadableReport(command: String, detail: String)
+
+    public var description: String {
+        switch self {
+        case let .failed(command, reason):
+            "Vela failed: \(command): \(reason) (install it with 'pip install ethos-u-vela' or point \(VelaLatencyBackend.executableVariable) at it)"
+        case let .unreadableReport(command, detail): "Vela's report cannot be read (\(command)): \(detail)"
+        }
+    }
+}
+
+/// A word for `/bin/sh`: single-quoted, its own single quotes escaped.
+private func shellQuoted(_ word: String) -> String {
+    "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
+}
