@@ -2,6 +2,20 @@ import Vision
 
 /// One latency measurement of a network on a backend: summary statistics and the raw samples,
 /// all in milliseconds.
+/// How an NPU's compiler (Arm's Vela for Ethos-U) mapped a network: operators on the NPU,
+/// operators left to the CPU (where latency hides: the NPU waits for them), and on-chip memory.
+public struct NPUMapping: Codable, Hashable, Sendable {
+    public var npuOperators: Int
+    public var cpuOperators: Int
+    public var sramKiB: Double
+
+    public init(npuOperators: Int, cpuOperators: Int, sramKiB: Double) {
+        self.npuOperators = npuOperators
+        self.cpuOperators = cpuOperators
+        self.sramKiB = sramKiB
+    }
+}
+
 public struct LatencyMeasurement: Codable, Hashable, Sendable {
     /// The backend's name, e.g. "torch-fp32" or "torch-int8-onednn".
     public var backend: String
@@ -13,6 +27,8 @@ public struct LatencyMeasurement: Codable, Hashable, Sendable {
     public var statistics: LatencyStatistics
     public var samplesMilliseconds: [Double]
     public var stopReason: StopReason
+    /// How an NPU compiler mapped the network (nil: a backend without one).
+    public var npu: NPUMapping?
 
     public var median: Double { statistics.median }
     public var interquartileRange: Double { statistics.interquartileRange }

@@ -42,8 +42,10 @@ public struct VelaLatencyBackend: LatencyBackend {
 
     public func measure(architecture: DetectorArchitecture) throws -> LatencyMeasurement {
         let report = try compile(architecture)
-        return try LatencyMeasurement(backend: name, architecture: architecture.description, threads: 1, warmupRuns: 0,
-                                      samples: TimedSamples(reported: [report.inferenceMilliseconds], stopReason: .maximumRuns))
+        var measurement = try LatencyMeasurement(backend: name, architecture: architecture.description, threads: 1, warmupRuns: 0,
+                                                 samples: TimedSamples(reported: [report.inferenceMilliseconds], stopReason: .maximumRuns))
+        measurement.npu = NPUMapping(npuOperators: report.npuOperators, cpuOperators: report.cpuOperators, sramKiB: report.sramKiB)
+        return measurement
     }
 
     /// Exports the architecture's INT8 TFLite model, compiles it with Vela and reads its summary.

@@ -517,6 +517,7 @@ public struct SearchPipeline: Sendable {
                 parameters: graph.parameterCount, memoryMegabytes: metrics[.memory]!, multiplyAccumulates: graph.multiplyAccumulates,
                 estimator: estimator.name, score: score, ap50: ap50, estimateSeconds: seconds, estimateEpochs: epochs)
             record.prunedAfterEpoch = prunedAfterEpoch
+            record.npuFallbackOperators = measurement.npu?.cpuOperators
             return record
         }
         let estimateStarted = Date()

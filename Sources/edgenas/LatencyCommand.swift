@@ -9,7 +9,7 @@ import Vision
 struct LatencyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "latency",
-        abstract: "Measure latency through a backend (int8, fp32, onnxruntime, agent, command, predictor) or fit a latency predictor.",
+        abstract: "Measure latency through a backend (int8, fp32, onnxruntime, agent, command, predictor, vela) or fit a latency predictor.",
         subcommands: [LatencyMeasureCommand.self, LatencyFitCommand.self])
 }
 
@@ -66,7 +66,9 @@ struct LatencyMeasureCommand: ParsableCommand {
         let latencyBackend = try backend.makeBackend()
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        if !json { print("architecture\tbackend\tmedian_ms\tiqr_ms\tmin_ms\truns") }
+        // An NPU compiler's backend (vela) also says how the network was mapped.
+        let npu = latencyBackend is VelaLatencyBackend
+        if !json { print("architecture\tbackend\tmedian_ms\tiqr_ms\tmin_ms\truns" + (npu ? "\tnpu_ops\tcpu_ops\tsram_kib" : "")) }
         var failures = 0
         for name in names {
             let architecture = try DetectorArchitecture(shortName: name)
@@ -75,8 +77,9 @@ struct LatencyMeasureCommand: ParsableCommand {
                 if json {
                     print(String(decoding: try encoder.encode(measurement), as: UTF8.self))
                 } else {
+                    let mapping = measurement.npu.map { String(format: "\t%d\t%d\t%.1f", $0.npuOperators, $0.cpuOperators, $0.sramKiB) } ?? ""
                     print(String(format: "%@\t%@\t%.3f\t%.3f\t%.3f\t%d", measurement.architecture, measurement.backend, measurement.median,
-                                 measurement.interquartileRange, measurement.minimum, measurement.samplesMilliseconds.count))
+                                 measurement.interquartileRange, measurement.minimum, measurement.samplesMilliseconds.count) + mapping)
                 }
             } catch {
                 // One architecture failing (a board that stopped answering) does not stop the rest.

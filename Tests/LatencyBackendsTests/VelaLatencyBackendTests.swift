@@ -1,4 +1,5 @@
 import Foundation
+import Hardware
 import Testing
 import Vision
 @testable import LatencyBackends
@@ -39,6 +40,7 @@ struct VelaLatencyBackendTests {
         #expect(small.inferenceMilliseconds > 0 && small.inferenceMilliseconds < large.inferenceMilliseconds)
         let measured = try backend.measure(architecture: try DetectorArchitecture(shortName: "k3-g8-c24-w224"))
         #expect(measured.median == small.inferenceMilliseconds && measured.backend == "vela-ethos-u65-256")
+        #expect(measured.npu == NPUMapping(npuOperators: small.npuOperators, cpuOperators: 7, sramKiB: small.sramKiB))
     }
 }
 

@@ -25,6 +25,16 @@ struct FakeLatency: LatencyBackend {
     }
 }
 
+/// The fake latency as an NPU compiler reports it: grouped heads leave one more operator to the CPU.
+struct FakeNPULatency: LatencyBackend {
+    var name: String { "fake-npu" }
+    func measure(architecture: DetectorArchitecture) throws -> LatencyMeasurement {
+        var measurement = try FakeLatency().measure(architecture: architecture)
+        measurement.npu = NPUMapping(npuOperators: 100, cpuOperators: architecture.headGroups > 1 ? 8 : 7, sramKiB: 300)
+        return measurement
+    }
+}
+
 /// A backend that must not be asked.
 struct FailingLatency: LatencyBackend {
     var name: String { "failing" }
@@ -447,6 +457,24 @@ final class LogLines: @unchecked Sendable {
             try await SearchPipeline(config: other, storage: storage, components: fakeComponents, log: { _ in }).run()
         }
         await storage.close()
+    }
+
+    /// An NPU compiler's count of CPU operators goes into every trial's record.
+    @Test func theNPUsFallbackOperatorsAreRecorded() async throws {
+        let directory = try temporaryDirectory("pipeline-npu")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var components = fakeComponents
+        components.latency = FakeNPULatency()
+        let storage = try SQLiteStorage(path: directory.appendingPathComponent("study.db").path)
+        try await SearchPipeline(config: try pipelineConfig(directory: directory, trials: 6, estimator: "short"), storage: storage,
+                                 components: components, log: { _ in }).run()
+        let trials = try await storage.trials(studyID: try await storage.study(named: "tiny").id, states: [.complete])
+        #expect(trials.count == 6)
+        for trial in trials {
+            let record = try #require(TrialRecord(trial))
+            let architecture = try DetectorArchitecture(shortName: record.architecture)
+            #expect(record.npuFallbackOperators == (architecture.headGroups > 1 ? 8 : 7))
+        }
     }
 
     @Test func spreadKeepsBothEndsOfTheFront() {
