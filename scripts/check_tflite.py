@@ -32,7 +32,7 @@ import sys
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
-from detection_check import average_precision, int8_steps, load_floats
+from detection_check import average_precision, finish, fp32_close, int8_steps, load_floats, relative_int8_failures
 
 CONVOLUTIONS = {"CONV_2D", "DEPTHWISE_CONV_2D"}
 
@@ -83,10 +83,6 @@ def run_litert(path, inputs):
         interpreter.invoke()
         results.append(interpreter.get_tensor(output["index"]).transpose(0, 3, 1, 2))
     return np.concatenate(results)
-
-
-def fp32_close(ours, theirs, tolerance):
-    return bool(np.all(np.abs(ours - theirs) <= tolerance * (1 + np.abs(ours))))
 
 
 def run_onnxruntime(path, inputs):
@@ -166,25 +162,13 @@ def main():
                     means[pair] = float(np.mean(values))
                     figures[f"{branch}_{pair}_mean_steps"] = means[pair]
                     figures[f"{branch}_{pair}_p99_steps"] = float(np.percentile(values, 99))
-                if means["litert_vs_edgenas"] > means["edgenas_vs_fp32"]:
-                    failures.append(f"int8 {branch}: LiteRT and EdgeNAS INT8 differ by {means['litert_vs_edgenas']:.2f} steps on "
-                                    f"average, more than EdgeNAS INT8 differs from FP32 ({means['edgenas_vs_fp32']:.2f})")
-                if means["litert_vs_fp32"] > args.int8_error_ratio * means["edgenas_vs_fp32"]:
-                    failures.append(f"int8 {branch}: LiteRT's error against FP32 ({means['litert_vs_fp32']:.2f} steps) exceeds "
-                                    f"{args.int8_error_ratio} x EdgeNAS's ({means['edgenas_vs_fp32']:.2f})")
+                failures += relative_int8_failures("LiteRT", branch, means["litert_vs_edgenas"], means["edgenas_vs_fp32"],
+                                                   means["litert_vs_fp32"], args.int8_error_ratio)
                 summary.append(f"{branch} " + ", ".join(f"{pair.replace('_vs_', '-')} {mean:.2f}" for pair, mean in means.items()))
             print(f"int8: mean differences in quantization steps: {'; '.join(summary)}; {ap_text}")
         result["precisions"][precision] = figures
 
-    result["failures"] = failures
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=2)
-    for failure in failures:
-        print("FAIL:", failure)
-    print("all checks passed" if not failures else f"{len(failures)} check(s) failed")
-    return 1 if failures else 0
-
+    return finish(result, failures, args.json)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -2,6 +2,8 @@
 check bundle's float files, FastestDet's decoding and NMS, Pascal VOC AP@0.5 as EdgeNAS computes it,
 and INT8 differences in quantization steps. Outputs here are EdgeNAS's layout, [N, 5 + classes, G, G].
 """
+import json
+
 import numpy as np
 
 
@@ -108,3 +110,36 @@ def int8_steps(ours, theirs, scales):
     objectness = np.abs(logit(ours[:, 0]) - logit(theirs[:, 0])) / scales[0]
     box = np.abs(ours[:, 1:5].astype(np.float64) - theirs[:, 1:5]) / scales[1]
     return {"objectness": objectness, "box": box}
+
+
+def fp32_close(ours, theirs, tolerance):
+    """Whether every FP32 output is within tolerance x (1 + |EdgeNAS's|): float sums in another order
+    differ by more on large outputs (box logits up to ~10) than on probabilities."""
+    return bool(np.all(np.abs(ours - theirs) <= tolerance * (1 + np.abs(ours))))
+
+
+def relative_int8_failures(runtime, branch, versus_edgenas, edgenas_versus_fp32, versus_fp32, error_ratio):
+    """The INT8 verdict of both check scripts, from mean differences in quantization steps: another
+    runtime on EdgeNAS's grids must agree with EdgeNAS's INT8 at least as closely as that agrees with
+    FP32 (their integer rounding differs), and its own error against FP32 must be within error_ratio
+    of EdgeNAS's."""
+    failures = []
+    if versus_edgenas > edgenas_versus_fp32:
+        failures.append(f"int8 {branch}: {runtime} and EdgeNAS INT8 differ by {versus_edgenas:.2f} steps on average, "
+                        f"more than EdgeNAS INT8 differs from FP32 ({edgenas_versus_fp32:.2f})")
+    if versus_fp32 > error_ratio * edgenas_versus_fp32:
+        failures.append(f"int8 {branch}: {runtime}'s error against FP32 ({versus_fp32:.2f} steps) exceeds "
+                        f"{error_ratio} x EdgeNAS's ({edgenas_versus_fp32:.2f})")
+    return failures
+
+
+def finish(result, failures, json_path):
+    """Writes the figures (when asked), prints the verdict and returns the exit status."""
+    result["failures"] = failures
+    if json_path:
+        with open(json_path, "w") as f:
+            json.dump(result, f, indent=2)
+    for failure in failures:
+        print("FAIL:", failure)
+    print("all checks passed" if not failures else f"{len(failures)} check(s) failed")
+    return 1 if failures else 0

@@ -30,14 +30,9 @@ public enum DetectorONNXExporter {
     public static func model(
         graph: DetectorGraph, convolutions: [String: FoldedConvolution], quantization: QuantizationParameters? = nil,
         classNames: [String]
-    ) throws(ONNXExportError) -> Onnx_ModelProto {
+    ) throws(DetectorExportError) -> Onnx_ModelProto {
         let architecture = graph.architecture
-        guard classNames.count == architecture.classCount else {
-            throw .classNamesMismatch(names: classNames, classCount: architecture.classCount)
-        }
-        if let quantization, quantization.architecture != architecture.description {
-            throw .quantizationMismatch(parameters: quantization.architecture, network: architecture.description)
-        }
+        try DetectorExportError.checkInputs(graph, classNames: classNames, quantization: quantization)
         var writer = GraphWriter(quantization: quantization)
         try writer.write(graph, convolutions: convolutions)
 
@@ -114,29 +109,6 @@ public struct ONNXModelMetadata: Sendable {
     }
 }
 
-/// Why a detector could not be exported.
-public enum ONNXExportError: Error, Equatable, Sendable, CustomStringConvertible {
-    case missingConvolution(node: String)
-    case weightShapeMismatch(node: String, expected: [Int], found: [Int])
-    case classNamesMismatch(names: [String], classCount: Int)
-    case quantizationMismatch(parameters: String, network: String)
-    case missingGrid(node: String, kind: String)
-
-    public var description: String {
-        switch self {
-        case .missingConvolution(let node): "ONNX export: no weights for convolution node '\(node)'"
-        case let .weightShapeMismatch(node, expected, found):
-            "ONNX export: weights of '\(node)' have shape \(found), but the architecture needs \(expected): "
-                + "the checkpoint was trained for another architecture"
-        case let .classNamesMismatch(names, classCount):
-            "ONNX export: \(names.count) class names \(names) for a network with \(classCount) classes"
-        case let .quantizationMismatch(parameters, network):
-            "ONNX export: the INT8 calibration is for \(parameters), not \(network)"
-        case let .missingGrid(node, kind): "ONNX export: the INT8 calibration has no \(kind) grid for node '\(node)'"
-        }
-    }
-}
-
 /// Translates the detector graph node by node into ONNX nodes.
 private struct GraphWriter {
     var builder = ONNXGraphBuilder()
@@ -147,14 +119,14 @@ private struct GraphWriter {
 
     init(quantization: QuantizationParameters?) { self.quantization = quantization }
 
-    mutating func write(_ graph: DetectorGraph, convolutions: [String: FoldedConvolution]) throws(ONNXExportError) {
+    mutating func write(_ graph: DetectorGraph, convolutions: [String: FoldedConvolution]) throws(DetectorExportError) {
         readable[DetectorGraph.inputName] = try quantized(DetectorONNXExporter.inputName, node: DetectorGraph.inputName)
         for node in graph.nodes {
             let inputs = node.inputs.map { readable[$0]! }
             let output: String
             switch node.operation {
             case .convolution(let spec):
-                guard let folded = convolutions[node.name] else { throw .missingConvolution(node: node.name) }
+                let folded = try DetectorExportError.weights(of: node.name, spec, in: convolutions)
                 output = try convolution(node.name, spec, folded, input: inputs[0], inputNode: node.inputs[0])
             case let .maxPool(kernel, stride, padding):
                 output = builder.add("MaxPool", name: node.name, inputs: inputs, output: node.name,
@@ -198,11 +170,8 @@ private struct GraphWriter {
     /// Conv with the folded weight and bias (+ Relu). In QDQ the weight and bias are integer
     /// constants behind DequantizeLinear.
     private mutating func convolution(_ name: String, _ spec: ConvolutionSpec, _ folded: FoldedConvolution, input: String,
-                                      inputNode: String) throws(ONNXExportError) -> String {
-        let shape = [spec.outputChannels, spec.inputChannels / spec.groups, spec.kernelSize, spec.kernelSize]
-        guard folded.weightShape == shape, folded.bias.count == spec.outputChannels else {
-            throw .weightShapeMismatch(node: name, expected: shape, found: folded.weightShape)
-        }
+                                      inputNode: String) throws(DetectorExportError) -> String {
+        let shape = folded.weightShape
         let weight: String, bias: String
         if let quantization {
             guard let weightGrid = quantization.weights[name] else { throw .missingGrid(node: name, kind: "weight") }
@@ -250,7 +219,7 @@ private struct GraphWriter {
 
     /// In QDQ, `value` (the output of detector node `node`) through QuantizeLinear and
     /// DequantizeLinear on the node's activation grid; in FP32, `value` itself.
-    private mutating func quantized(_ value: String, node: String) throws(ONNXExportError) -> String {
+    private mutating func quantized(_ value: String, node: String) throws(DetectorExportError) -> String {
         guard let quantization else { return value }
         guard let grid = quantization.activations[node] else { throw .missingGrid(node: node, kind: "activation") }
         let scale = builder.scalar("\(node).output_scale", .float([Float(grid.scale)]))

@@ -34,21 +34,16 @@ public enum DetectorTFLiteExporter {
     public static func serializedModel(
         graph: DetectorGraph, convolutions: [String: FoldedConvolution], quantization: QuantizationParameters? = nil,
         classNames: [String]
-    ) throws(TFLiteExportError) -> Data {
+    ) throws(DetectorExportError) -> Data {
         Data(try model(graph: graph, convolutions: convolutions, quantization: quantization, classNames: classNames).serialized())
     }
 
     /// The model before serialization (tensors, operators, buffers), for tests to inspect.
     static func model(
         graph: DetectorGraph, convolutions: [String: FoldedConvolution], quantization: QuantizationParameters?, classNames: [String]
-    ) throws(TFLiteExportError) -> TFLiteModel {
+    ) throws(DetectorExportError) -> TFLiteModel {
         let architecture = graph.architecture
-        guard classNames.count == architecture.classCount else {
-            throw .classNamesMismatch(names: classNames, classCount: architecture.classCount)
-        }
-        if let quantization, quantization.architecture != architecture.description {
-            throw .quantizationMismatch(parameters: quantization.architecture, network: architecture.description)
-        }
+        try DetectorExportError.checkInputs(graph, classNames: classNames, quantization: quantization)
         var writer = TFLiteGraphWriter(quantization: quantization)
         writer.model.description = "EdgeNAS FastestDet-style detector \(architecture) (\(quantization == nil ? "FP32" : "INT8")); "
             + "classes \(classNames.joined(separator: ","))"
@@ -64,28 +59,6 @@ public enum DetectorTFLiteExporter {
     }
 }
 
-/// Why a detector could not be exported as TFLite.
-public enum TFLiteExportError: Error, Equatable, Sendable, CustomStringConvertible {
-    case missingConvolution(node: String)
-    case weightShapeMismatch(node: String, expected: [Int], found: [Int])
-    case classNamesMismatch(names: [String], classCount: Int)
-    case quantizationMismatch(parameters: String, network: String)
-    case missingGrid(node: String, kind: String)
-
-    public var description: String {
-        switch self {
-        case .missingConvolution(let node): "TFLite export: no weights for convolution node '\(node)'"
-        case let .weightShapeMismatch(node, expected, found):
-            "TFLite export: weights of '\(node)' have shape \(found), but the architecture needs \(expected): "
-                + "the checkpoint was trained for another architecture"
-        case let .classNamesMismatch(names, classCount):
-            "TFLite export: \(names.count) class names \(names) for a network with \(classCount) classes"
-        case let .quantizationMismatch(parameters, network): "TFLite export: the INT8 calibration is for \(parameters), not \(network)"
-        case let .missingGrid(node, kind): "TFLite export: the INT8 calibration has no \(kind) grid for node '\(node)'"
-        }
-    }
-}
-
 /// Translates the detector graph node by node into TFLite tensors and operators.
 private struct TFLiteGraphWriter {
     var model = TFLiteModel(description: "")
@@ -97,7 +70,7 @@ private struct TFLiteGraphWriter {
 
     private var activationType: TFLiteTensorType { quantization == nil ? .float32 : .int8 }
 
-    mutating func write(_ graph: DetectorGraph, convolutions: [String: FoldedConvolution]) throws(TFLiteExportError) {
+    mutating func write(_ graph: DetectorGraph, convolutions: [String: FoldedConvolution]) throws(DetectorExportError) {
         let size = Int32(graph.architecture.inputSizePixels)
         let image = addTensor(DetectorTFLiteExporter.inputName, shape: [1, size, size, 3], type: .float32)
         model.inputs = [image]
@@ -115,7 +88,7 @@ private struct TFLiteGraphWriter {
             let output: Int32
             switch node.operation {
             case .convolution(let spec):
-                guard let folded = convolutions[node.name] else { throw .missingConvolution(node: node.name) }
+                let folded = try DetectorExportError.weights(of: node.name, spec, in: convolutions)
                 output = try convolution(node.name, spec, folded, input: input, inputNode: node.inputs[0], shape: shape)
             case let .maxPool(kernel, stride, padding), let .averagePool(kernel, stride, padding):
                 let padded = pad(input, node.name, by: padding)
@@ -183,7 +156,7 @@ private struct TFLiteGraphWriter {
     }
 
     /// The int8 grid of a node's output (nil in FP32): the quint8 grid moved down by 128.
-    private func activationGrid(_ node: String) throws(TFLiteExportError) -> TFLiteQuantization? {
+    private func activationGrid(_ node: String) throws(DetectorExportError) -> TFLiteQuantization? {
         guard let quantization else { return nil }
         guard let grid = quantization.activations[node] else { throw .missingGrid(node: node, kind: "activation") }
         return TFLiteQuantization(scales: [Float(grid.scale)], zeroPoints: [Int64(grid.zeroPoint - 128)])
@@ -215,11 +188,7 @@ private struct TFLiteGraphWriter {
     /// One convolution node (batch norm folded, ReLU fused): CONV_2D, DEPTHWISE_CONV_2D, or
     /// for a grouped one SPLIT, one CONV_2D per group and CONCATENATION.
     private mutating func convolution(_ name: String, _ spec: ConvolutionSpec, _ folded: FoldedConvolution, input: Int32,
-                                      inputNode: String, shape: [Int32]) throws(TFLiteExportError) -> Int32 {
-        let expected = [spec.outputChannels, spec.inputChannels / spec.groups, spec.kernelSize, spec.kernelSize]
-        guard folded.weightShape == expected, folded.bias.count == spec.outputChannels else {
-            throw .weightShapeMismatch(node: name, expected: expected, found: folded.weightShape)
-        }
+                                      inputNode: String, shape: [Int32]) throws(DetectorExportError) -> Int32 {
         // Stride 1 with an odd kernel: TFLite's SAME is PyTorch's symmetric padding. Strided:
         // SAME would pad the bottom and right only, so the padding is explicit.
         let symmetric = spec.stride == 1
@@ -335,7 +304,7 @@ private struct TFLiteGraphWriter {
 
     /// Sigmoid of the objectness, the box values, softmax of the class scores, concatenated
     /// along channels, in float (the branches dequantized first in INT8).
-    private mutating func detectionOutput(_ node: GraphNode, shape: [Int32]) throws(TFLiteExportError) -> Int32 {
+    private mutating func detectionOutput(_ node: GraphNode, shape: [Int32]) throws(DetectorExportError) -> Int32 {
         var branches: [Int32] = []
         for input in node.inputs {
             let tensor = tensorOf[input]!

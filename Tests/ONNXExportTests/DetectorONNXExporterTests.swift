@@ -137,23 +137,23 @@ struct DetectorONNXExporterTests {
         var other = smallArchitecture
         other.headKernelSize = 5
         let detector = try seededDetector(other)
-        #expect(throws: ONNXExportError.weightShapeMismatch(node: "head.objectness.dw", expected: [16, 1, 3, 3], found: [16, 1, 5, 5])) {
+        #expect(throws: DetectorExportError.weightShapeMismatch(node: "head.objectness.dw", expected: [16, 1, 3, 3], found: [16, 1, 5, 5])) {
             try DetectorONNXExporter.model(graph: DetectorGraph(smallArchitecture), convolutions: detector.foldedConvolutions(),
                                            classNames: ["person"])
         }
-        let error = ONNXExportError.weightShapeMismatch(node: "head.objectness.dw", expected: [16, 1, 3, 3], found: [16, 1, 5, 5])
+        let error = DetectorExportError.weightShapeMismatch(node: "head.objectness.dw", expected: [16, 1, 3, 3], found: [16, 1, 5, 5])
         #expect(error.description.contains("trained for another architecture"))
     }
 
     @Test func mismatchedClassNamesAndCalibrationAreRefused() throws {
         let detector = try seededDetector(smallArchitecture)
         let folded = try detector.foldedConvolutions()
-        #expect(throws: ONNXExportError.classNamesMismatch(names: ["person", "car"], classCount: 1)) {
+        #expect(throws: DetectorExportError.classNamesMismatch(names: ["person", "car"], classCount: 1)) {
             try DetectorONNXExporter.model(graph: detector.graph, convolutions: folded, classNames: ["person", "car"])
         }
         var parameters = try calibrate(detector)
         parameters.architecture = DetectorArchitecture.baseline.description
-        #expect(throws: ONNXExportError.quantizationMismatch(parameters: "k5-g1-c96-w320", network: smallArchitecture.description)) {
+        #expect(throws: DetectorExportError.quantizationMismatch(parameters: "k5-g1-c96-w320", network: smallArchitecture.description)) {
             try DetectorONNXExporter.model(graph: detector.graph, convolutions: folded, quantization: parameters, classNames: ["person"])
         }
     }

@@ -76,7 +76,7 @@ struct DetectorTFLiteExporterTests {
                                                      quantization: nil, classNames: ["person"])
         #expect(!model.operations.contains { [.quantize, .dequantize].contains($0.code) })
         #expect(model.tensors.allSatisfy { ($0.type == .float32 || $0.type == .int32) && $0.quantization == nil })
-        #expect(throws: TFLiteExportError.classNamesMismatch(names: ["a", "b"], classCount: 1)) {
+        #expect(throws: DetectorExportError.classNamesMismatch(names: ["a", "b"], classCount: 1)) {
             try DetectorTFLiteExporter.model(graph: detector.graph, convolutions: detector.foldedConvolutions(), quantization: nil,
                                              classNames: ["a", "b"])
         }
