@@ -77,7 +77,7 @@ public final class PostgresStorage: ClosableStudyStorage {
         self.settings = settings
         // A first, direct connection tells an unreachable server apart (the pool would keep
         // retrying silently) and runs the migrations before any pooled work.
-        let connection = try await Self.connect(settings)
+        let connection = try await Self.connectWaitingForRestart(settings)
         do {
             try await Self.migrate(connection, to: migrations, logger: logger)
             try? await connection.close()
@@ -117,6 +117,22 @@ public final class PostgresStorage: ClosableStudyStorage {
         case .disable: .disable
         case .prefer: .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
         case .require: .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+        }
+    }
+
+    /// The first connection. A server that is restarting refuses connections for a moment, so
+    /// a refused connection is tried again for about 8 s (0.25 s, doubling): a worker started
+    /// while the database restarts waits for it instead of exiting. A server that does not
+    /// answer at all fails after the connect timeout, at once.
+    private static func connectWaitingForRestart(_ settings: PostgresSettings) async throws -> PostgresConnection {
+        var pause = 0.25
+        while true {
+            do {
+                return try await connect(settings)
+            } catch StorageError.unreachable(_, _, let reason) where reason.localizedCaseInsensitiveContains("refused") && pause <= 4 {
+                try await Task.sleep(for: .seconds(pause))
+                pause *= 2
+            }
         }
     }
 
