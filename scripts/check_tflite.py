@@ -32,6 +32,7 @@ import sys
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
+from check_onnx import run_onnxruntime
 from detection_check import average_precision, finish, fp32_close, int8_steps, load_floats, relative_int8_failures
 
 CONVOLUTIONS = {"CONV_2D", "DEPTHWISE_CONV_2D"}
@@ -83,15 +84,6 @@ def run_litert(path, inputs):
         interpreter.invoke()
         results.append(interpreter.get_tensor(output["index"]).transpose(0, 3, 1, 2))
     return np.concatenate(results)
-
-
-def run_onnxruntime(path, inputs):
-    import onnxruntime as ort
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name
-    return np.concatenate([session.run(None, {name: inputs[i:i + 1]})[0] for i in range(inputs.shape[0])])
 
 
 def main():
