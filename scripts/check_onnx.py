@@ -34,7 +34,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-from detection_check import average_precision, finish, fp32_close, int8_steps, load_floats, relative_int8_failures
+from detection_check import average_precision, branch_steps, finish, fp32_close, load_floats, relative_int8_failures
 
 
 def run_onnxruntime(path, inputs):
@@ -95,13 +95,7 @@ def main():
             pairs = {"onnxruntime_vs_edgenas": (theirs, ours), "edgenas_vs_fp32": (ours, fp32), "onnxruntime_vs_fp32": (theirs, fp32)}
             summary = []
             for branch in ("objectness", "box"):
-                means = {}
-                for pair, (a, b) in pairs.items():
-                    values = int8_steps(a, b, scales)[branch]
-                    means[pair] = float(np.mean(values))
-                    figures[f"{branch}_{pair}_mean_steps"] = means[pair]
-                    figures[f"{branch}_{pair}_median_steps"] = float(np.median(values))
-                    figures[f"{branch}_{pair}_p99_steps"] = float(np.percentile(values, 99))
+                means = branch_steps(pairs, scales, branch, figures)
                 failures += relative_int8_failures("onnxruntime", branch, means["onnxruntime_vs_edgenas"], means["edgenas_vs_fp32"],
                                                    means["onnxruntime_vs_fp32"], args.int8_error_ratio)
                 summary.append(f"{branch} onnxruntime-EdgeNAS {means['onnxruntime_vs_edgenas']:.2f}, EdgeNAS-FP32 "

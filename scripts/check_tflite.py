@@ -33,7 +33,7 @@ import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
 from check_onnx import run_onnxruntime
-from detection_check import average_precision, finish, fp32_close, int8_steps, load_floats, relative_int8_failures
+from detection_check import average_precision, branch_steps, finish, fp32_close, load_floats, relative_int8_failures
 
 CONVOLUTIONS = {"CONV_2D", "DEPTHWISE_CONV_2D"}
 
@@ -148,12 +148,7 @@ def main():
                 pairs["onnxruntime_vs_edgenas"] = (onnxruntime_outputs, ours)
             summary = []
             for branch in ("objectness", "box"):
-                means = {}
-                for pair, (a, b) in pairs.items():
-                    values = int8_steps(a, b, scales)[branch]
-                    means[pair] = float(np.mean(values))
-                    figures[f"{branch}_{pair}_mean_steps"] = means[pair]
-                    figures[f"{branch}_{pair}_p99_steps"] = float(np.percentile(values, 99))
+                means = branch_steps(pairs, scales, branch, figures)
                 failures += relative_int8_failures("LiteRT", branch, means["litert_vs_edgenas"], means["edgenas_vs_fp32"],
                                                    means["litert_vs_fp32"], args.int8_error_ratio)
                 summary.append(f"{branch} " + ", ".join(f"{pair.replace('_vs_', '-')} {mean:.2f}" for pair, mean in means.items()))

@@ -112,6 +112,19 @@ def int8_steps(ours, theirs, scales):
     return {"objectness": objectness, "box": box}
 
 
+def branch_steps(pairs, scales, branch, figures):
+    """Mean difference in quantization steps of one head branch for each named pair of outputs
+    ({"a_vs_b": (a, b)}); records mean, median and 99th percentile in figures, returns the means."""
+    means = {}
+    for pair, (a, b) in pairs.items():
+        values = int8_steps(a, b, scales)[branch]
+        means[pair] = float(np.mean(values))
+        figures[f"{branch}_{pair}_mean_steps"] = means[pair]
+        figures[f"{branch}_{pair}_median_steps"] = float(np.median(values))
+        figures[f"{branch}_{pair}_p99_steps"] = float(np.percentile(values, 99))
+    return means
+
+
 def fp32_close(ours, theirs, tolerance):
     """Whether every FP32 output is within tolerance x (1 + |EdgeNAS's|): float sums in another order
     differ by more on large outputs (box logits up to ~10) than on probabilities."""
