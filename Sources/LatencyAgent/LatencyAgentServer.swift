@@ -11,9 +11,12 @@ public enum AgentMeasurementBackend: Sendable, Hashable {
     /// The built-in backend: an uploaded ONNX model (what a search sends: the trial's INT8 QDQ
     /// export) runs in ONNX Runtime in this process (`ONNXRuntimeBackend`), as the board deploys
     /// it; without an upload, or with a checkpoint, EdgeNAS's own eager libtorch FP32 detector
-    /// (`TorchFP32Backend`) is built from the architecture's name.
+    /// (`TorchFP32Backend`) is built from the architecture's name. It runs no TFLite upload:
+    /// a board that runs LiteRT measures through a benchmark command.
     case torch(policy: MeasurementPolicy, seed: UInt64)
-    /// An external benchmark command (`CommandLatencyBackend`); `{model}` is the uploaded file.
+    /// An external benchmark command (`CommandLatencyBackend`); `{model}` is the uploaded file
+    /// (ONNX, TFLite or checkpoint, with that extension), e.g. LiteRT's `benchmark_model` with
+    /// the board's NPU delegate.
     case command(template: String, timeoutSeconds: Double)
 
     public var name: String {
@@ -293,6 +296,10 @@ public struct LatencyAgentServer: Sendable {
                     .measure(modelFile: modelFile, architecture: settings.architecture)
                 measurement.backend = "onnxruntime"
                 return measurement
+            }
+            if settings.modelFormat == .tflite {
+                throw UnusableModel(description: "this agent's built-in backend runs ONNX uploads and checkpoints, not TFLite; "
+                    + "start it with --benchmark-command to measure TFLite models (e.g. LiteRT's benchmark_model, or scripts/benchmark_tflite.py)")
             }
             let torch = TorchFP32Backend(policy: policy, threads: threads, seed: seed, weights: modelFile)
             do {

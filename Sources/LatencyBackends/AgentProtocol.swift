@@ -5,7 +5,7 @@ import Vision
 /// The HTTP interface between search workers and `edgenas agent` on a board (see
 /// docs/hardware-agent.md). Both sides use these types, so they cannot disagree.
 ///
-/// `POST /v1/measure?architecture=NAME[&threads=N][&model_format=onnx|checkpoint][&warmup=N]
+/// `POST /v1/measure?architecture=NAME[&threads=N][&model_format=onnx|tflite|checkpoint][&warmup=N]
 /// [&min_runs=N][&max_runs=N][&max_seconds=X][&request_id=ID]` with `Authorization: Bearer TOKEN`; the body is
 /// the model file's bytes (empty when the agent builds the network from the architecture).
 /// The answer is an `AgentMeasurement` (200) or an `AgentErrorBody` (4xx, 5xx).
@@ -25,8 +25,12 @@ public enum AgentProtocol {
 
 /// What an uploaded model file is.
 public enum ModelFormat: String, Codable, Hashable, Sendable, CaseIterable {
-    /// An ONNX file, for an external benchmark command (e.g. onnxruntime's).
+    /// An ONNX file, for an external benchmark command (e.g. onnxruntime's) or the agent's
+    /// built-in ONNX Runtime.
     case onnx
+    /// A TFLite file, for an external benchmark command (LiteRT's `benchmark_model` with the
+    /// board's NPU delegate, or `scripts/benchmark_tflite.py`).
+    case tflite
     /// EdgeNAS weights saved by `Module.save(to:)` (a training checkpoint's model file),
     /// for the agent's built-in torch backend.
     case checkpoint

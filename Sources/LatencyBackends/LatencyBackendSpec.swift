@@ -97,7 +97,7 @@ public enum LatencyBackendSpec: Hashable, Sendable, CustomStringConvertible {
             return try Self.agent(url, settings)
         case .command(let template):
             return CommandLatencyBackend(template: template, threads: settings.threads, timeoutSeconds: settings.commandTimeoutSeconds,
-                                         modelFile: Self.deployedModel(seed: settings.seed, precision: settings.deployedPrecision))
+                                         modelFile: Self.deployedModelFile(settings.deployedModel))
         case .predictor(let path):
             return PredictorLatencyBackend(predictor: try LatencyPredictor.load(from: URL(fileURLWithPath: path)))
         case .vela(let accelerator):
@@ -105,31 +105,22 @@ public enum LatencyBackendSpec: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
-    /// The client of the agent at `url`; it uploads each architecture's deployed INT8 model.
+    /// The client of the agent at `url`; it uploads each architecture's deployed model.
     private static func agent(_ url: URL, _ settings: LatencyBackendSettings) throws -> AgentLatencyBackend {
         let token = settings.agentToken ?? ProcessInfo.processInfo.environment[AgentProtocol.tokenEnvironmentVariable] ?? ""
-        let model = deployedModel(seed: settings.seed, precision: settings.deployedPrecision)
+        let deployed = settings.deployedModel
+        let file = deployedModelFile(deployed)
         return try AgentLatencyBackend(url: url, token: token, threads: settings.threads, requestTimeoutSeconds: settings.requestTimeoutSeconds,
                                        attempts: settings.attempts, backoffSeconds: settings.backoffSeconds,
-                                       maximumBackoffSeconds: max(30, settings.backoffSeconds), modelFile: { architecture in (try model(architecture), .onnx) })
+                                       maximumBackoffSeconds: max(30, settings.backoffSeconds),
+                                       modelFile: { architecture in (try file(architecture), deployed.format.uploadFormat) })
     }
 
-    /// What `{model}` names in a benchmark command and what an agent is sent: the architecture
-    /// as the board would run it, exported to ONNX (INT8 QDQ, calibrated as `onnxruntime int8`
-    /// is, unless FP32 is asked for) with seeded random weights: latency does not depend on the
-    /// weights' values, and a trial is measured before it is trained. One file per
+    /// What `{model}` names in a benchmark command and what an agent is sent: one file per
     /// architecture in the temporary directory, rewritten for each measurement.
-    static func deployedModel(seed: UInt64, precision: ONNXRuntimeBackend.Precision) -> @Sendable (DetectorArchitecture) throws -> URL {
+    static func deployedModelFile(_ model: DeployedModel) -> @Sendable (DetectorArchitecture) throws -> URL {
         { architecture in
-            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("edgenas-command-models")
-            let file = directory.appendingPathComponent("\(architecture.description)-\(precision.rawValue)-seed\(seed).onnx")
-            do {
-                try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-                try ONNXRuntimeBackend(precision: precision, seed: seed).model(architecture).write(to: file, options: .atomic)
-            } catch {
-                throw HardwareError.cannotWrite(path: file.path, reason: "\(error)")
-            }
-            return file
+            try model.write(architecture, into: FileManager.default.temporaryDirectory.appendingPathComponent("edgenas-command-models"))
         }
     }
 
@@ -150,9 +141,10 @@ public enum LatencyBackendSpec: Hashable, Sendable, CustomStringConvertible {
         case .onnxruntime(let precision):
             return try ONNXRuntimeLayerProfiler(precision: precision, threads: threads, seed: seed).profile(architecture)
         case .agent(let url):
-            // The board profiles what it deploys: the INT8 model.
+            // The board profiles what it deploys, in the one format its profiler reads: the INT8 ONNX model.
             var int8 = settings
             int8.deployedPrecision = .int8
+            int8.deployedFormat = .onnx
             return try Self.agent(url, int8).profileOnBoard(architecture: architecture).profile
         case .command, .predictor, .vela:
             return try profiler.profile(architecture, precision: .int8)
@@ -183,13 +175,19 @@ public struct LatencyBackendSettings: Sendable {
     public var attempts: Int
     public var backoffSeconds: Double
     public var commandTimeoutSeconds: Double
-    /// Precision of the ONNX file an agent or a benchmark command gets: INT8 QDQ, as boards
+    /// Precision of the model file an agent or a benchmark command gets: INT8, as boards
     /// deploy detectors, or FP32 (e.g. for a runtime that quantizes on its own).
     public var deployedPrecision: ONNXRuntimeBackend.Precision
+    /// Format of that file: ONNX (INT8 as QDQ) or TFLite (full-integer INT8), for a board that
+    /// runs LiteRT.
+    public var deployedFormat: DeployedModel.Format
+
+    /// The model file an agent or a benchmark command gets.
+    public var deployedModel: DeployedModel { DeployedModel(format: deployedFormat, precision: deployedPrecision, seed: seed) }
 
     public init(threads: Int = 1, policy: MeasurementPolicy = .endToEnd, seed: UInt64 = 0, agentToken: String? = nil,
                 requestTimeoutSeconds: Double = 600, attempts: Int = 3, backoffSeconds: Double = 2, commandTimeoutSeconds: Double = 300,
-                deployedPrecision: ONNXRuntimeBackend.Precision = .int8) {
+                deployedPrecision: ONNXRuntimeBackend.Precision = .int8, deployedFormat: DeployedModel.Format = .onnx) {
         self.threads = threads
         self.policy = policy
         self.seed = seed
@@ -199,6 +197,7 @@ public struct LatencyBackendSettings: Sendable {
         self.backoffSeconds = backoffSeconds
         self.commandTimeoutSeconds = commandTimeoutSeconds
         self.deployedPrecision = deployedPrecision
+        self.deployedFormat = deployedFormat
     }
 }
 

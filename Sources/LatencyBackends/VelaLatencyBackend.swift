@@ -1,8 +1,6 @@
 import Foundation
 import Hardware
 import ProcessRunning
-import TFLiteExport
-import Torch
 import Vision
 
 /// Arm's Vela compiler as a latency backend (`vela ethos-u65-256`): the architecture's
@@ -55,13 +53,7 @@ public struct VelaLatencyBackend: LatencyBackend {
         let model = directory.appendingPathComponent("\(architecture.description).tflite")
         do {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-            let data = try Torch.withNoGrad { () throws -> Data in
-                let detector = try makeDetector(architecture, seed: seed, weights: nil)
-                let calibration = try randomCalibration(detector, seed: seed, count: 2)
-                return try DetectorTFLiteExporter.serializedModel(detector, quantization: calibration,
-                                                                  classNames: (0..<architecture.classCount).map { "class\($0)" })
-            }
-            try data.write(to: model)
+            try DeployedModel(format: .tflite, precision: .int8, seed: seed).data(architecture).write(to: model)
         } catch {
             throw HardwareError.cannotWrite(path: model.path, reason: "\(error)")
         }

@@ -123,7 +123,7 @@ extension PipelineComponents {
         let headValues = headValues(of: config.searchSpace, base: config.baseModel)
         return PipelineComponents(
             latency: try LatencyBackendFactory.make(spec: latency.backend, threads: latency.threads, seed: seed,
-                                                    deployedPrecision: latency.deployedPrecision),
+                                                    deployedPrecision: latency.deployedPrecision, deployedFormat: latency.deployedFormat),
             profile: { architecture in
                 LayerProfileSummary(try LatencyBackendFactory.profile(architecture, spec: latency.backend, threads: latency.threads, seed: seed))
             },

@@ -67,11 +67,14 @@ extension ProjectConfig {
       # int8 [ENGINE]: INT8 in this process (quantized kernels); fp32: eager FP32 here;
       # onnxruntime [int8|fp32]: the exported ONNX model in ONNX Runtime here (deployment runtime);
       # agent http://board:8420: a board running 'edgenas agent'; command 'bench {architecture}';
-      # predictor latency.json: a fitted latency predictor.
+      # predictor latency.json: a fitted latency predictor; vela ethos-u65-256: Arm's Vela
+      # estimate for the i.MX 93's NPU.
       backend: int8
       threads: 1
-      # What an agent or a command's {model} gets: int8 (QDQ ONNX, as boards deploy) or fp32.
+      # What an agent or a command's {model} gets: int8 (as boards deploy) or fp32, as onnx
+      # (QDQ) or tflite (full-integer, for a board that runs LiteRT with its NPU delegate).
       deployed_precision: int8
+      deployed_format: onnx
 
     storage: sqlite://edgenas.db # sqlite://relative.db, sqlite:///abs.db, postgresql://user:pw@host:5432/db
     seed: 0

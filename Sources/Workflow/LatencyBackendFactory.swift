@@ -10,8 +10,10 @@ public enum LatencyBackendFactory {
         _ = try parse(spec)
     }
 
-    public static func make(spec: String, threads: Int, seed: UInt64, deployedPrecision: ONNXRuntimeBackend.Precision = .int8) throws -> any LatencyBackend {
-        try parse(spec).makeBackend(LatencyBackendSettings(threads: threads, seed: seed, deployedPrecision: deployedPrecision))
+    public static func make(spec: String, threads: Int, seed: UInt64, deployedPrecision: ONNXRuntimeBackend.Precision = .int8,
+                            deployedFormat: DeployedModel.Format = .onnx) throws -> any LatencyBackend {
+        try parse(spec).makeBackend(LatencyBackendSettings(threads: threads, seed: seed, deployedPrecision: deployedPrecision,
+                                                           deployedFormat: deployedFormat))
     }
 
     /// The layer-by-layer profile of `architecture` on the runtime the spec measures on.

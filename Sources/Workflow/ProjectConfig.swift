@@ -1,6 +1,7 @@
 import DetectionData
 import Foundation
 import Hardware
+import LatencyBackends
 import Search
 import Vision
 import Yams
@@ -114,9 +115,12 @@ public struct ProjectConfig: Hashable, Sendable {
         public var backend: String
         /// Intra-op threads the backend measures with.
         public var threads: Int
-        /// Precision of the ONNX model an agent or a benchmark command gets (key
+        /// Precision of the model an agent or a benchmark command gets (key
         /// `deployed_precision`: int8, the default, or fp32).
         public var deployedPrecision: ONNXRuntimeBackend.Precision = .int8
+        /// Its format (key `deployed_format`: onnx, the default, or tflite for a board that runs
+        /// LiteRT).
+        public var deployedFormat: DeployedModel.Format = .onnx
     }
 
     public struct Training: Hashable, Sendable {
@@ -339,13 +343,18 @@ public struct ProjectConfig: Hashable, Sendable {
         pruner = try Self.prunerSetting(root)
 
         let latencyNode = try root.optionalMapping("latency")
-        try latencyNode?.allowOnly(["backend", "threads", "deployed_precision"])
+        try latencyNode?.allowOnly(["backend", "threads", "deployed_precision", "deployed_format"])
         let precision = try latencyNode?.string("deployed_precision", default: "int8") ?? "int8"
         guard let deployedPrecision = ONNXRuntimeBackend.Precision(rawValue: precision) else {
             throw .invalidValue(key: "latency.deployed_precision", expected: "int8 or fp32", found: "'\(precision)'")
         }
+        let formatName = try latencyNode?.string("deployed_format", default: "onnx") ?? "onnx"
+        guard let deployedFormat = DeployedModel.Format(rawValue: formatName) else {
+            throw .invalidValue(key: "latency.deployed_format", expected: "onnx or tflite", found: "'\(formatName)'")
+        }
         latency = Latency(backend: try latencyNode?.string("backend", default: "int8") ?? "int8",
-                          threads: try latencyNode?.optionalInt("threads", atLeast: 1) ?? 1, deployedPrecision: deployedPrecision)
+                          threads: try latencyNode?.optionalInt("threads", atLeast: 1) ?? 1, deployedPrecision: deployedPrecision,
+                          deployedFormat: deployedFormat)
         try LatencyBackendFactory.validate(latency.backend)
 
         // A cluster keeps the URL (and its password) out of the config: EDGENAS_STORAGE stands in

@@ -32,12 +32,18 @@ struct LatencyBackendOptions: ParsableArguments {
     @Option(help: "Seconds after which a benchmark command is stopped.")
     var commandTimeout = 300.0
 
-    @Option(help: "Precision of the ONNX model an agent or a benchmark command ({model}) gets: int8 (QDQ) or fp32.")
+    @Option(help: "Precision of the model an agent or a benchmark command ({model}) gets: int8 or fp32.")
     var deployedPrecision = ONNXRuntimeBackend.Precision.int8.rawValue
+
+    @Option(help: "Format of that model: onnx (INT8 as QDQ) or tflite (full-integer INT8, for a board that runs LiteRT).")
+    var deployedFormat = DeployedModel.Format.onnx.rawValue
 
     func validate() throws {
         guard ONNXRuntimeBackend.Precision(rawValue: deployedPrecision) != nil else {
             throw ValidationError("--deployed-precision must be int8 or fp32, not '\(deployedPrecision)'")
+        }
+        guard DeployedModel.Format(rawValue: deployedFormat) != nil else {
+            throw ValidationError("--deployed-format must be onnx or tflite, not '\(deployedFormat)'")
         }
     }
 
@@ -46,7 +52,8 @@ struct LatencyBackendOptions: ParsableArguments {
         do { spec = try LatencyBackendSpec(parsing: latency) } catch { throw ValidationError(error.description) }
         return try spec.makeBackend(LatencyBackendSettings(
             threads: threading.threads, agentToken: agentToken, requestTimeoutSeconds: agentTimeout, attempts: agentAttempts,
-            commandTimeoutSeconds: commandTimeout, deployedPrecision: ONNXRuntimeBackend.Precision(rawValue: deployedPrecision) ?? .int8))
+            commandTimeoutSeconds: commandTimeout, deployedPrecision: ONNXRuntimeBackend.Precision(rawValue: deployedPrecision) ?? .int8,
+            deployedFormat: DeployedModel.Format(rawValue: deployedFormat) ?? .onnx))
     }
 }
 

@@ -268,6 +268,29 @@ struct LatencyAgentTests {
         }
     }
 
+    /// A board that runs LiteRT (`deployed_format: tflite`): its benchmark command gets the
+    /// trial's INT8 TFLite model as a `.tflite` file; the built-in backend, which runs ONNX,
+    /// refuses it by name.
+    @Test func aLiteRTBoardsCommandGetsTheTFLiteModel() async throws {
+        let template = "case {model} in *.tflite) ;; *) exit 9;; esac; test \"$(head -c 8 {model} | tail -c 4)\" = TFL3 && wc -c < {model}"
+        let settings = LatencyBackendSettings(agentToken: token, deployedFormat: .tflite)
+        let expectedBytes = try DeployedModel(format: .tflite).data(tinyArchitecture).count
+        try await withAgent({ $0.backend = .command(template: template, timeoutSeconds: 30) }) { url in
+            let backend = try LatencyBackendSpec(parsing: "agent \(url.absoluteString)").makeBackend(settings)
+            let measurement = try await offPool { try backend.measure(architecture: tinyArchitecture) }
+            #expect(measurement.samplesMilliseconds == [Double(expectedBytes)])
+        }
+        try await withAgent { url in
+            let backend = try LatencyBackendSpec(parsing: "agent \(url.absoluteString)").makeBackend(settings)
+            let error = await #expect(throws: AgentBackendError.self) { try await offPool { try backend.measure(architecture: tinyArchitecture) } }
+            guard case .rejected(_, 422, let message) = error else {
+                Issue.record("expected a 422 refusal, got \(String(describing: error))")
+                return
+            }
+            #expect(message.contains("not TFLite") && message.contains("--benchmark-command"))
+        }
+    }
+
     @Test func measurementsQueueOneAtATimeInArrivalOrder() async throws {
         // Every measurement waits until all three requests are queued (the test then removes
         // the hold file), and logs its start and end: arrival order and "one at a time" are

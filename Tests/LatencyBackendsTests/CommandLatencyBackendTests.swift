@@ -55,15 +55,43 @@ struct CommandLatencyBackendTests {
     @Test func theSpecsModelIsTheDeployedInt8OnnxModel() throws {
         let backend = try LatencyBackendSpec(parsing: "command 'test -s {model} && grep -q QuantizeLinear {model} && echo 4.5'").makeBackend()
         #expect(try backend.measure(architecture: architecture).median == 4.5)
-        let file = try LatencyBackendSpec.deployedModel(seed: 0, precision: .int8)(architecture)
+        let file = try LatencyBackendSpec.deployedModelFile(DeployedModel(precision: .int8))(architecture)
         #expect(try Data(contentsOf: file) == ONNXRuntimeBackend(precision: .int8, seed: 0).model(architecture))
 
         // Asked for FP32 (a runtime that quantizes by itself): the FP32 export, no quantize nodes.
         let fp32 = try LatencyBackendSpec(parsing: "command '! grep -q QuantizeLinear {model} && echo 7.5'")
             .makeBackend(LatencyBackendSettings(deployedPrecision: .fp32))
         #expect(try fp32.measure(architecture: architecture).median == 7.5)
-        let fp32File = try LatencyBackendSpec.deployedModel(seed: 0, precision: .fp32)(architecture)
+        let fp32File = try LatencyBackendSpec.deployedModelFile(DeployedModel(precision: .fp32))(architecture)
         #expect(try Data(contentsOf: fp32File) == ONNXRuntimeBackend(precision: .fp32, seed: 0).model(architecture))
+    }
+
+    /// A board that runs LiteRT gets the full-integer INT8 TFLite model (`deployed_format: tflite`),
+    /// the one Vela compiles: a `.tflite` file with TFLite's file identifier at bytes 4-7.
+    @Test func aLiteRTBoardGetsTheInt8TFLiteModel() throws {
+        let backend = try LatencyBackendSpec(parsing: "command 'case {model} in *.tflite) ;; *) exit 9;; esac; test \"$(head -c 8 {model} | tail -c 4)\" = TFL3 && echo 2.5'")
+            .makeBackend(LatencyBackendSettings(deployedFormat: .tflite))
+        #expect(try backend.measure(architecture: architecture).median == 2.5)
+        let model = DeployedModel(format: .tflite, precision: .int8)
+        let file = try LatencyBackendSpec.deployedModelFile(model)(architecture)
+        #expect(file.pathExtension == "tflite")
+        #expect(try Data(contentsOf: file) == model.data(architecture))
+        // INT8 and FP32 are different files: the INT8 model carries int8 tensors' quantization.
+        #expect(try model.data(architecture) != DeployedModel(format: .tflite, precision: .fp32).data(architecture))
+    }
+
+    /// LiteRT times the TFLite model through the repository's benchmark script, as a board with
+    /// LiteRT would (docs/hardware-agent.md).
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["EDGENAS_PYTHON"] != nil,
+                   "needs EDGENAS_PYTHON, the check scripts' environment with LiteRT (scripts/test.sh sets it)"))
+    func liteRTTimesTheTFLiteModelThroughTheBenchmarkScript() throws {
+        let python = try #require(ProcessInfo.processInfo.environment["EDGENAS_PYTHON"])
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let script = root.appendingPathComponent("scripts/benchmark_tflite.py").path
+        let template = "\(CommandLatencyBackend.shellQuoted(python)) \(CommandLatencyBackend.shellQuoted(script)) {model} --threads {threads} --warmup 1 --runs 4"
+        let backend = try LatencyBackendSpec.command(template).makeBackend(LatencyBackendSettings(deployedFormat: .tflite))
+        let measurement = try backend.measure(architecture: architecture)
+        #expect(measurement.samplesMilliseconds.count == 4 && measurement.median > 0)
     }
 
     @Test func aFailingCommandIsAClearError() throws {

@@ -34,6 +34,7 @@ private func parseError(_ yaml: String) -> ProjectConfigError? {
         #expect(config.budget.trials == 30 && config.budget.hours == 4)
         #expect(config.estimator == "auto" && config.sampler == "auto" && config.pruner == .none)
         #expect(config.latency.backend == "int8" && config.latency.threads == 1)
+        #expect(config.latency.deployedPrecision == .int8 && config.latency.deployedFormat == .onnx)
         #expect(config.storage == "sqlite:///projects/p/edgenas.db")
         #expect(config.training.epochs == 60 && config.training.shortEpochs == 5 && config.training.optimizer == .adamw)
         #expect(config.retrainCandidates == 5)
@@ -78,6 +79,8 @@ private func parseError(_ yaml: String) -> ProjectConfigError? {
             == .missingKey(key: "dataset.train_images", expected: "the split's image directory, relative to dataset.path (coco only)"))
         #expect(parseError(config("latency: {backend: int8, deployed_precision: int4}"))
             == .invalidValue(key: "latency.deployed_precision", expected: "int8 or fp32", found: "'int4'"))
+        #expect(parseError(config("latency: {backend: int8, deployed_format: tfl}"))
+            == .invalidValue(key: "latency.deployed_format", expected: "onnx or tflite", found: "'tfl'"))
         #expect(parseError(config("budjet: {trials: 3}"))
             == .unknownKey(key: "budjet", known: ["name", "dataset", "base_model", "search_space", "objectives", "constraints", "budget",
                                                   "estimator", "selection", "sampler", "pruner", "latency", "storage", "seed", "training",
