@@ -7,13 +7,20 @@ import Vision
 public struct NPUMapping: Codable, Hashable, Sendable {
     public var npuOperators: Int
     public var cpuOperators: Int
+    /// Operators of the compiled model that read or write float tensors (EdgeNAS's float input
+    /// and head): an integer NPU leaves them on the CPU by design.
+    public var floatOperators: Int
     public var sramKiB: Double
 
-    public init(npuOperators: Int, cpuOperators: Int, sramKiB: Double) {
+    public init(npuOperators: Int, cpuOperators: Int, floatOperators: Int, sramKiB: Double) {
         self.npuOperators = npuOperators
         self.cpuOperators = cpuOperators
+        self.floatOperators = floatOperators
         self.sramKiB = sramKiB
     }
+
+    /// Integer operators the NPU lacks, left on the CPU: the CPU operators beyond the float ones.
+    public var fallbackOperators: Int { max(0, cpuOperators - floatOperators) }
 }
 
 public struct LatencyMeasurement: Codable, Hashable, Sendable {

@@ -43,12 +43,17 @@ public struct DeployedModel: Hashable, Sendable {
         case .onnx:
             return try ONNXRuntimeBackend(precision: precision, seed: seed, calibrationImages: calibrationImages).model(architecture)
         case .tflite:
-            return try Torch.withNoGrad {
-                let detector = try makeDetector(architecture, seed: seed, weights: nil)
-                let quantization = precision == .int8 ? try randomCalibration(detector, seed: seed, count: calibrationImages) : nil
-                return try DetectorTFLiteExporter.serializedModel(detector, quantization: quantization,
-                                                                  classNames: (0..<architecture.classCount).map { "class\($0)" })
-            }
+            return try tfliteFile(architecture).bytes
+        }
+    }
+
+    /// The TFLite model of `architecture` (whatever `format` says) and what it runs in float.
+    public func tfliteFile(_ architecture: DetectorArchitecture) throws -> TFLiteFile {
+        try Torch.withNoGrad {
+            let detector = try makeDetector(architecture, seed: seed, weights: nil)
+            let quantization = precision == .int8 ? try randomCalibration(detector, seed: seed, count: calibrationImages) : nil
+            return try DetectorTFLiteExporter.export(detector, quantization: quantization,
+                                                     classNames: (0..<architecture.classCount).map { "class\($0)" })
         }
     }
 

@@ -1,6 +1,7 @@
 import Foundation
 import Hardware
 import ProcessRunning
+import TFLiteExport
 import Vision
 
 /// Arm's Vela compiler as a latency backend (`vela ethos-u65-256`): the architecture's
@@ -8,8 +9,9 @@ import Vision
 /// `onnxruntime int8` is: latency does not depend on the weights' values) compiled for an
 /// Ethos-U configuration, and Vela's estimate of one inference on that NPU. Vela also says
 /// which operators stay on the CPU: EdgeNAS's float head (dequantize, sigmoid, softmax,
-/// concatenation) and the input's quantization always do, so a network's count above that
-/// baseline is an operator the NPU lacks.
+/// concatenation) and the input's quantization always do (the model's float operators), so a
+/// count above those is an operator the NPU lacks (`NPUMapping.fallbackOperators`, which the
+/// constraint `npu_fallback_ops` bounds).
 ///
 /// Vela is an external tool (PyPI `ethos-u-vela`), found on PATH or named by `EDGENAS_VELA`,
 /// as a board's benchmark command is; `edgenas doctor` says whether it is there. Vela's defaults
@@ -42,7 +44,8 @@ public struct VelaLatencyBackend: LatencyBackend {
         let report = try compile(architecture)
         var measurement = try LatencyMeasurement(backend: name, architecture: architecture.description, threads: 1, warmupRuns: 0,
                                                  samples: TimedSamples(reported: [report.inferenceMilliseconds], stopReason: .maximumRuns))
-        measurement.npu = NPUMapping(npuOperators: report.npuOperators, cpuOperators: report.cpuOperators, sramKiB: report.sramKiB)
+        measurement.npu = NPUMapping(npuOperators: report.npuOperators, cpuOperators: report.cpuOperators,
+                                     floatOperators: report.floatOperators, sramKiB: report.sramKiB)
         return measurement
     }
 
@@ -51,9 +54,11 @@ public struct VelaLatencyBackend: LatencyBackend {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("edgenas-vela-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
         let model = directory.appendingPathComponent("\(architecture.description).tflite")
+        let file: TFLiteFile
         do {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-            try DeployedModel(format: .tflite, precision: .int8, seed: seed).data(architecture).write(to: model)
+            file = try DeployedModel(format: .tflite, precision: .int8, seed: seed).tfliteFile(architecture)
+            try file.bytes.write(to: model)
         } catch {
             throw HardwareError.cannotWrite(path: model.path, reason: "\(error)")
         }
@@ -73,7 +78,8 @@ public struct VelaLatencyBackend: LatencyBackend {
               let text = try? String(contentsOf: directory.appendingPathComponent(summary), encoding: .utf8) else {
             throw VelaError.unreadableReport(command: command, detail: "no *_summary_*.csv in its output directory")
         }
-        return try VelaReport(summaryCSV: text, standardOutput: output.standardOutput, accelerator: accelerator)
+        return try VelaReport(summaryCSV: text, standardOutput: output.standardOutput, accelerator: accelerator,
+                              floatOperators: file.floatOperatorCount)
     }
 }
 
@@ -86,14 +92,20 @@ public struct VelaReport: Codable, Hashable, Sendable {
     /// Operators Vela maps to the NPU and operators left on the CPU.
     public var npuOperators: Int
     public var cpuOperators: Int
+    /// Operators of the model that read or write float tensors (its float input and head), which
+    /// Vela leaves on the CPU by design; see `NPUMapping.fallbackOperators`.
+    public var floatOperators: Int
     public var sramKiB: Double
     public var dramKiB: Double
+
+    /// Integer operators Vela could not map to the NPU.
+    public var fallbackOperators: Int { max(0, cpuOperators - floatOperators) }
 }
 
 extension VelaReport {
     /// Reads Vela's summary CSV (one header line, one row) and the operator counts its
     /// standard output prints ("CPU operators = 7 (5.4%)").
-    public init(summaryCSV: String, standardOutput: String, accelerator: String) throws(VelaError) {
+    public init(summaryCSV: String, standardOutput: String, accelerator: String, floatOperators: Int) throws(VelaError) {
         let lines = summaryCSV.split(whereSeparator: \.isNewline).map(String.init)
         guard lines.count >= 2 else { throw .unreadableReport(command: "vela", detail: "the summary CSV has no row") }
         let row = Dictionary(zip(lines[0].split(separator: ",").map(String.init), lines[1].split(separator: ",").map(String.init))) { a, _ in a }
@@ -118,6 +130,7 @@ extension VelaReport {
         dramKiB = try number("dram_memory_used")
         npuOperators = try operators("NPU")
         cpuOperators = try operators("CPU")
+        self.floatOperators = floatOperators
     }
 }
 

@@ -54,9 +54,24 @@ public enum DetectorTFLiteExporter {
     /// The `.tflite` file of `detector`'s current weights (batch norm folded with its running
     /// statistics), FP32 or INT8.
     public static func serializedModel(_ detector: Detector, quantization: QuantizationParameters? = nil, classNames: [String]) throws -> Data {
-        try serializedModel(graph: detector.graph, convolutions: detector.foldedConvolutions(), quantization: quantization,
-                            classNames: classNames)
+        try export(detector, quantization: quantization, classNames: classNames).bytes
     }
+
+    /// The `.tflite` file of `detector`'s current weights and what it runs in float.
+    public static func export(_ detector: Detector, quantization: QuantizationParameters? = nil, classNames: [String]) throws -> TFLiteFile {
+        let written = try model(graph: detector.graph, convolutions: detector.foldedConvolutions(), quantization: quantization,
+                                classNames: classNames)
+        return TFLiteFile(bytes: Data(written.serialized()), floatOperatorCount: written.floatOperatorCount)
+    }
+}
+
+/// A written `.tflite` model.
+public struct TFLiteFile: Sendable {
+    public var bytes: Data
+    /// Operators that read or write float tensors (in INT8: the input's quantization and the
+    /// float head). An integer-only NPU leaves these on the CPU; any further CPU operator is
+    /// one the NPU lacks.
+    public var floatOperatorCount: Int
 }
 
 /// Translates the detector graph node by node into TFLite tensors and operators.

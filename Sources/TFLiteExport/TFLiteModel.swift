@@ -130,6 +130,14 @@ struct TFLiteModel {
     /// Constant data by buffer index; buffer 0 is the schema's required empty buffer.
     var buffers: [[UInt8]] = [[]]
 
+    /// Operators that read or write a float tensor: in a full-integer model, the input's
+    /// quantization and the float head, which an integer NPU leaves on the CPU by design.
+    var floatOperatorCount: Int {
+        operations.filter { operation in
+            (operation.inputs + operation.outputs).contains { $0 >= 0 && tensors[Int($0)].type == .float32 }
+        }.count
+    }
+
     /// The `.tflite` file's bytes (schema version 3, identifier "TFL3").
     func serialized() -> [UInt8] {
         var builder = FlatBufferBuilder(capacity: buffers.reduce(1 << 16) { $0 + $1.count + 32 })

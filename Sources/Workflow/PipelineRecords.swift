@@ -31,8 +31,8 @@ public struct TrialRecord: Codable, Hashable, Sendable {
     /// The earlier trial of the same architecture whose results this one took (nil: it was
     /// measured and estimated itself).
     public var duplicateOf: Int?
-    /// Operators an NPU compiler left to the CPU (the `vela` backend; nil for the others).
-    /// EdgeNAS's float input and head account for 7 of them in every network.
+    /// Integer operators an NPU compiler left to the CPU because the NPU lacks them (the `vela`
+    /// backend; nil for the others): its CPU operators beyond the model's float input and head.
     public var npuFallbackOperators: Int?
     /// The epochs a pruned trial trained before its pruner stopped it (nil: not pruned); its
     /// `score` and `ap50` are then its AP@0.5 at that epoch.

@@ -41,14 +41,25 @@ public enum SearchObjective: String, Codable, Hashable, Sendable, CaseIterable {
     public var direction: StudyDirection { self == .ap50 ? .maximize : .minimize }
 }
 
+/// What a constraint can bound: an objective, or a quantity measured but not optimised.
+public enum ConstrainedMetric: String, Codable, Hashable, Sendable, CaseIterable {
+    case ap50, latency, params, memory
+    /// Integer operators an NPU compiler leaves on the CPU because the NPU lacks them
+    /// (`NPUMapping.fallbackOperators`); only the `vela` latency backend measures it.
+    case npuFallbackOps = "npu_fallback_ops"
+
+    /// The objective of the same name; nil for a quantity that is only measured.
+    public var objective: SearchObjective? { SearchObjective(rawValue: rawValue) }
+}
+
 /// A bound on one measured quantity, e.g. latency at most 20 ms. A trial that breaks it is
 /// infeasible: it stays in the study but cannot be on the front while feasible trials exist.
 public struct SearchConstraint: Codable, Hashable, Sendable {
-    public var metric: SearchObjective
+    public var metric: ConstrainedMetric
     public var minimum: Double?
     public var maximum: Double?
 
-    public init(metric: SearchObjective, minimum: Double? = nil, maximum: Double? = nil) {
+    public init(metric: ConstrainedMetric, minimum: Double? = nil, maximum: Double? = nil) {
         self.metric = metric
         self.minimum = minimum
         self.maximum = maximum
@@ -304,8 +315,13 @@ public struct ProjectConfig: Hashable, Sendable {
         if let bounds = try root.optionalMapping("constraints") {
             for key in bounds.keys {
                 let path = "constraints.\(key)"
-                guard let metric = SearchObjective(rawValue: key) else {
-                    throw .unknownKey(key: path, known: SearchObjective.allCases.map(\.rawValue))
+                guard let metric = ConstrainedMetric(rawValue: key) else {
+                    throw .unknownKey(key: path, known: ConstrainedMetric.allCases.map(\.rawValue))
+                }
+                // `npu_fallback_ops: 0` is short for `{max: 0}`.
+                if let maximum = try bounds.scalarNumber(key) {
+                    constraints.append(SearchConstraint(metric: metric, maximum: maximum))
+                    continue
                 }
                 let bound = try bounds.mapping(key)
                 try bound.allowOnly(["min", "max"])
@@ -356,6 +372,11 @@ public struct ProjectConfig: Hashable, Sendable {
                           threads: try latencyNode?.optionalInt("threads", atLeast: 1) ?? 1, deployedPrecision: deployedPrecision,
                           deployedFormat: deployedFormat)
         try LatencyBackendFactory.validate(latency.backend)
+        if constraints.contains(where: { $0.metric == .npuFallbackOps }), !latency.backend.hasPrefix("vela") {
+            throw .invalidValue(key: "constraints.npu_fallback_ops",
+                                expected: "latency.backend 'vela ACCELERATOR' (only an NPU compiler says which operators fall back to the CPU)",
+                                found: "latency.backend '\(latency.backend)'")
+        }
 
         // A cluster keeps the URL (and its password) out of the config: EDGENAS_STORAGE stands in
         // for a missing `storage` key.
@@ -517,6 +538,12 @@ struct ConfigMapping {
         let expected = minimum == 0 ? "a non-negative integer" : minimum == 1 ? "a positive integer" : "an integer >= \(minimum)"
         guard let number = value.int, number >= minimum else { throw .invalidValue(key: full(key), expected: expected, found: describe(value)) }
         return number
+    }
+
+    /// The number at `key` when it is a scalar (nil when it is absent or a mapping).
+    func scalarNumber(_ key: String) throws(ProjectConfigError) -> Double? {
+        guard let value = node(key), case .scalar = value else { return nil }
+        return try optionalNumber(key)
     }
 
     func optionalNumber(_ key: String, above minimum: Double? = nil) throws(ProjectConfigError) -> Double? {

@@ -13,6 +13,7 @@ public enum PipelineError: Error, Equatable, CustomStringConvertible {
     case tooManyFailures(study: String, count: Int, lastError: String)
     case noCompleteTrials(study: String)
     case noPlan(study: String)
+    case unmeasuredConstraint(String, backend: String)
 
     public var description: String {
         switch self {
@@ -25,6 +26,8 @@ public enum PipelineError: Error, Equatable, CustomStringConvertible {
         case .noCompleteTrials(let study): "study '\(study)' has no complete trial to report"
         case .noPlan(let study):
             "study '\(study)' got no plan in time: start 'edgenas search --config' with the same config, which profiles and plans it"
+        case .unmeasuredConstraint(let metric, let backend):
+            "constraints.\(metric): latency backend '\(backend)' does not measure it; use 'vela ACCELERATOR'"
         }
     }
 }
@@ -517,7 +520,7 @@ public struct SearchPipeline: Sendable {
                 parameters: graph.parameterCount, memoryMegabytes: metrics[.memory]!, multiplyAccumulates: graph.multiplyAccumulates,
                 estimator: estimator.name, score: score, ap50: ap50, estimateSeconds: seconds, estimateEpochs: epochs)
             record.prunedAfterEpoch = prunedAfterEpoch
-            record.npuFallbackOperators = measurement.npu?.cpuOperators
+            record.npuFallbackOperators = measurement.npu?.fallbackOperators
             return record
         }
         let estimateStarted = Date()
@@ -545,7 +548,13 @@ public struct SearchPipeline: Sendable {
         try await trial.setUserAttribute(TrialRecord.attribute, try jsonText(record(
             score: estimate.score, ap50: estimate.ap50, seconds: estimate.seconds, epochs: estimate.epochs)))
         let values = objectives.map { metrics[$0]! }
-        let constraintValues = constraints.flatMap { $0.values(for: metrics[$0.metric]!) }
+        let constraintValues = try constraints.flatMap { constraint in
+            if let objective = constraint.metric.objective { return constraint.values(for: metrics[objective]!) }
+            guard let npu = measurement.npu else {
+                throw PipelineError.unmeasuredConstraint(constraint.metric.rawValue, backend: measurement.backend)
+            }
+            return constraint.values(for: Double(npu.fallbackOperators))
+        }
         return Evaluation(values: values, constraints: constraintValues.isEmpty ? nil : constraintValues)
     }
 

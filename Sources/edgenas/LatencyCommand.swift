@@ -75,7 +75,7 @@ struct LatencyMeasureCommand: ParsableCommand {
         encoder.outputFormatting = [.sortedKeys]
         // An NPU compiler's backend (vela) also says how the network was mapped.
         let npu = latencyBackend is VelaLatencyBackend
-        if !json { print("architecture\tbackend\tmedian_ms\tiqr_ms\tmin_ms\truns" + (npu ? "\tnpu_ops\tcpu_ops\tsram_kib" : "")) }
+        if !json { print("architecture\tbackend\tmedian_ms\tiqr_ms\tmin_ms\truns" + (npu ? "\tnpu_ops\tcpu_ops\tfallback_ops\tsram_kib" : "")) }
         var failures = 0
         for name in names {
             let architecture = try DetectorArchitecture(shortName: name)
@@ -84,7 +84,7 @@ struct LatencyMeasureCommand: ParsableCommand {
                 if json {
                     print(String(decoding: try encoder.encode(measurement), as: UTF8.self))
                 } else {
-                    let mapping = measurement.npu.map { String(format: "\t%d\t%d\t%.1f", $0.npuOperators, $0.cpuOperators, $0.sramKiB) } ?? ""
+                    let mapping = measurement.npu.map { String(format: "\t%d\t%d\t%d\t%.1f", $0.npuOperators, $0.cpuOperators, $0.fallbackOperators, $0.sramKiB) } ?? ""
                     print(String(format: "%@\t%@\t%.3f\t%.3f\t%.3f\t%d", measurement.architecture, measurement.backend, measurement.median,
                                  measurement.interquartileRange, measurement.minimum, measurement.samplesMilliseconds.count) + mapping)
                 }

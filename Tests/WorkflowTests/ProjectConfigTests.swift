@@ -123,7 +123,13 @@ private func parseError(_ yaml: String) -> ProjectConfigError? {
             == .invalidValue(key: "objectives[2]", expected: "one of ap50, latency, params, memory", found: "'flops'"))
         #expect(parseError(config("constraints: {latency: {below: 3}}")) == .unknownKey(key: "constraints.latency.below", known: ["min", "max"]))
         #expect(parseError(config("constraints: {speed: {max: 3}}"))
-            == .unknownKey(key: "constraints.speed", known: ["ap50", "latency", "params", "memory"]))
+            == .unknownKey(key: "constraints.speed", known: ["ap50", "latency", "params", "memory", "npu_fallback_ops"]))
+        #expect(parseError(config("constraints: {npu_fallback_ops: 0}")) == .invalidValue(
+            key: "constraints.npu_fallback_ops",
+            expected: "latency.backend 'vela ACCELERATOR' (only an NPU compiler says which operators fall back to the CPU)",
+            found: "latency.backend 'int8'"))
+        #expect(parseError(config("constraints: {latency: none}"))
+            == .invalidValue(key: "constraints.latency", expected: "a number", found: "'none'"))
         #expect(parseError(config("storage: mysql://db")) == .invalidValue(
             key: "storage", expected: "sqlite://path, postgresql://user:password@host:port/db, or memory:", found: "'mysql://db'"))
         guard case .invalidValue(let backendKey, _, _) = parseError(config("latency: {backend: tpu}")) else {
@@ -178,11 +184,16 @@ private func parseError(_ yaml: String) -> ProjectConfigError? {
     }
 
     @Test func constraintsBecomeFeasibilityValues() throws {
-        let config = try ProjectConfig.parse(yaml: config("constraints: {latency: {max: 20}, ap50: {min: 0.5}}"), baseDirectory: base)
-        let latency = try #require(config.constraints.first { $0.metric == .latency })
+        let bounded = try ProjectConfig.parse(yaml: config("constraints: {latency: {max: 20}, ap50: {min: 0.5}}"), baseDirectory: base)
+        let latency = try #require(bounded.constraints.first { $0.metric == .latency })
         #expect(latency.values(for: 25) == [5])      // 5 ms over the bound: infeasible
         #expect(latency.values(for: 18) == [-2])
-        let ap = try #require(config.constraints.first { $0.metric == .ap50 })
+        let ap = try #require(bounded.constraints.first { $0.metric == .ap50 })
         #expect(ap.values(for: 0.4) == [0.09999999999999998])
+
+        // The NPU's fallback operators, a number as short for {max: N}, on the one backend that counts them.
+        let npuYAML = [config(), "latency: {backend: vela ethos-u65-256}", "constraints: {npu_fallback_ops: 0}"].joined(separator: "\n")
+        let npu = try ProjectConfig.parse(yaml: npuYAML, baseDirectory: base)
+        #expect(npu.constraints == [SearchConstraint(metric: .npuFallbackOps, maximum: 0)])
     }
 }

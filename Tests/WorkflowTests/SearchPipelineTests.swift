@@ -30,7 +30,8 @@ struct FakeNPULatency: LatencyBackend {
     var name: String { "fake-npu" }
     func measure(architecture: DetectorArchitecture) throws -> LatencyMeasurement {
         var measurement = try FakeLatency().measure(architecture: architecture)
-        measurement.npu = NPUMapping(npuOperators: 100, cpuOperators: architecture.headGroups > 1 ? 8 : 7, sramKiB: 300)
+        // Pretend grouped heads have one operator the NPU lacks.
+        measurement.npu = NPUMapping(npuOperators: 100, cpuOperators: architecture.headGroups > 1 ? 8 : 7, floatOperators: 7, sramKiB: 300)
         return measurement
     }
 }
@@ -473,8 +474,35 @@ final class LogLines: @unchecked Sendable {
         for trial in trials {
             let record = try #require(TrialRecord(trial))
             let architecture = try DetectorArchitecture(shortName: record.architecture)
-            #expect(record.npuFallbackOperators == (architecture.headGroups > 1 ? 8 : 7))
+            #expect(record.npuFallbackOperators == (architecture.headGroups > 1 ? 1 : 0))
         }
+    }
+
+    /// `npu_fallback_ops: 0`: a network with an operator the NPU lacks is infeasible, so never
+    /// on the front; on a backend that does not count them, the trial fails with the key named.
+    @Test func theFallbackConstraintKeepsNetworksWithCPUOperatorsOffTheFront() async throws {
+        let directory = try temporaryDirectory("pipeline-npu-constraint")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var components = fakeComponents
+        components.latency = FakeNPULatency()
+        var config = try pipelineConfig(directory: directory, trials: 8, estimator: "short")
+        config.constraints = [SearchConstraint(metric: .npuFallbackOps, maximum: 0)]
+        let storage = try SQLiteStorage(path: directory.appendingPathComponent("study.db").path)
+        try await SearchPipeline(config: config, storage: storage, components: components, log: { _ in }).run()
+        let study = try await Study(name: "tiny", space: config.searchSpace, directions: config.directions, storage: storage)
+        let trials = try await study.trials().filter { $0.state == .complete }
+        let groupedIDs = Set(try trials.filter { try DetectorArchitecture(shortName: TrialRecord($0)!.architecture).headGroups > 1 }.map(\.id))
+        #expect(!groupedIDs.isEmpty && groupedIDs.count < trials.count)
+        for trial in trials { #expect(trial.constraints == [groupedIDs.contains(trial.id) ? 1 : 0]) }
+        let front = try await study.bestTrials()
+        #expect(!front.isEmpty && front.allSatisfy { !groupedIDs.contains($0.id) })
+
+        let error = await #expect(throws: PipelineError.self) {
+            try await SearchPipeline.evaluate(try await study.ask(), base: .baseline, objectives: [.ap50, .latency],
+                                              constraints: config.constraints, latency: FakeLatency(), estimator: FakeEstimator())
+        }
+        #expect(error == .unmeasuredConstraint("npu_fallback_ops", backend: "fake-macs"))
+        await storage.close()
     }
 
     @Test func spreadKeepsBothEndsOfTheFront() {
