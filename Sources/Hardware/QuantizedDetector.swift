@@ -43,6 +43,16 @@ public final class QuantizedDetector {
         return available.first
     }
 
+    /// `bias` on the int32 grid deployed models store it on (input scale x weight scale, per
+    /// output channel, from the scales as float32): libtorch adds its float bias unrounded,
+    /// while ONNX Runtime and LiteRT add the exported int32 bias.
+    static func deployedBias(_ bias: [Float], weightScales: [Double], inputScale: Double) -> [Float] {
+        zip(bias, weightScales).map { value, weightScale in
+            let step = Float(Double(Float(weightScale)) * inputScale)
+            return (value / step).rounded(.toNearestOrEven) * step
+        }
+    }
+
     /// Quantizes `detector`'s current weights with `parameters` (calibrated for the same
     /// architecture) and prepacks them for `engine`.
     public init(_ detector: Detector, parameters: QuantizationParameters, engine: String) throws {
@@ -60,15 +70,25 @@ public final class QuantizedDetector {
         inputGrid = try parameters.activation(DetectorGraph.inputName)
         let folded = try detector.foldedConvolutions()
         var steps: [Step] = []
+        // Each node's output grid: its own, or its input's for operations that keep the range.
+        var gridOf: [String: ActivationQuantization] = [DetectorGraph.inputName: inputGrid]
+        for node in graph.nodes {
+            switch node.operation {
+            case .maxPool, .averagePool, .upsampleNearest, .channelSlice, .channelShuffle: gridOf[node.name] = gridOf[node.inputs[0]]
+            case .convolution, .concatenate, .add: gridOf[node.name] = try parameters.activation(node.name)
+            case .detectionOutput: break
+            }
+        }
         for node in graph.nodes {
             switch node.operation {
             case .convolution(let spec):
                 guard let conv = folded[node.name] else { throw QuantizationError.missingNode(node.name, kind: "convolution") }
+                guard let inputScale = gridOf[node.inputs[0]]?.scale else { throw QuantizationError.missingNode(node.inputs[0], kind: "activation") }
                 let scales = try parameters.weight(node.name).scales
                 let weight = try Tensor(conv.weight, shape: conv.weightShape)
                     .quantized(scales: scales, zeroPoints: Array(repeating: 0, count: scales.count), axis: 0, dtype: .qint8)
-                let packed = try PackedQuantizedConv2d(weight: weight, bias: Tensor(conv.bias), stride: spec.stride,
-                                                       padding: spec.padding, groups: spec.groups)
+                let packed = try PackedQuantizedConv2d(weight: weight, bias: Tensor(Self.deployedBias(conv.bias, weightScales: scales, inputScale: inputScale)),
+                                                       stride: spec.stride, padding: spec.padding, groups: spec.groups)
                 steps.append(.convolution(packed, relu: spec.relu, try parameters.activation(node.name)))
             case .maxPool(let kernel, let stride, let padding): steps.append(.maxPool(kernel: kernel, stride: stride, padding: padding))
             case .averagePool(let kernel, let stride, let padding):

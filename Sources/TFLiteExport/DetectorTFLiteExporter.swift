@@ -15,8 +15,8 @@ import Vision
 ///   per output channel (symmetric), biases int32 with scale input scale x weight scale;
 ///   operations that cannot change the range (padding, pooling, slicing, shuffling,
 ///   upsampling) keep their input's grid, as TFLite's int8 kernels require and EdgeNAS's INT8
-///   path does; a concatenation's inputs are requantized to its grid first (QUANTIZE int8 to
-///   int8), which XNNPACK and the NPUs require. The three head branches are dequantized for the sigmoid, softmax and
+///   path does; a concatenation's inputs are requantized to its grid first (a 1x1 depthwise
+///   convolution of weight 1, see `requantized`), which XNNPACK and the NPUs require. The three head branches are dequantized for the sigmoid, softmax and
 ///   concatenation, which stay float, as in `QuantizedDetector`.
 ///
 /// Operators are the ones Arm's Vela maps to Ethos-U (CONV_2D, DEPTHWISE_CONV_2D, PAD,
@@ -177,13 +177,24 @@ private struct TFLiteGraphWriter {
         return TFLiteQuantization(scales: [Float(grid.scale)], zeroPoints: [Int64(grid.zeroPoint - 128)])
     }
 
-    /// `input` on `grid`: itself when it is on it already (or in FP32), else through a QUANTIZE
-    /// from its grid to `grid`. A concatenation's inputs must share its output's grid in
-    /// XNNPACK's and NPUs' int8 kernels; EdgeNAS's INT8 path requantizes them the same way.
+    /// `input` on `grid`: itself when it is on it already (or in FP32), else requantized by a 1x1
+    /// depthwise convolution with weights 1 (int8 127 at scale 1/127) and zero biases. A
+    /// concatenation's inputs must share its output's grid in XNNPACK's and NPUs' int8 kernels;
+    /// EdgeNAS's INT8 path requantizes them the same way, rounding once and exactly. TFLite's
+    /// own int8-to-int8 QUANTIZE does not: XNNPACK keeps the scale ratio in 8 bits and the
+    /// builtin kernel rounds twice, which put 2 to 19 % of a requantized tensor one step off
+    /// and moved the network's outputs ~2 steps from onnxruntime's; through the convolution's
+    /// requantization LiteRT computes onnxruntime's outputs bit for bit (docs/deployment.md).
     private mutating func requantized(_ input: Int32, to grid: TFLiteQuantization?) -> Int32 {
         let source = model.tensors[Int(input)]
-        guard let grid, source.quantization != grid else { return input }
-        return operation(.quantize, inputs: [input], output: "\(source.name).requantized", shape: source.shape, quantization: grid)
+        guard let grid, let sourceGrid = source.quantization, sourceGrid != grid else { return input }
+        let channels = Int(source.shape[3]), name = "\(source.name).requantized"
+        let unitScales = [Double](repeating: 1 / Double(WeightQuantization.quantizedMaximum), count: channels)
+        let filter = weights(name, [Float](repeating: 1, count: channels), shape: [1, 1, 1, Int32(channels)], scales: unitScales,
+                             channelsOf: { $0 }, dimension: 3)
+        let bias = biases(name, [Float](repeating: 0, count: channels), weightScales: unitScales, inputScale: Double(sourceGrid.scales[0]))
+        return operation(.depthwiseConv2D, inputs: [input, filter, bias], output: name, shape: source.shape, quantization: grid,
+                         options: .depthwiseConv2D(padding: .valid, stride: 1, activation: .none))
     }
 
     /// `input` padded with zeros (in INT8: its zero point, the real 0) by `padding` on the top,

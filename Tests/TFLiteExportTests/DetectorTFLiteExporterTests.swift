@@ -45,7 +45,23 @@ struct DetectorTFLiteExporterTests {
             == TFLiteQuantization(scales: [Float(image.scale)], zeroPoints: [Int64(image.zeroPoint - 128)]))
 
         let convolutions = model.operations.filter { $0.code == .conv2D || $0.code == .depthwiseConv2D }
-        #expect(convolutions.count == detector.graph.nodes.filter { if case .convolution = $0.operation { true } else { false } }.count + 1)
+        let requantizations = convolutions.filter { tensors[Int($0.outputs[0])].name.hasSuffix(".requantized") }
+        #expect(convolutions.count - requantizations.count
+            == detector.graph.nodes.filter { if case .convolution = $0.operation { true } else { false } }.count + 1)
+        // Every concatenation reads tensors on its own grid; those that were not are requantized
+        // by a 1x1 depthwise convolution of weight 1 (127 at 1/127) and bias 0, never by an
+        // int8-to-int8 QUANTIZE (the one QUANTIZE is the image's).
+        #expect(model.operations.filter { $0.code == .quantize }.count == 1 && !requantizations.isEmpty)
+        for concatenation in model.operations where concatenation.code == .concatenation && tensors[Int(concatenation.outputs[0])].type == .int8 {
+            let grid = tensors[Int(concatenation.outputs[0])].quantization
+            #expect(concatenation.inputs.allSatisfy { tensors[Int($0)].quantization == grid })
+        }
+        for requantization in requantizations {
+            let filter = tensors[Int(requantization.inputs[1])], bias = tensors[Int(requantization.inputs[2])]
+            #expect(filter.shape[0...2] == [1, 1, 1] && model.buffers[Int(filter.buffer)].allSatisfy { $0 == 127 })
+            #expect(filter.quantization?.scales.allSatisfy { $0 == Float(1.0 / 127) } == true)
+            #expect(model.buffers[Int(bias.buffer)].allSatisfy { $0 == 0 })
+        }
         for operation in convolutions {
             let (source, filter, bias) = (tensors[Int(operation.inputs[0])], tensors[Int(operation.inputs[1])], tensors[Int(operation.inputs[2])])
             let result = tensors[Int(operation.outputs[0])]
