@@ -14,11 +14,10 @@ outputs on them (libtorch FP32 and libtorch INT8), the ground truth and EdgeNAS'
    integer kernels) on the same inputs;
 3. compares outputs: FP32 within --fp32-tolerance x (1 + |EdgeNAS|). INT8 in units of the quantization
    step of each head branch (objectness in logit space, since the output holds its sigmoid):
-   two INT8 runtimes on the same grids round their integer arithmetic differently, so single
-   values drift apart by a few steps over the network's ~60 requantizations. The quantization
-   tolerance is therefore relative to the quantization error itself: onnxruntime's INT8 must
-   agree with EdgeNAS's INT8 at least as closely (mean difference) as EdgeNAS's INT8 agrees with
-   FP32, and its own error against FP32 must be within --int8-error-ratio of EdgeNAS's;
+   onnxruntime's INT8 must agree with EdgeNAS's INT8 (libtorch on QNNPACK, export's default
+   reference engine) to below --int8-steps on average (a rare rounding difference grows over the
+   network's ~60 requantizations, so single values may differ by a few steps), and its own error
+   against FP32 must be within --int8-error-ratio of EdgeNAS's;
 4. decodes detections (FastestDet scoring, per-class NMS) and computes Pascal VOC AP@0.5 (all-point)
    for every output; first checks that this reproduces the AP EdgeNAS computed on its own outputs
    (so the comparison below tests the runtime, not two decoders), then that onnxruntime's AP differs
@@ -34,7 +33,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-from detection_check import average_precision, branch_steps, finish, fp32_close, load_floats, relative_int8_failures
+from detection_check import average_precision, branch_steps, finish, fp32_close, load_floats, int8_failures
 
 
 def run_onnxruntime(path, inputs):
@@ -54,6 +53,8 @@ def main():
     parser.add_argument("--fp32-tolerance", type=float, default=1e-4,
                         help="FP32: largest allowed |onnxruntime - EdgeNAS| / (1 + |EdgeNAS|)")
     parser.add_argument("--ap-tolerance", type=float, default=0.01)
+    parser.add_argument("--int8-steps", type=float, default=1.0,
+                        help="INT8: mean |onnxruntime - EdgeNAS INT8| per branch must be below this many quantization steps")
     parser.add_argument("--int8-error-ratio", type=float, default=1.1,
                         help="INT8: largest allowed mean |onnxruntime - FP32| / mean |EdgeNAS INT8 - FP32| per branch")
     parser.add_argument("--json", help="also write the figures to this file")
@@ -96,8 +97,8 @@ def main():
             summary = []
             for branch in ("objectness", "box"):
                 means = branch_steps(pairs, scales, branch, figures)
-                failures += relative_int8_failures("onnxruntime", branch, means["onnxruntime_vs_edgenas"], means["edgenas_vs_fp32"],
-                                                   means["onnxruntime_vs_fp32"], args.int8_error_ratio)
+                failures += int8_failures("onnxruntime", branch, means["onnxruntime_vs_edgenas"], means["edgenas_vs_fp32"],
+                                          means["onnxruntime_vs_fp32"], args.int8_steps, args.int8_error_ratio, manifest.get("int8Engine"))
                 summary.append(f"{branch} onnxruntime-EdgeNAS {means['onnxruntime_vs_edgenas']:.2f}, EdgeNAS-FP32 "
                                f"{means['edgenas_vs_fp32']:.2f}, onnxruntime-FP32 {means['onnxruntime_vs_fp32']:.2f}")
             print(f"int8: checker ok; mean differences in quantization steps: {'; '.join(summary)}; "

@@ -160,7 +160,7 @@ public struct DetectorTrainingRun: Sendable {
     /// after INT8 post-training quantization, calibrated on `calibrationImages` training images
     /// as `edgenas quantize` does; nil when this libtorch has no quantized engine.
     public func int8AP50(_ architecture: DetectorArchitecture, weights: URL, calibrationImages: Int = 32) throws -> Double? {
-        guard let engine = QuantizedDetector.defaultEngine else { return nil }
+        guard let engine = QuantizedDetector.referenceEngine else { return nil }
         return try onTrainingMachine {
             let detector = try Detector(architecture)
             try detector.load(from: weights)

@@ -43,6 +43,14 @@ public final class QuantizedDetector {
         return available.first
     }
 
+    /// The engine INT8 accuracy is computed on: QNNPACK where available, else `defaultEngine`.
+    /// QNNPACK requantizes in integers as deployed runtimes do: onnxruntime and LiteRT on the
+    /// exported models agree with it to 0.05-0.27 quantization steps on trained detectors, with
+    /// oneDNN to 0.6-1.7 (docs/deployment.md). Latency keeps `defaultEngine`, the faster here.
+    public static var referenceEngine: String? {
+        availableEngines.contains("qnnpack") ? "qnnpack" : defaultEngine
+    }
+
     /// `bias` on the int32 grid deployed models store it on (input scale x weight scale, per
     /// output channel, from the scales as float32): libtorch adds its float bias unrounded,
     /// while ONNX Runtime and LiteRT add the exported int32 bias.

@@ -38,6 +38,9 @@ public enum ExportCheckBundle {
         /// Quantization steps of the INT8 network's three head branches (objectness, box,
         /// class), the unit of the INT8 output tolerance; absent for FP32-only bundles.
         public var int8BranchScales: [Double]?
+        /// The libtorch quantized engine of the `edgenas-int8` run (QNNPACK, the reference, by
+        /// default); the scripts name it when a runtime disagrees.
+        public var int8Engine: String?
     }
 
     public struct Run: Codable, Sendable {
@@ -57,7 +60,7 @@ public enum ExportCheckBundle {
     public static func write(
         to directory: URL, architecture: DetectorArchitecture, dataset: any DetectionDataset, imageCount: Int,
         models: [String: String], tfliteModels: [String: String] = [:], runs: [(name: String, forward: (Tensor) throws -> Tensor)],
-        int8BranchScales: [Double]? = nil
+        int8BranchScales: [Double]? = nil, int8Engine: String? = nil
     ) throws {
         let size = architecture.inputSizePixels
         let count = Swift.min(imageCount, dataset.count)
@@ -103,7 +106,7 @@ public enum ExportCheckBundle {
             architecture: architecture.description, inputShape: [count, 3, size, size], outputShape: outputShape, inputs: inputsFile,
             models: models, tfliteModels: tfliteModels, runs: manifestRuns, groundTruth: groundTruth, classCount: architecture.classCount,
             gridSize: architecture.gridSize, scoreThreshold: decoding.score, nmsIoU: decoding.nms, maxDetections: decoding.maximum,
-            int8BranchScales: int8BranchScales)
+            int8BranchScales: int8BranchScales, int8Engine: int8Engine)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try encoder.encode(manifest).write(to: directory.appendingPathComponent(manifestFile), options: .atomic)

@@ -82,11 +82,13 @@ struct ExportCommand: ParsableCommand {
         var runs: [(name: String, forward: (Tensor) throws -> Tensor)] = [("edgenas-fp32", { try detector($0) })]
         var parameters: QuantizationParameters?
         var branchScales: [Double]?
+        var int8Engine: String?
         if int8 {
             let calibrated = try calibrationParameters(detector)
             try calibrated.write(to: directory.appendingPathComponent("quantization.json"))
-            guard let engine = quantizedEngine.engine ?? QuantizedDetector.defaultEngine else { throw ValidationError("this libtorch has no quantized engine") }
+            guard let engine = quantizedEngine.engine ?? QuantizedDetector.referenceEngine else { throw ValidationError("this libtorch has no quantized engine") }
             let quantized = try QuantizedDetector(detector, parameters: calibrated, engine: engine)
+            int8Engine = engine
             runs.append(("edgenas-int8", { try quantized($0) }))
             branchScales = try detector.graph.output.inputs.map { try calibrated.activation($0).scale }
             parameters = calibrated
@@ -115,7 +117,8 @@ struct ExportCommand: ParsableCommand {
         let validation = try dataset.load(split: dataset.valSplit)
         try ExportCheckBundle.write(to: bundle, architecture: architecture, dataset: validation, imageCount: checkImages,
                                     models: (written[.onnx] ?? [:]).mapValues { "../\($0)" },
-                                    tfliteModels: (written[.tflite] ?? [:]).mapValues { "../\($0)" }, runs: runs, int8BranchScales: branchScales)
+                                    tfliteModels: (written[.tflite] ?? [:]).mapValues { "../\($0)" }, runs: runs, int8BranchScales: branchScales,
+                                    int8Engine: int8Engine)
         let scripts = formats.map { "scripts/check_\($0.rawValue).py \(bundle.path)" }.joined(separator: " and ")
         print("wrote \(bundle.path): \(min(checkImages, validation.count)) images of \(dataset.data)/\(dataset.valSplit); check with \(scripts)")
     }

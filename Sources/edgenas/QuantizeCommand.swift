@@ -53,10 +53,11 @@ struct QuantizeCommand: ParsableCommand {
     func run() throws {
         if listEngines {
             print("quantized engines: \(QuantizedDetector.availableEngines.joined(separator: ", "))"
-                  + "  (default \(QuantizedDetector.defaultEngine ?? "none"))")
+                  + "  (accuracy on \(QuantizedDetector.referenceEngine ?? "none"), latency on \(QuantizedDetector.defaultEngine ?? "none"))")
             return
         }
-        guard let engine = quantizedEngine.engine ?? QuantizedDetector.defaultEngine else {
+        guard let engine = quantizedEngine.engine ?? QuantizedDetector.referenceEngine,
+              let latencyEngine = quantizedEngine.engine ?? QuantizedDetector.defaultEngine else {
             throw ValidationError("this libtorch has no quantized engine")
         }
         let (detector, weights, _) = try trained.loadDetector(classNames: dataset.classNames) { try dataset.load(split: dataset.trainSplit) }
@@ -84,7 +85,7 @@ struct QuantizeCommand: ParsableCommand {
 
         if latency {
             let fp32 = try TorchFP32Backend(threads: threading.threads, weights: weights).measure(architecture: architecture)
-            let int8Latency = try TorchInt8Backend(engine: engine, threads: threading.threads, weights: weights).measure(architecture: architecture)
+            let int8Latency = try TorchInt8Backend(engine: latencyEngine, threads: threading.threads, weights: weights).measure(architecture: architecture)
             for measurement in [fp32, int8Latency] {
                 print(String(format: "%@ latency: median %.3f ms  IQR %.3f ms  (%d runs, %d thread(s))", measurement.backend,
                              measurement.median, measurement.interquartileRange, measurement.samplesMilliseconds.count, threading.threads))

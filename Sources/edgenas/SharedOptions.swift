@@ -18,6 +18,6 @@ struct MeasurementThreadsOption: ParsableArguments {
 
 /// `--engine`: libtorch's quantized engine for INT8.
 struct QuantizedEngineOption: ParsableArguments {
-    @Option(help: "libtorch quantized engine for INT8 (see 'edgenas quantize --list-engines'; default: oneDNN where available).")
+    @Option(help: "libtorch quantized engine for INT8 (see 'edgenas quantize --list-engines'; default: QNNPACK for accuracy, whose integer arithmetic is what deployed runtimes compute, oneDNN for latency, where available).")
     var engine: String?
 }

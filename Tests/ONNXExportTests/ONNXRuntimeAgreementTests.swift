@@ -38,11 +38,11 @@ struct ONNXRuntimeAgreementTests {
         #expect(largest < 1e-4, "\(architecture): max |onnxruntime - libtorch| = \(largest)")
     }
 
-    /// Both runtimes quantize with the same grids but round their integer accumulators
-    /// differently, so single values can differ by a few steps; on average they must agree to
-    /// well under one step of the box branch's grid, and never by more than a few.
+    /// Both runtimes quantize with the same grids and requantize in integers (libtorch on its
+    /// reference engine, QNNPACK), so at most rare roundings differ: on average they must agree
+    /// to a small fraction of one step of the box branch's grid, and never by more than one.
     @Test func int8AgreesWithLibtorchQuantizedKernels() throws {
-        let engine = try #require(QuantizedDetector.defaultEngine)
+        let engine = try #require(QuantizedDetector.referenceEngine)
         let detector = try seededDetector(smallArchitecture)
         let parameters = try calibrate(detector)
         let input = try Self.images(smallArchitecture, count: 2, seed: 3)
@@ -63,8 +63,9 @@ struct ONNXRuntimeAgreementTests {
             }
         }
         let mean = boxSteps.reduce(0, +) / Double(boxSteps.count), largest = boxSteps.max()!
-        #expect(mean < 0.5, "mean |onnxruntime - libtorch \(engine)| = \(mean) box steps")
-        #expect(largest <= 4.01, "max |onnxruntime - libtorch \(engine)| = \(largest) box steps")
+        // Identical on this network (0.0); oneDNN, which rounds differently, is 1-2 steps off on trained ones.
+        #expect(mean < 0.1, "mean |onnxruntime - libtorch \(engine)| = \(mean) box steps")
+        #expect(largest <= 1.01, "max |onnxruntime - libtorch \(engine)| = \(largest) box steps")
         // It did run quantized: the INT8 output is off the FP32 one.
         #expect(fp32Steps.max()! > 0.1)
     }
