@@ -97,6 +97,30 @@ extension NetworkBlock {
     }
 }
 
+/// Which graph layer a runtime's node or tensor belongs to, by name: exporters name every node
+/// and tensor after the layer it comes from (`stage2.unit0.pw1`, `stem.maxpool.padded`,
+/// `head.box.pw.requantized`), so its owner is the longest graph node name that is the whole
+/// name or followed by `.` or `_`; the image's quantization when it is `image...`.
+public enum LayerOwner: Equatable, Sendable {
+    case image
+    case node(Int)
+
+    /// The owner of `name` among graph node names indexed by their position; nil: none.
+    public static func of(_ name: String, among index: [String: Int]) -> LayerOwner? {
+        func belongs(_ candidate: String) -> Bool {
+            guard name.hasPrefix(candidate) else { return false }
+            let rest = name.dropFirst(candidate.count)
+            return rest.isEmpty || rest.hasPrefix(".") || rest.hasPrefix("_")
+        }
+        var best: (length: Int, owner: LayerOwner)?
+        for (candidate, position) in index where belongs(candidate) && candidate.count > (best?.length ?? 0) {
+            best = (candidate.count, .node(position))
+        }
+        if best == nil, belongs(DetectorGraph.inputName) { return .image }
+        return best?.owner
+    }
+}
+
 /// Measures `LayerProfile`s with libtorch, FP32 or INT8.
 public struct LayerProfiler: Sendable {
     public enum Precision: String, Codable, Sendable, CaseIterable {

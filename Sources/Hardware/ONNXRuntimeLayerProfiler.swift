@@ -91,7 +91,7 @@ public struct ONNXRuntimeLayerProfiler: Sendable {
         var previous: Int?  // the graph node of the last attributed kernel, for layout kernels
         for node in profile.nodes {
             let kept = Array(node.durations.dropFirst(warmup).prefix(runs)).map { $0 / 1000 }
-            let owner = owner(of: node.name, among: index)
+            let owner = LayerOwner.of(node.name, among: index)
             switch owner {
             case .some(.image):
                 imageSeen = true
@@ -106,26 +106,5 @@ public struct ONNXRuntimeLayerProfiler: Sendable {
             }
         }
         return (layers, imageSeen ? image : nil)
-    }
-
-    enum Owner: Equatable {
-        case image
-        case node(Int)
-    }
-
-    /// The graph node (or the image's quantization) an ONNX Runtime node name belongs to: the
-    /// longest graph node name that is the whole name or followed by `.` or `_`.
-    static func owner(of name: String, among index: [String: Int]) -> Owner? {
-        func belongs(_ candidate: String) -> Bool {
-            guard name.hasPrefix(candidate) else { return false }
-            let rest = name.dropFirst(candidate.count)
-            return rest.isEmpty || rest.hasPrefix(".") || rest.hasPrefix("_")
-        }
-        var best: (length: Int, owner: Owner)?
-        for (candidate, position) in index where belongs(candidate) && candidate.count > (best?.length ?? 0) {
-            best = (candidate.count, .node(position))
-        }
-        if best == nil, belongs(DetectorGraph.inputName) { return .image }
-        return best?.owner
     }
 }

@@ -125,10 +125,11 @@ public enum LatencyBackendSpec: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// The layer-by-layer profile of `architecture` on the runtime this spec measures on:
-    /// libtorch INT8 (with the spec's engine) or FP32, ONNX Runtime, or the board behind an
-    /// agent (its ONNX Runtime profiler on the uploaded INT8 model). A benchmark command, a
-    /// predictor and (for now) Vela give no per-layer times here, so those are profiled on
-    /// libtorch INT8, as the closest runtime at hand; the profile's backend field says which runtime it is.
+    /// libtorch INT8 (with the spec's engine) or FP32, ONNX Runtime, the board behind an agent
+    /// (its ONNX Runtime profiler on the uploaded INT8 model), or Vela's per-layer estimate for
+    /// the NPU. A benchmark command and a predictor give no per-layer times, so those are
+    /// profiled on libtorch INT8, as the closest runtime at hand; the profile's backend field
+    /// says which runtime it is.
     public func profile(_ architecture: DetectorArchitecture, settings: LatencyBackendSettings = LatencyBackendSettings()) throws -> LayerProfile {
         let threads = settings.threads, seed = settings.seed
         var profiler = LayerProfiler(threads: threads, seed: seed)
@@ -146,7 +147,9 @@ public enum LatencyBackendSpec: Hashable, Sendable, CustomStringConvertible {
             int8.deployedPrecision = .int8
             int8.deployedFormat = .onnx
             return try Self.agent(url, int8).profileOnBoard(architecture: architecture).profile
-        case .command, .predictor, .vela:
+        case .vela(let accelerator):
+            return try VelaLatencyBackend(accelerator: accelerator, seed: seed, timeoutSeconds: settings.commandTimeoutSeconds).profile(architecture)
+        case .command, .predictor:
             return try profiler.profile(architecture, precision: .int8)
         }
     }

@@ -49,8 +49,40 @@ public struct VelaLatencyBackend: LatencyBackend {
         return measurement
     }
 
-    /// Exports the architecture's INT8 TFLite model, compiles it with Vela and reads its summary.
-    public func compile(_ architecture: DetectorArchitecture) throws -> VelaReport {
+    /// Vela's per-layer estimate as a layer profile (`edgenas profile --latency 'vela ...'`, and
+    /// so `suggest-space` on the NPU's own bottleneck). Each of Vela's operators is named after
+    /// the tensor it writes, which EdgeNAS names after the graph node it comes from (see
+    /// `LayerOwner`); its cycles, at the network's cycles per millisecond, go to that node. An
+    /// operator Vela fused into another's output (a convolution writing straight into the next
+    /// layer's padding) counts for the node whose tensor it writes, always in the same block.
+    /// Operators left on the CPU (the float input and head) have no cycles in Vela's estimate.
+    public func profile(_ architecture: DetectorArchitecture) throws -> LayerProfile {
+        let report = try compile(architecture, perLayer: true)
+        let graph = try DetectorGraph(architecture)
+        var index: [String: Int] = [:]
+        for (position, node) in graph.nodes.enumerated() { index[node.name] = position }
+        let millisecondsPerCycle = report.cycles > 0 ? report.inferenceMilliseconds / Double(report.cycles) : 0
+        var layers = Array(repeating: 0.0, count: graph.nodes.count)
+        var image = 0.0
+        var previous = 0  // an operator no node owns goes with the one before it
+        for layer in report.layers {
+            let milliseconds = Double(layer.cycles) * millisecondsPerCycle
+            switch LayerOwner.of(layer.name, among: index) {
+            case .image: image += milliseconds
+            case .node(let position):
+                previous = position
+                layers[position] += milliseconds
+            case nil: layers[previous] += milliseconds
+            }
+        }
+        return try LayerProfiler.assemble(
+            graph: graph, precision: .int8, backend: name, threads: 1, endToEnd: [report.inferenceMilliseconds],
+            layerSamples: layers.map { [$0] }, inputQuantizationSamples: [image], tolerance: 0.01)
+    }
+
+    /// Exports the architecture's INT8 TFLite model, compiles it with Vela and reads its summary
+    /// (and, with `perLayer`, its per-layer estimate).
+    public func compile(_ architecture: DetectorArchitecture, perLayer: Bool = false) throws -> VelaReport {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("edgenas-vela-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
         let model = directory.appendingPathComponent("\(architecture.description).tflite")
@@ -62,8 +94,8 @@ public struct VelaLatencyBackend: LatencyBackend {
         } catch {
             throw HardwareError.cannotWrite(path: model.path, reason: "\(error)")
         }
-        let command = [executable, model.path, "--accelerator-config", accelerator, "--output-dir", directory.path]
-            .map(shellQuoted).joined(separator: " ")
+        let command = ([executable, model.path, "--accelerator-config", accelerator, "--output-dir", directory.path]
+            + (perLayer ? ["--verbose-performance"] : [])).map(shellQuoted).joined(separator: " ")
         let output: CommandOutput
         do {
             output = try ExternalCommand(command, timeoutSeconds: timeoutSeconds).runBlocking()
@@ -73,13 +105,18 @@ public struct VelaLatencyBackend: LatencyBackend {
         guard output.status == 0 else {
             throw VelaError.failed(command: command, reason: "exit status \(output.status): \(output.standardError.suffix(600))")
         }
-        let summaries = (try? FileManager.default.contentsOfDirectory(atPath: directory.path))?.filter { $0.hasSuffix(".csv") && $0.contains("_summary_") } ?? []
-        guard let summary = summaries.first,
-              let text = try? String(contentsOf: directory.appendingPathComponent(summary), encoding: .utf8) else {
-            throw VelaError.unreadableReport(command: command, detail: "no *_summary_*.csv in its output directory")
+        let written = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+        func csv(_ marker: String) throws -> String {
+            guard let name = written.first(where: { $0.hasSuffix(".csv") && $0.contains(marker) }),
+                  let text = try? String(contentsOf: directory.appendingPathComponent(name), encoding: .utf8) else {
+                throw VelaError.unreadableReport(command: command, detail: "no *\(marker)*.csv in its output directory")
+            }
+            return text
         }
-        return try VelaReport(summaryCSV: text, standardOutput: output.standardOutput, accelerator: accelerator,
-                              floatOperators: file.floatOperatorCount)
+        var report = try VelaReport(summaryCSV: try csv("_summary_"), standardOutput: output.standardOutput, accelerator: accelerator,
+                                    floatOperators: file.floatOperatorCount)
+        if perLayer { report.layers = try VelaReport.layers(perLayerCSV: try csv("_per-layer")) }
+        return report
     }
 }
 
@@ -98,8 +135,21 @@ public struct VelaReport: Codable, Hashable, Sendable {
     public var sramKiB: Double
     public var dramKiB: Double
 
+    /// Vela's operators in execution order with their estimated cycles (empty unless the
+    /// per-layer estimate was asked for).
+    public var layers: [VelaLayer] = []
+
     /// Integer operators Vela could not map to the NPU.
     public var fallbackOperators: Int { max(0, cpuOperators - floatOperators) }
+}
+
+/// One operator of Vela's per-layer estimate (`--verbose-performance`), named after the tensor it
+/// writes.
+public struct VelaLayer: Codable, Hashable, Sendable {
+    public var name: String
+    /// "NPU" or "CPU".
+    public var target: String
+    public var cycles: Int
 }
 
 extension VelaReport {
@@ -131,6 +181,23 @@ extension VelaReport {
         npuOperators = try operators("NPU")
         cpuOperators = try operators("CPU")
         self.floatOperators = floatOperators
+    }
+
+    /// Reads Vela's per-layer CSV: a header naming the columns, then one operator per line.
+    public static func layers(perLayerCSV: String) throws(VelaError) -> [VelaLayer] {
+        let lines = perLayerCSV.split(whereSeparator: \.isNewline).map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+        guard let header = lines.first, let name = header.firstIndex(of: "Name"), let target = header.firstIndex(of: "Target"),
+              let cycles = header.firstIndex(of: "Op Cycles") else {
+            throw .unreadableReport(command: "vela", detail: "the per-layer CSV lacks a column 'Name', 'Target' or 'Op Cycles'")
+        }
+        var layers: [VelaLayer] = []
+        for (line, fields) in lines.enumerated().dropFirst() {
+            guard fields.count == header.count, let count = Int(fields[cycles]) else {
+                throw .unreadableReport(command: "vela", detail: "line \(line + 1) of the per-layer CSV has no cycle count")
+            }
+            layers.append(VelaLayer(name: fields[name], target: fields[target], cycles: count))
+        }
+        return layers
     }
 }
 

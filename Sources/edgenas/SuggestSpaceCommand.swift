@@ -89,6 +89,7 @@ struct SuggestSpaceCommand: ParsableCommand {
     static func latencySpec(ofProfileBackend name: String) -> String {
         if name.hasPrefix("torch-int8-") { return "int8 " + name.dropFirst("torch-int8-".count) }
         if name.hasPrefix("onnxruntime-") { return "onnxruntime " + name.dropFirst("onnxruntime-".count) }
+        if name.hasPrefix("vela-") { return "vela " + name.dropFirst("vela-".count) }
         return "fp32"
     }
 }

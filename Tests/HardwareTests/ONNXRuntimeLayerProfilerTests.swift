@@ -9,7 +9,7 @@ struct ONNXRuntimeLayerProfilerTests {
         var index: [String: Int] = [:]
         for (position, node) in graph.nodes.enumerated() { index[node.name] = position }
         func owner(_ name: String) -> String? {
-            switch ONNXRuntimeLayerProfiler.owner(of: name, among: index) {
+            switch LayerOwner.of(name, among: index) {
             case .image: "image"
             case .node(let position): graph.nodes[position].name
             case nil: nil

@@ -23,6 +23,25 @@ struct VelaLatencyBackendTests {
         }
     }
 
+    /// Vela 5.2's per-layer CSV (`--verbose-performance`), columns cut to a few.
+    @Test func thePerLayerEstimateIsReadByColumnName() throws {
+        let csv = """
+            Original Operator,NNG Operator,Target,Op Cycles,Network% (cycles),Name
+            Quantize,Passthrough,CPU,0,0.0,image.quantized
+            Conv2D,Conv2D,NPU,387098,26.69,stem.maxpool.padded
+            DepthwiseConv2D,DepthwiseConv2D,NPU,11992,0.83,stage2.unit0.branch1.dw
+            """
+        #expect(try VelaReport.layers(perLayerCSV: csv) == [
+            VelaLayer(name: "image.quantized", target: "CPU", cycles: 0),
+            VelaLayer(name: "stem.maxpool.padded", target: "NPU", cycles: 387_098),
+            VelaLayer(name: "stage2.unit0.branch1.dw", target: "NPU", cycles: 11992),
+        ])
+        #expect(throws: VelaError.unreadableReport(command: "vela", detail: "line 2 of the per-layer CSV has no cycle count")) {
+            try VelaReport.layers(perLayerCSV: "Target,Op Cycles,Name\nNPU,many,stem.conv")
+        }
+        #expect(throws: VelaError.self) { try VelaReport.layers(perLayerCSV: "Target,Name\nNPU,stem.conv") }
+    }
+
     @Test func aMissingVelaIsNamedWithItsFix() throws {
         let backend = VelaLatencyBackend(accelerator: "ethos-u65-256", executable: "/nonexistent/vela")
         let error = #expect(throws: VelaError.self) { try backend.measure(architecture: try DetectorArchitecture(shortName: "k3-g8-c24-w224")) }
@@ -44,6 +63,23 @@ struct VelaLatencyBackendTests {
         let measured = try backend.measure(architecture: try DetectorArchitecture(shortName: "k3-g8-c24-w224"))
         #expect(measured.median == small.inferenceMilliseconds && measured.backend == "vela-ethos-u65-256")
         #expect(measured.npu == NPUMapping(npuOperators: small.npuOperators, cpuOperators: 7, floatOperators: 7, sramKiB: small.sramKiB))
+    }
+
+    /// `edgenas profile --latency 'vela ...'`: Vela's cycles attributed to the graph's layers add
+    /// up to its whole-network estimate, and the blocks show where the NPU's time goes.
+    @Test(.enabled(if: velaExecutable != nil, "needs Vela: EDGENAS_PYTHON's environment (scripts/test.sh) or EDGENAS_VELA"))
+    func velasPerLayerEstimateIsALayerProfile() throws {
+        let architecture = try DetectorArchitecture(shortName: "k3-g8-c24-w224")
+        let backend = VelaLatencyBackend(accelerator: "ethos-u65-256", executable: velaExecutable)
+        let profile = try backend.profile(architecture)
+        #expect(profile.backend == "vela-ethos-u65-256" && profile.precision == "int8")
+        #expect(profile.endToEnd.median == (try backend.compile(architecture).inferenceMilliseconds))
+        #expect(abs(profile.layerSumMilliseconds - profile.endToEnd.median) < 1e-9 && profile.layersAddUp)
+        #expect(profile.layers.map(\.name) == [LayerProfile.inputQuantizationName] + (try DetectorGraph(architecture)).nodes.map(\.name))
+        // The backbone works on the NPU; the input quantization and the float head are the CPU's.
+        let blocks = Dictionary(uniqueKeysWithValues: profile.blocks.map { ($0.block, $0.medianMilliseconds) })
+        #expect([NetworkBlock.stem, .stage2, .stage3, .stage4].allSatisfy { blocks[$0]! > 0 })
+        #expect(profile.layers.first?.medianMilliseconds == 0 && profile.layers.last?.medianMilliseconds == 0)
     }
 }
 
