@@ -9,7 +9,8 @@ The bundle (export/check, as for scripts/check_onnx.py) holds letterboxed valida
 outputs on them (libtorch FP32 and libtorch INT8), the ground truth and EdgeNAS's AP@0.5. This script:
 1. loads each .tflite model in LiteRT's interpreter and checks its structure: one float input
    [1, S, S, 3] and one float output [1, G, G, 5 + classes]; in the INT8 model every convolution's
-   input, filter and output are int8 and its filter quantized per output channel with zero point 0,
+   input, filter and output are int8 and its filter quantized per output channel (or per tensor,
+   with --per-tensor) with zero point 0,
    its bias int32 with scale input scale x filter scale (the structure Vela and NPU delegates need);
 2. runs it (one thread) on the bundle's images, channels last, and moves the output's channels first;
 3. FP32: every output within --fp32-tolerance of EdgeNAS's, absolute plus relative (float sums in
@@ -59,8 +60,9 @@ def structure_failures(interpreter, precision, manifest):
             continue
         weight_q, bias_q = weight["quantization_parameters"], bias["quantization_parameters"]
         expected_dimension = 3 if op["op_name"] == "DEPTHWISE_CONV_2D" else 0
-        if len(weight_q["scales"]) != weight["shape"][expected_dimension] or weight_q["quantized_dimension"] != expected_dimension:
-            failures.append(f"int8 {name}: filter not quantized per output channel")
+        per_channel = len(weight_q["scales"]) == weight["shape"][expected_dimension] and weight_q["quantized_dimension"] == expected_dimension
+        if not per_channel and len(weight_q["scales"]) != 1:  # per tensor (export --per-tensor): one scale
+            failures.append(f"int8 {name}: filter quantized neither per output channel nor per tensor")
         if np.any(weight_q["zero_points"] != 0):
             failures.append(f"int8 {name}: filter zero points not 0")
         input_scale = source["quantization_parameters"]["scales"][0]

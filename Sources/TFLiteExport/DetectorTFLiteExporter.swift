@@ -283,7 +283,8 @@ private struct TFLiteGraphWriter {
     }
 
     /// A filter tensor: float, or int8 per channel (round half to even, clamped to [-127, 127]
-    /// as EdgeNAS's INT8 path does); `channelsOf` maps an element's index to its channel.
+    /// as EdgeNAS's INT8 path does); `channelsOf` maps an element's index to its channel. A
+    /// per-tensor calibration's scales, all equal, are written as one.
     private mutating func weights(_ name: String, _ values: [Float], shape: [Int32], scales: [Double]?,
                                   channelsOf channel: (Int) -> Int, dimension: Int) -> Int32 {
         guard let scales else { return addTensor("\(name).weight", shape: shape, type: .float32, data: littleEndianBytes(values.map(\.bitPattern))) }
@@ -291,9 +292,14 @@ private struct TFLiteGraphWriter {
         let integers = values.enumerated().map { index, value -> Int8 in
             Int8(Swift.min(Swift.max((Double(value) / Double(Float(scales[channel(index)]))).rounded(.toNearestOrEven), -limit), limit))
         }
-        let grid = TFLiteQuantization(scales: scales.map { Float($0) }, zeroPoints: Array(repeating: 0, count: scales.count), dimension: dimension)
+        let written = perTensorWeights ? Array(scales.prefix(1)) : scales
+        let grid = TFLiteQuantization(scales: written.map { Float($0) }, zeroPoints: Array(repeating: 0, count: written.count),
+                                      dimension: perTensorWeights ? 0 : dimension)
         return addTensor("\(name).weight", shape: shape, type: .int8, data: integers.map { UInt8(bitPattern: $0) }, quantization: grid)
     }
+
+    /// Whether the calibration has one weight scale per convolution (written as one scale).
+    private var perTensorWeights: Bool { quantization?.options.perTensorWeights ?? false }
 
     /// A bias tensor: float, or int32 on input scale x weight scale per channel.
     private mutating func biases(_ name: String, _ values: [Float], weightScales: [Double]?, inputScale: Double?) -> Int32 {
@@ -307,8 +313,9 @@ private struct TFLiteGraphWriter {
         let integers = zip(values, scales).map { value, scale in
             Int32(Swift.min(Swift.max((Double(value) / Double(scale)).rounded(.toNearestOrEven), -limit), limit))
         }
+        let written = perTensorWeights ? Array(scales.prefix(1)) : scales
         return addTensor("\(name).bias", shape: shape, type: .int32, data: littleEndianBytes(integers),
-                         quantization: TFLiteQuantization(scales: scales, zeroPoints: Array(repeating: 0, count: scales.count)))
+                         quantization: TFLiteQuantization(scales: written, zeroPoints: Array(repeating: 0, count: written.count)))
     }
 
     // MARK: shuffle and output

@@ -33,6 +33,9 @@ struct QuantizeCommand: ParsableCommand {
     @Option(help: "Training images to calibrate on.")
     var calibrationImages = 32
 
+    @Flag(help: "One weight scale per convolution instead of per output channel (some NPUs run it much faster; less accurate).")
+    var perTensor = false
+
     @Flag(help: "Also measure FP32 and INT8 latency at batch 1.")
     var latency = false
 
@@ -63,7 +66,7 @@ struct QuantizeCommand: ParsableCommand {
         let (detector, weights, _) = try trained.loadDetector(classNames: dataset.classNames) { try dataset.load(split: dataset.trainSplit) }
         let architecture = detector.architecture
 
-        let options = CalibrationOptions(method: CalibrationMethod(rawValue: calibration)!, percentile: percentile)
+        let options = CalibrationOptions(method: CalibrationMethod(rawValue: calibration)!, percentile: percentile, perTensorWeights: perTensor)
         let parameters = try Torch.withNoGrad {
             try QuantizationCalibrator.calibrate(detector, dataset: try dataset.load(split: dataset.trainSplit),
                                                  imageCount: calibrationImages, options: options)

@@ -29,6 +29,18 @@ struct QuantizationArithmeticTests {
         let scales = WeightQuantization(weight: [1, -3, 0.5, 0.25, 0, 0], shape: [3, 1, 1, 2]).scales
         let expected: [Double] = [3.0 / 127, 0.5 / 127, 1]
         #expect(scales == expected)
+        // Per tensor: every channel on the whole weight's scale.
+        let perTensor = WeightQuantization(weight: [1, -3, 0.5, 0.25, 0, 0], shape: [3, 1, 1, 2], perTensor: true).scales
+        #expect(perTensor == Array(repeating: 3.0 / 127, count: 3))
+    }
+
+    /// Calibration files written before per-tensor weights existed read as per channel.
+    @Test func optionsWithoutTheWeightGranularityArePerChannel() throws {
+        let old = #"{"method": "minmax", "percentile": 99.99, "histogramBins": 2048, "reduceRange": false}"#
+        let options = try JSONDecoder().decode(CalibrationOptions.self, from: Data(old.utf8))
+        #expect(options == CalibrationOptions() && !options.perTensorWeights)
+        let perTensor = CalibrationOptions(perTensorWeights: true)
+        #expect(try JSONDecoder().decode(CalibrationOptions.self, from: JSONEncoder().encode(perTensor)) == perTensor)
     }
 
     @Test func histogramPercentilesInterpolateInsideTheBin() {

@@ -15,7 +15,7 @@ let smallArchitecture = DetectorArchitecture(
 
 /// A detector with weights from its own generator and batch norms with running statistics of a
 /// few training-mode passes, in evaluation mode, and its INT8 calibration on random images.
-func exportedDetector(_ architecture: DetectorArchitecture, seed: UInt64 = 5) throws -> (Detector, QuantizationParameters) {
+func exportedDetector(_ architecture: DetectorArchitecture, seed: UInt64 = 5, perTensor: Bool = false) throws -> (Detector, QuantizationParameters) {
     let detector = try Torch.seeded(seed) { try Detector(architecture) }
     let side = architecture.inputSizePixels
     try Torch.withNoGrad {
@@ -23,7 +23,7 @@ func exportedDetector(_ architecture: DetectorArchitecture, seed: UInt64 = 5) th
     }
     detector.eval()
     let images = try (0..<2).map { try Tensor.uniform([1, 3, side, side], generator: Generator(seed: 40 + UInt64($0))) }
-    return (detector, try QuantizationCalibrator.calibrate(detector, images: images))
+    return (detector, try QuantizationCalibrator.calibrate(detector, images: images, options: CalibrationOptions(perTensorWeights: perTensor)))
 }
 
 struct DetectorTFLiteExporterTests {
@@ -86,6 +86,21 @@ struct DetectorTFLiteExporterTests {
         #expect(Array(bytes[4..<8]) == Array("TFL3".utf8) && bytes.count % 16 == 0)
     }
 
+    /// `--per-tensor`: every filter and bias has one scale (what some NPUs run faster).
+    @Test func perTensorWeightsHaveOneScalePerConvolution() throws {
+        let (detector, parameters) = try exportedDetector(smallArchitecture, perTensor: true)
+        let model = try DetectorTFLiteExporter.model(graph: detector.graph, convolutions: detector.foldedConvolutions(),
+                                                     quantization: parameters, classNames: ["person"])
+        let convolutions = model.operations.filter { $0.code == .conv2D || $0.code == .depthwiseConv2D }
+        #expect(!convolutions.isEmpty)
+        for operation in convolutions {
+            let filter = model.tensors[Int(operation.inputs[1])], bias = model.tensors[Int(operation.inputs[2])]
+            #expect(filter.quantization?.scales.count == 1 && bias.quantization?.scales.count == 1, "\(filter.name)")
+            let inputScale = Double(model.tensors[Int(operation.inputs[0])].quantization!.scales[0])
+            #expect(bias.quantization!.scales[0] == Float(Double(filter.quantization!.scales[0]) * inputScale))
+        }
+    }
+
     @Test func fp32ModelHasFloatWeightsAndTheSameOperatorsWithoutQuantization() throws {
         let (detector, _) = try exportedDetector(smallArchitecture)
         let model = try DetectorTFLiteExporter.model(graph: detector.graph, convolutions: detector.foldedConvolutions(),
@@ -109,13 +124,13 @@ struct LiteRTParityTests {
     static let python = ProcessInfo.processInfo.environment["EDGENAS_PYTHON"]
 
     @Test(.enabled(if: python != nil, "needs EDGENAS_PYTHON, the check scripts' environment (scripts/test.sh sets it)"),
-          arguments: [smallArchitecture, try! DetectorArchitecture(shortName: "k5-g4-c48-w256")])
-    func liteRTAgreesWithEdgeNAS(architecture: DetectorArchitecture) throws {
+          arguments: [(smallArchitecture, false), (try! DetectorArchitecture(shortName: "k5-g4-c48-w256"), false), (smallArchitecture, true)])
+    func liteRTAgreesWithEdgeNAS(architecture: DetectorArchitecture, perTensor: Bool) throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("edgenas-litert-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
         _ = try SyntheticDataWriter().write(to: directory.appendingPathComponent("data"), seed: 2, trainCount: 1, valCount: 6)
         let validation = try VOCDataset(root: directory.appendingPathComponent("data"), split: "val")
-        let (detector, parameters) = try exportedDetector(architecture)
+        let (detector, parameters) = try exportedDetector(architecture, perTensor: perTensor)
         let engine = try #require(QuantizedDetector.referenceEngine)
         let quantized = try QuantizedDetector(detector, parameters: parameters, engine: engine)
         var tflite: [String: String] = [:], onnx: [String: String] = [:]

@@ -83,7 +83,7 @@ public enum QuantizationCalibrator {
         }
         var weights: [String: WeightQuantization] = [:]
         for (name, folded) in try detector.foldedConvolutions() {
-            weights[name] = WeightQuantization(weight: folded.weight, shape: folded.weightShape)
+            weights[name] = WeightQuantization(weight: folded.weight, shape: folded.weightShape, perTensor: options.perTensorWeights)
         }
         return QuantizationParameters(architecture: detector.architecture.description, options: options,
                                       imageCount: imageCount, activations: activations, weights: weights)

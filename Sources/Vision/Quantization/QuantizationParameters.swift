@@ -32,12 +32,28 @@ public struct CalibrationOptions: Codable, Hashable, Sendable {
     /// Use 7-bit activations (0...127) instead of 0...255. FBGEMM's x86 kernels need it to avoid
     /// 16-bit overflow in their multiply-add; QNNPACK, oneDNN and ONNX Runtime do not.
     public var reduceRange: Bool
+    /// One weight scale per convolution (its largest |w| / 127) instead of one per output
+    /// channel: less accurate, but some NPUs (e.g. the i.MX 8M Plus's) run per-tensor models
+    /// much faster. Per channel by default.
+    public var perTensorWeights: Bool
 
-    public init(method: CalibrationMethod = .minMax, percentile: Double = 99.99, histogramBins: Int = 2048, reduceRange: Bool = false) {
+    public init(method: CalibrationMethod = .minMax, percentile: Double = 99.99, histogramBins: Int = 2048, reduceRange: Bool = false,
+                perTensorWeights: Bool = false) {
         self.method = method
         self.percentile = percentile
         self.histogramBins = histogramBins
         self.reduceRange = reduceRange
+        self.perTensorWeights = perTensorWeights
+    }
+
+    /// Reads options saved before `perTensorWeights` existed as per channel.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        method = try container.decode(CalibrationMethod.self, forKey: .method)
+        percentile = try container.decode(Double.self, forKey: .percentile)
+        histogramBins = try container.decode(Int.self, forKey: .histogramBins)
+        reduceRange = try container.decode(Bool.self, forKey: .reduceRange)
+        perTensorWeights = try container.decodeIfPresent(Bool.self, forKey: .perTensorWeights) ?? false
     }
 
     /// Checks the values, naming the first bad field.
@@ -96,14 +112,20 @@ public struct WeightQuantization: Codable, Hashable, Sendable {
     public var scales: [Double]
 
     /// Scales of a weight whose output channels are the first dimension of `shape`, stored
-    /// row-major in `weight`. An all-zero channel gets scale 1 (any scale represents it).
-    public init(weight: [Float], shape: [Int]) {
+    /// row-major in `weight`. An all-zero channel gets scale 1 (any scale represents it). With
+    /// `perTensor`, every channel gets the whole weight's scale (still one entry per channel, so
+    /// every INT8 path reads it alike; the TFLite export writes it as one scale).
+    public init(weight: [Float], shape: [Int], perTensor: Bool = false) {
         let channels = shape.first ?? 0
         let perChannel = channels > 0 ? weight.count / channels : 0
-        scales = (0..<channels).map { channel in
-            let slice = weight[(channel * perChannel)..<((channel + 1) * perChannel)]
-            let largest = slice.reduce(Float(0)) { Swift.max($0, Swift.abs($1)) }
+        func scale(_ values: ArraySlice<Float>) -> Double {
+            let largest = values.reduce(Float(0)) { Swift.max($0, Swift.abs($1)) }
             return largest > 0 ? Double(largest) / Double(WeightQuantization.quantizedMaximum) : 1
+        }
+        if perTensor {
+            scales = Array(repeating: scale(weight[...]), count: channels)
+        } else {
+            scales = (0..<channels).map { channel in scale(weight[(channel * perChannel)..<((channel + 1) * perChannel)]) }
         }
     }
 
