@@ -54,7 +54,7 @@ public struct VelaLatencyBackend: LatencyBackend {
     /// the tensor it writes, which EdgeNAS names after the graph node it comes from (see
     /// `LayerOwner`); its cycles, at the network's cycles per millisecond, go to that node. An
     /// operator Vela fused into another's output (a convolution writing straight into the next
-    /// layer's padding) counts for the node whose tensor it writes, always in the same block.
+    /// layer's padding, as the stem's before its max pool) goes back to the convolution.
     /// Operators left on the CPU (the float input and head) have no cycles in Vela's estimate.
     public func profile(_ architecture: DetectorArchitecture) throws -> LayerProfile {
         let report = try compile(architecture, perLayer: true)
@@ -69,7 +69,12 @@ public struct VelaLatencyBackend: LatencyBackend {
             let milliseconds = Double(layer.cycles) * millisecondsPerCycle
             switch LayerOwner.of(layer.name, among: index) {
             case .image: image += milliseconds
-            case .node(let position):
+            case .node(var position):
+                // An operator Vela fused with the next layer's explicit PAD writes the padded tensor and
+                // takes its name: it belongs to the layer that feeds the padded one.
+                if layer.name.hasSuffix(".padded"), layer.operation != "Pad", let source = index[graph.nodes[position].inputs[0]] {
+                    position = source
+                }
                 previous = position
                 layers[position] += milliseconds
             case nil: layers[previous] += milliseconds
@@ -147,6 +152,8 @@ public struct VelaReport: Codable, Hashable, Sendable {
 /// writes.
 public struct VelaLayer: Codable, Hashable, Sendable {
     public var name: String
+    /// The TFLite operator it came from, in Vela's words ("Conv2D", "MaxPool", ...).
+    public var operation: String
     /// "NPU" or "CPU".
     public var target: String
     public var cycles: Int
@@ -187,15 +194,15 @@ extension VelaReport {
     public static func layers(perLayerCSV: String) throws(VelaError) -> [VelaLayer] {
         let lines = perLayerCSV.split(whereSeparator: \.isNewline).map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
         guard let header = lines.first, let name = header.firstIndex(of: "Name"), let target = header.firstIndex(of: "Target"),
-              let cycles = header.firstIndex(of: "Op Cycles") else {
-            throw .unreadableReport(command: "vela", detail: "the per-layer CSV lacks a column 'Name', 'Target' or 'Op Cycles'")
+              let cycles = header.firstIndex(of: "Op Cycles"), let operation = header.firstIndex(of: "Original Operator") else {
+            throw .unreadableReport(command: "vela", detail: "the per-layer CSV lacks a column 'Name', 'Original Operator', 'Target' or 'Op Cycles'")
         }
         var layers: [VelaLayer] = []
         for (line, fields) in lines.enumerated().dropFirst() {
             guard fields.count == header.count, let count = Int(fields[cycles]) else {
                 throw .unreadableReport(command: "vela", detail: "line \(line + 1) of the per-layer CSV has no cycle count")
             }
-            layers.append(VelaLayer(name: fields[name], target: fields[target], cycles: count))
+            layers.append(VelaLayer(name: fields[name], operation: fields[operation], target: fields[target], cycles: count))
         }
         return layers
     }

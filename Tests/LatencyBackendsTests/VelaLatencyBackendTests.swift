@@ -32,12 +32,12 @@ struct VelaLatencyBackendTests {
             DepthwiseConv2D,DepthwiseConv2D,NPU,11992,0.83,stage2.unit0.branch1.dw
             """
         #expect(try VelaReport.layers(perLayerCSV: csv) == [
-            VelaLayer(name: "image.quantized", target: "CPU", cycles: 0),
-            VelaLayer(name: "stem.maxpool.padded", target: "NPU", cycles: 387_098),
-            VelaLayer(name: "stage2.unit0.branch1.dw", target: "NPU", cycles: 11992),
+            VelaLayer(name: "image.quantized", operation: "Quantize", target: "CPU", cycles: 0),
+            VelaLayer(name: "stem.maxpool.padded", operation: "Conv2D", target: "NPU", cycles: 387_098),
+            VelaLayer(name: "stage2.unit0.branch1.dw", operation: "DepthwiseConv2D", target: "NPU", cycles: 11992),
         ])
         #expect(throws: VelaError.unreadableReport(command: "vela", detail: "line 2 of the per-layer CSV has no cycle count")) {
-            try VelaReport.layers(perLayerCSV: "Target,Op Cycles,Name\nNPU,many,stem.conv")
+            try VelaReport.layers(perLayerCSV: "Original Operator,Target,Op Cycles,Name\nConv2D,NPU,many,stem.conv")
         }
         #expect(throws: VelaError.self) { try VelaReport.layers(perLayerCSV: "Target,Name\nNPU,stem.conv") }
     }
@@ -80,6 +80,9 @@ struct VelaLatencyBackendTests {
         let blocks = Dictionary(uniqueKeysWithValues: profile.blocks.map { ($0.block, $0.medianMilliseconds) })
         #expect([NetworkBlock.stem, .stage2, .stage3, .stage4].allSatisfy { blocks[$0]! > 0 })
         #expect(profile.layers.first?.medianMilliseconds == 0 && profile.layers.last?.medianMilliseconds == 0)
+        // The stem's convolution, which Vela names after the max pool's padding it writes into, is the stem's largest layer.
+        let stem = profile.layers.filter { $0.block == .stem }.max { $0.medianMilliseconds < $1.medianMilliseconds }
+        #expect(stem?.name == "stem.conv", "\(profile.layers.filter { $0.block == .stem }.map { ($0.name, $0.medianMilliseconds) })")
     }
 }
 
