@@ -44,8 +44,7 @@ public struct VelaLatencyBackend: LatencyBackend {
         let report = try compile(architecture)
         var measurement = try LatencyMeasurement(backend: name, architecture: architecture.description, threads: 1, warmupRuns: 0,
                                                  samples: TimedSamples(reported: [report.inferenceMilliseconds], stopReason: .maximumRuns))
-        measurement.npu = NPUMapping(npuOperators: report.npuOperators, cpuOperators: report.cpuOperators,
-                                     floatOperators: report.floatOperators, sramKiB: report.sramKiB)
+        measurement.npu = report.mapping
         return measurement
     }
 
@@ -131,21 +130,13 @@ public struct VelaReport: Codable, Hashable, Sendable {
     /// Estimated time of one inference on the NPU (Vela's `inference_time`).
     public var inferenceMilliseconds: Double
     public var cycles: Int
-    /// Operators Vela maps to the NPU and operators left on the CPU.
-    public var npuOperators: Int
-    public var cpuOperators: Int
-    /// Operators of the model that read or write float tensors (its float input and head), which
-    /// Vela leaves on the CPU by design; see `NPUMapping.fallbackOperators`.
-    public var floatOperators: Int
-    public var sramKiB: Double
+    /// Operators on the NPU and left on the CPU (beyond the model's float ones: fallbacks), SRAM.
+    public var mapping: NPUMapping
     public var dramKiB: Double
 
     /// Vela's operators in execution order with their estimated cycles (empty unless the
     /// per-layer estimate was asked for).
     public var layers: [VelaLayer] = []
-
-    /// Integer operators Vela could not map to the NPU.
-    public var fallbackOperators: Int { max(0, cpuOperators - floatOperators) }
 }
 
 /// One operator of Vela's per-layer estimate (`--verbose-performance`), named after the tensor it
@@ -183,11 +174,9 @@ extension VelaReport {
         self.accelerator = accelerator
         inferenceMilliseconds = try number("inference_time") * 1000
         cycles = Int(try number("cycles_total"))
-        sramKiB = try number("sram_memory_used")
         dramKiB = try number("dram_memory_used")
-        npuOperators = try operators("NPU")
-        cpuOperators = try operators("CPU")
-        self.floatOperators = floatOperators
+        mapping = NPUMapping(npuOperators: try operators("NPU"), cpuOperators: try operators("CPU"), floatOperators: floatOperators,
+                             sramKiB: try number("sram_memory_used"))
     }
 
     /// Reads Vela's per-layer CSV: a header naming the columns, then one operator per line.

@@ -14,10 +14,11 @@ struct VelaLatencyBackendTests {
             """
         let output = "Total SRAM used                                326.66 KiB\nCPU operators = 7 (5.4%)\nNPU operators = 122 (94.6%)\n"
         let report = try VelaReport(summaryCSV: csv, standardOutput: output, accelerator: "ethos-u65-256", floatOperators: 6)
-        #expect(report == VelaReport(accelerator: "ethos-u65-256", inferenceMilliseconds: 2.316906, cycles: 2_316_906, npuOperators: 122,
-                                     cpuOperators: 7, floatOperators: 6, sramKiB: 326.65625, dramKiB: 1775.375))
+        #expect(report == VelaReport(accelerator: "ethos-u65-256", inferenceMilliseconds: 2.316906, cycles: 2_316_906,
+                                     mapping: NPUMapping(npuOperators: 122, cpuOperators: 7, floatOperators: 6, sramKiB: 326.65625),
+                                     dramKiB: 1775.375))
         // One CPU operator beyond the float ones: an integer operator the NPU lacks.
-        #expect(report.fallbackOperators == 1)
+        #expect(report.mapping.fallbackOperators == 1)
         #expect(throws: VelaError.unreadableReport(command: "vela", detail: "no 'CPU operators = N' line in its output")) {
             try VelaReport(summaryCSV: csv, standardOutput: "NPU operators = 122 (94.6%)", accelerator: "ethos-u65-256", floatOperators: 7)
         }
@@ -56,13 +57,13 @@ struct VelaLatencyBackendTests {
         let small = try backend.compile(try DetectorArchitecture(shortName: "k3-g8-c24-w224"))
         let large = try backend.compile(try DetectorArchitecture(shortName: "k5-g1-c96-w320"))
         // Input QUANTIZE; DEQUANTIZE of the three branches, LOGISTIC, SOFTMAX, CONCATENATION.
-        #expect(small.cpuOperators == 7 && large.cpuOperators == 7)
-        #expect(small.floatOperators == 7 && small.fallbackOperators == 0 && large.fallbackOperators == 0)
-        #expect(small.npuOperators > 100 && small.sramKiB > 0)
+        #expect(small.mapping.cpuOperators == 7 && large.mapping.cpuOperators == 7)
+        #expect(small.mapping.floatOperators == 7 && small.mapping.fallbackOperators == 0 && large.mapping.fallbackOperators == 0)
+        #expect(small.mapping.npuOperators > 100 && small.mapping.sramKiB > 0)
         #expect(small.inferenceMilliseconds > 0 && small.inferenceMilliseconds < large.inferenceMilliseconds)
         let measured = try backend.measure(architecture: try DetectorArchitecture(shortName: "k3-g8-c24-w224"))
         #expect(measured.median == small.inferenceMilliseconds && measured.backend == "vela-ethos-u65-256")
-        #expect(measured.npu == NPUMapping(npuOperators: small.npuOperators, cpuOperators: 7, floatOperators: 7, sramKiB: small.sramKiB))
+        #expect(measured.npu == small.mapping)
     }
 
     /// `edgenas profile --latency 'vela ...'`: Vela's cycles attributed to the graph's layers add
