@@ -51,9 +51,9 @@ public struct VelaLatencyBackend: LatencyBackend {
     /// Vela's per-layer estimate as a layer profile (`edgenas profile --latency 'vela ...'`, and
     /// so `suggest-space` on the NPU's own bottleneck). Each of Vela's operators is named after
     /// the tensor it writes, which EdgeNAS names after the graph node it comes from (see
-    /// `LayerOwner`); its cycles, at the network's cycles per millisecond, go to that node. An
-    /// operator Vela fused into another's output (a convolution writing straight into the next
-    /// layer's padding, as the stem's before its max pool) goes back to the convolution.
+    /// `LayerOwner`); its cycles, at the network's milliseconds per cycle, go to that node. An
+    /// operator Vela fused with the next layer's explicit padding (the stem convolution writing
+    /// straight into its max pool's padded input) goes to the layer that feeds the padding.
     /// Operators left on the CPU (the float input and head) have no cycles in Vela's estimate.
     public func profile(_ architecture: DetectorArchitecture) throws -> LayerProfile {
         let report = try compile(architecture, perLayer: true)
