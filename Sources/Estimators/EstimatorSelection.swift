@@ -168,26 +168,28 @@ public struct EstimatorSelection {
         try cache?.claim(for: settings)
         var runs: [ReferenceRun] = []
         var proxyScores: [[ZeroCostProxyScore]] = []
-        var trainingSeconds: [Double] = []
-        /// The remaining references at the mean of those trained in this run.
+        // Wall time of each reference's step here (training, or replaying a queued job's, and
+        // its proxies) when it did any work: the remaining references at their mean.
+        var stepSeconds: [Double] = []
         func remaining(after index: Int) -> String {
-            guard !trainingSeconds.isEmpty, index + 1 < architectures.count else { return "" }
-            let seconds = trainingSeconds.reduce(0, +) / Double(trainingSeconds.count) * Double(architectures.count - index - 1)
+            guard !stepSeconds.isEmpty, index + 1 < architectures.count else { return "" }
+            let seconds = stepSeconds.reduce(0, +) / Double(stepSeconds.count) * Double(architectures.count - index - 1)
             return String(format: "; about %.0f s for the %d left", seconds, architectures.count - index - 1)
         }
         for (index, architecture) in architectures.enumerated() {
             let label = "[\(index + 1)/\(architectures.count)] \(architecture)"
+            let stepStarted = Date()
+            var worked = false
             if let cached = try cache?.reference(architecture) {
                 runs.append(cached)
                 log("\(label): training cached (AP@0.5 \(String(format: "%.4f", cached.finalAP)))")
             } else {
-                let started = Date()
                 let run = try trainer.train(architecture, epochs: settings.epochs)
                 try cache?.store(run, for: architecture)
                 runs.append(run)
-                trainingSeconds.append(Date().timeIntervalSince(started))
+                worked = true
                 log("\(label): trained \(settings.epochs) epochs in \(String(format: "%.1f", run.fullTrainingSeconds)) s, "
-                    + "AP@0.5 \(String(format: "%.4f", run.finalAP))\(remaining(after: index))")
+                    + "AP@0.5 \(String(format: "%.4f", run.finalAP))")
             }
             guard runs[index].epochs == settings.epochs, runs[index].trainingLosses.count == settings.epochs,
                   runs[index].validationLosses.count == settings.epochs, runs[index].epochSeconds.count == settings.epochs else {
@@ -200,7 +202,13 @@ public struct EstimatorSelection {
                 let scores = try proxies.scores(architecture)
                 try cache?.store(scores, for: architecture)
                 proxyScores.append(scores)
+                worked = true
                 log("\(label): proxies in \(String(format: "%.1f", scores.reduce(0) { $0 + $1.seconds })) s")
+            }
+            if worked {
+                stepSeconds.append(Date().timeIntervalSince(stepStarted))
+                let left = remaining(after: index)
+                if !left.isEmpty { log("\(label): done\(left)") }
             }
         }
         var strategies = learningCurveStrategies(runs)

@@ -97,13 +97,22 @@ struct FakeProxies: ProxyScorer {
         defer { try? FileManager.default.removeItem(at: directory) }
         let settings = SelectionSettings(epochs: 4, bootstrapResamples: 50, seed: 2, trainingKey: "fake")
         let first = FakeTrainer(order: architectures)
+        var firstLog: [String] = []
         let a = try EstimatorSelection(settings: settings).run(
-            architectures: architectures, trainer: first, proxies: FakeProxies(order: architectures), cache: SelectionCache(directory: directory))
+            architectures: architectures, trainer: first, proxies: FakeProxies(order: architectures), cache: SelectionCache(directory: directory),
+            log: { firstLog.append($0) })
         #expect(first.calls == 10)
+        // Each reference that did work says how long the rest will take; the last has none left.
+        #expect(firstLog.filter { $0.contains("s for the") }.count == 9)
+        #expect(firstLog.contains { $0.hasPrefix("[1/10]") && $0.hasSuffix("for the 9 left") })
         let second = FakeTrainer(order: architectures)
+        var secondLog: [String] = []
         let b = try EstimatorSelection(settings: settings).run(
-            architectures: architectures, trainer: second, proxies: FakeProxies(order: architectures), cache: SelectionCache(directory: directory))
+            architectures: architectures, trainer: second, proxies: FakeProxies(order: architectures), cache: SelectionCache(directory: directory),
+            log: { secondLog.append($0) })
         #expect(second.calls == 0)
+        // Nothing left to do, so no estimate (it used to say "about 0 s").
+        #expect(!secondLog.contains { $0.contains("s for the") })
         #expect(a.trueAP == b.trueAP)
         // Same taus from the cached records (the order of equal taus follows measured predictor times).
         #expect(Dictionary(uniqueKeysWithValues: a.table.rows.map { ($0.name, $0.kendallTau) })
