@@ -31,7 +31,7 @@ public struct DemoProject: Sendable {
     public var learningRate = 0.001
     public var shortEpochs = 2
     /// Fully trained references of the selection (the baseline among them).
-    public var references = 5
+    public var references = 8
     public var retrainCandidates = 3
     public var batchSize = 16
     public var bootstrapResamples = 1000
