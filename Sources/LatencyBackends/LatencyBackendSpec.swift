@@ -154,6 +154,12 @@ public enum LatencyBackendSpec: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// Whether its measurements say how an NPU compiler mapped the network (`LatencyMeasurement.npu`).
+    public var reportsNPUMapping: Bool {
+        if case .vela = self { return true }
+        return false
+    }
+
     /// The grammar, for error messages and help texts.
     public static let grammar = "int8 [ENGINE], fp32, onnxruntime [int8|fp32], agent URL, command TEMPLATE, predictor FILE or vela ACCELERATOR"
 

@@ -372,7 +372,8 @@ public struct ProjectConfig: Hashable, Sendable {
                           threads: try latencyNode?.optionalInt("threads", atLeast: 1) ?? 1, deployedPrecision: deployedPrecision,
                           deployedFormat: deployedFormat)
         try LatencyBackendFactory.validate(latency.backend)
-        if constraints.contains(where: { $0.metric == .npuFallbackOps }), !latency.backend.hasPrefix("vela") {
+        if constraints.contains(where: { $0.metric == .npuFallbackOps }),
+           (try? LatencyBackendSpec(parsing: latency.backend))?.reportsNPUMapping != true {
             throw .invalidValue(key: "constraints.npu_fallback_ops",
                                 expected: "latency.backend 'vela ACCELERATOR' (only an NPU compiler says which operators fall back to the CPU)",
                                 found: "latency.backend '\(latency.backend)'")

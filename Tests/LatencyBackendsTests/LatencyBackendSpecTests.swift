@@ -18,6 +18,9 @@ struct LatencyBackendSpecTests {
         #expect(try LatencyBackendSpec(parsing: "command bench -t {threads}") == .command("bench -t {threads}"))
         #expect(try LatencyBackendSpec(parsing: "predictor models/latency.json") == .predictor(path: "models/latency.json"))
         #expect(try LatencyBackendSpec(parsing: "vela ethos-u65-256") == .vela(accelerator: "ethos-u65-256"))
+        // Only an NPU compiler says how the network was mapped (what npu_fallback_ops needs).
+        #expect(try LatencyBackendSpec(parsing: "vela ethos-u65-256").reportsNPUMapping)
+        #expect(try !LatencyBackendSpec(parsing: "command 'vela-bench {model}'").reportsNPUMapping)
     }
 
     @Test func theDescriptionParsesBack() throws {
