@@ -230,18 +230,16 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "Architecture to evaluate (default: the checkpoint's; with --init, the weights are inherited into it).")
     var arch: String?
 
-    @Option(help: "Split to evaluate.")
-    var split = "val"
-
     func run() throws {
         let requested = try arch.map { try DetectorArchitecture(shortName: $0) }
+        // The split evaluated is --val-split (an own --split option here once shadowed it silently).
+        let images = try dataset.load(split: dataset.valSplit)
         let (detector, _, pretrained) = try trained.loadDetector(classNames: dataset.classNames, architecture: requested) {
             try dataset.load(split: dataset.trainSplit)
         }
-        let images = try dataset.load(split: split)
         let result = try DetectorEvaluation.evaluate(detector, on: images)
         print(String(format: "%@ on %@/%@: AP@0.5 %.4f  mAP@[.5:.95] %.4f  (%d images, %d detections)",
-                     detector.architecture.description, dataset.data, split, result.averagePrecision50, result.cocoAveragePrecision,
+                     detector.architecture.description, dataset.data, dataset.valSplit, result.averagePrecision50, result.cocoAveragePrecision,
                      result.images, result.detections))
         if arch == nil, let pretrained { try evaluateWithTheCheckpointClasses(pretrained, on: images) }
     }

@@ -89,6 +89,11 @@ struct DatasetFormatCommandTests {
         ])
         #expect(run.status == 0, "\(run.output)")
         #expect(run.output.contains("AP@0.5"), "\(run.output)")
+        // eval scores the split --val-split names.
+        let evaluated = try DoctorCommandTests.edgenas([
+            "eval", "--data", yolo.path, "--format", "yolo", "--checkpoint", directory.appendingPathComponent("run").path, "--val-split", "train",
+        ])
+        #expect(evaluated.status == 0 && evaluated.output.contains("/train: AP@0.5") && evaluated.output.contains("(6 images"), "\(evaluated.output)")
 
         let wrong = try DoctorCommandTests.edgenas(["train", "--data", yolo.path, "--format", "kitti"])
         #expect(wrong.status == 64 && wrong.output.contains("--format must be one of voc, yolo, coco"), "\(wrong.output)")
