@@ -120,8 +120,9 @@ public final class PostgresStorage: ClosableStudyStorage {
         }
     }
 
-    /// The first connection. A server that is restarting refuses connections for a moment, so
-    /// a refused connection is tried again for about 8 s (0.25 s, doubling): a worker started
+    /// The first connection. A server that is restarting refuses connections for a moment,
+    /// then answers "the database system is starting up" (SQLSTATE 57P03) until it accepts
+    /// sessions, so either is tried again for about 8 s (0.25 s, doubling): a worker started
     /// while the database restarts waits for it instead of exiting. A server that does not
     /// answer at all fails after the connect timeout, at once.
     private static func connectWaitingForRestart(_ settings: PostgresSettings) async throws -> PostgresConnection {
@@ -129,11 +130,17 @@ public final class PostgresStorage: ClosableStudyStorage {
         while true {
             do {
                 return try await connect(settings)
-            } catch StorageError.unreachable(_, _, let reason) where reason.localizedCaseInsensitiveContains("refused") && pause <= 4 {
+            } catch StorageError.unreachable(_, _, let reason) where isRestarting(reason) && pause <= 4 {
                 try await Task.sleep(for: .seconds(pause))
                 pause *= 2
             }
         }
+    }
+
+    /// Whether a failed connection's reason is a server restarting: the connection refused, or
+    /// SQLSTATE 57P03 (cannot_connect_now: starting up, shutting down, in recovery).
+    static func isRestarting(_ reason: String) -> Bool {
+        reason.localizedCaseInsensitiveContains("refused") || reason.contains("57P03")
     }
 
     private static func connect(_ settings: PostgresSettings) async throws -> PostgresConnection {

@@ -60,6 +60,14 @@ struct StorageURLTests {
         }
     }
 
+    /// What a restarting server answers, as CI saw it, is waited for; anything else fails at once.
+    @Test func aServerStartingUpCountsAsRestarting() {
+        #expect(PostgresStorage.isRestarting("the database system is starting up (SQLSTATE 57P03)"))
+        #expect(PostgresStorage.isRestarting("Connection refused (errno: 111)"))
+        #expect(!PostgresStorage.isRestarting("password authentication failed for user \"u\" (SQLSTATE 28P01)"))
+        #expect(!PostgresStorage.isRestarting("no answer within 2.0 s"))
+    }
+
     @Test func refusedConnectionNamesHostPortAndReason() async throws {
         // Port 1 on loopback: nothing listens there, so the connection is refused at once.
         let start = Date()

@@ -27,9 +27,16 @@ struct DistributedSearchTests {
         }
         var output: String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
         /// Waits for the process to end without blocking a concurrency-pool thread; throws when
-        /// it is still running at `deadline`.
-        func exit(before deadline: ContinuousClock.Instant) async throws {
-            while process.isRunning, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(200)) }
+        /// it is still running at `deadline`, or at once when `watched` (the search, whose plan
+        /// the workers wait for) has failed meanwhile.
+        func exit(before deadline: ContinuousClock.Instant, unlessFailed watched: Process_? = nil) async throws {
+            while process.isRunning, ContinuousClock.now < deadline {
+                if let watched, !watched.process.isRunning {
+                    try #require(watched.process.terminationStatus == 0,
+                                 "\(watched.log.lastPathComponent) failed while \(log.lastPathComponent) waited: \(watched.output)")
+                }
+                try await Task.sleep(for: .milliseconds(200))
+            }
             try #require(!process.isRunning, "\(log.lastPathComponent) still running at the deadline: \(output)")
         }
         deinit { if process.isRunning { process.terminate() } }
@@ -88,7 +95,7 @@ struct DistributedSearchTests {
         let deadline = ContinuousClock.now + .seconds(600)
 
         for victim in 0..<kills {
-            try await workers[victim].exit(before: deadline)
+            try await workers[victim].exit(before: deadline, unlessFailed: search)
             #expect(workers[victim].process.terminationReason == .uncaughtSignal && workers[victim].process.terminationStatus == SIGKILL,
                     "worker \(victim) did not die mid-trial: \(workers[victim].output)")
             workers.append(try Process_(["worker", "--config", "edgenas.yaml"] + liveness, in: directory, label: "worker\(victim)-restarted"))
@@ -104,7 +111,7 @@ struct DistributedSearchTests {
             }
         }
 
-        for process in [search] + workers { try await process.exit(before: deadline) }
+        for process in [search] + workers { try await process.exit(before: deadline, unlessFailed: search) }
         #expect(search.process.terminationStatus == 0, "\(search.output)")
         for worker in workers.dropFirst(kills) { #expect(worker.process.terminationStatus == 0, "\(worker.output)") }
 
