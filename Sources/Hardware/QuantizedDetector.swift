@@ -78,20 +78,12 @@ public final class QuantizedDetector {
         inputGrid = try parameters.activation(DetectorGraph.inputName)
         let folded = try detector.foldedConvolutions()
         var steps: [Step] = []
-        // Each node's output grid: its own, or its input's for operations that keep the range.
-        var gridOf: [String: ActivationQuantization] = [DetectorGraph.inputName: inputGrid]
-        for node in graph.nodes {
-            switch node.operation {
-            case .maxPool, .averagePool, .upsampleNearest, .channelSlice, .channelShuffle: gridOf[node.name] = gridOf[node.inputs[0]]
-            case .convolution, .concatenate, .add: gridOf[node.name] = try parameters.activation(node.name)
-            case .detectionOutput: break
-            }
-        }
         for node in graph.nodes {
             switch node.operation {
             case .convolution(let spec):
                 guard let conv = folded[node.name] else { throw QuantizationError.missingNode(node.name, kind: "convolution") }
-                guard let inputScale = gridOf[node.inputs[0]]?.scale else { throw QuantizationError.missingNode(node.inputs[0], kind: "activation") }
+                // The input's grid (operations that keep the range carry their input's, inherited).
+                let inputScale = try parameters.activation(node.inputs[0]).scale
                 let scales = try parameters.weight(node.name).scales
                 let weight = try Tensor(conv.weight, shape: conv.weightShape)
                     .quantized(scales: scales, zeroPoints: Array(repeating: 0, count: scales.count), axis: 0, dtype: .qint8)
