@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Hardware
+import LatencyBackends
 import ONNXExport
 import TFLiteExport
 import Torch
@@ -29,9 +30,8 @@ struct ExportCommand: ParsableCommand {
         'scripts/check_tflite.py <output>/check'.
         """)
 
-    enum Format: String, CaseIterable {
-        case onnx, tflite
-    }
+    /// The model formats a board deploys, the same the latency backends send it.
+    typealias Format = DeployedModel.Format
 
     @OptionGroup var dataset: DatasetOptionGroup
     @OptionGroup var trained: CheckpointOptionGroup
