@@ -8,7 +8,7 @@
 The bundle (export/check, as for scripts/check_onnx.py) holds letterboxed validation images, EdgeNAS's
 outputs on them (libtorch FP32 and libtorch INT8), the ground truth and EdgeNAS's AP@0.5. This script:
 1. loads each .tflite model in LiteRT's interpreter and checks its structure: one float input
-   [1, S, S, 3] and one float output [1, G, G, 5 + classes]; in the INT8 model every convolution's
+   [1, H, W, 3] and one float output [1, rows, columns, 5 + classes]; in the INT8 model every convolution's
    input, filter and output are int8 and its filter quantized per output channel (or per tensor,
    with --per-tensor) with zero point 0,
    its bias int32 with scale input scale x filter scale (the structure Vela and NPU delegates need);
@@ -40,13 +40,13 @@ CONVOLUTIONS = {"CONV_2D", "DEPTHWISE_CONV_2D"}
 def structure_failures(interpreter, precision, manifest):
     """What is wrong with the model's inputs, outputs and (INT8) convolution quantization."""
     failures = []
-    size = manifest["inputShape"][-1]
-    grid, channels = manifest["outputShape"][-1], manifest["outputShape"][1]
+    height, width = manifest["inputShape"][-2:]
+    channels, rows, columns = manifest["outputShape"][1:]
     (image,), (output,) = interpreter.get_input_details(), interpreter.get_output_details()
-    if list(image["shape"]) != [1, size, size, 3] or image["dtype"] != np.float32:
-        failures.append(f"{precision}: input {image['shape']} {image['dtype']}, expected float32 [1, {size}, {size}, 3]")
-    if list(output["shape"]) != [1, grid, grid, channels] or output["dtype"] != np.float32:
-        failures.append(f"{precision}: output {output['shape']} {output['dtype']}, expected float32 [1, {grid}, {grid}, {channels}]")
+    if list(image["shape"]) != [1, height, width, 3] or image["dtype"] != np.float32:
+        failures.append(f"{precision}: input {image['shape']} {image['dtype']}, expected float32 [1, {height}, {width}, 3]")
+    if list(output["shape"]) != [1, rows, columns, channels] or output["dtype"] != np.float32:
+        failures.append(f"{precision}: output {output['shape']} {output['dtype']}, expected float32 [1, {rows}, {columns}, {channels}]")
     if precision != "int8":
         return failures
     tensors = {t["index"]: t for t in interpreter.get_tensor_details()}
@@ -74,7 +74,7 @@ def structure_failures(interpreter, precision, manifest):
 
 
 def run_litert(path, inputs):
-    """Outputs [N, C, G, G] of the model on inputs [N, 3, S, S], run one image at a time."""
+    """Outputs [N, C, rows, columns] of the model on inputs [N, 3, H, W], run one image at a time."""
     interpreter = Interpreter(model_path=path, num_threads=1)
     interpreter.allocate_tensors()
     (image,), (output,) = interpreter.get_input_details(), interpreter.get_output_details()

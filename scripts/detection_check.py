@@ -12,9 +12,10 @@ def load_floats(path, shape):
 
 
 def decode(output, manifest):
-    """Detections [(score, class, x0, y0, x1, y1)] of one image's output [5 + classes, G, G]."""
-    grid = manifest["gridSize"]
-    size = manifest["inputShape"][-1]
+    """Detections [(score, class, x0, y0, x1, y1)] of one image's output [5 + classes, rows, columns]
+    in the pixels of the manifest's input [N, 3, height, width]."""
+    rows, columns = output.shape[1], output.shape[2]
+    height, width = manifest["inputShape"][-2], manifest["inputShape"][-1]
     classes = manifest["classCount"]
     flat = output.reshape(output.shape[0], -1).astype(np.float64)
     objectness = flat[0]
@@ -23,14 +24,14 @@ def decode(output, manifest):
     best_probability = probabilities[best_class, np.arange(flat.shape[1])]
     scores = np.power(np.maximum(0, objectness), 0.6) * np.power(np.maximum(0, best_probability), 0.4)
     cells = np.nonzero(scores >= manifest["scoreThreshold"])[0]
-    x = (cells % grid).astype(np.float64)
-    y = (cells // grid).astype(np.float64)
-    cx = (x + np.tanh(flat[1, cells])) / grid
-    cy = (y + np.tanh(flat[2, cells])) / grid
+    x = (cells % columns).astype(np.float64)
+    y = (cells // columns).astype(np.float64)
+    cx = (x + np.tanh(flat[1, cells])) / columns
+    cy = (y + np.tanh(flat[2, cells])) / rows
     w = 1 / (1 + np.exp(-flat[3, cells]))
     h = 1 / (1 + np.exp(-flat[4, cells]))
-    boxes = np.stack([(cx - w / 2) * size, (cy - h / 2) * size, (cx + w / 2) * size, (cy + h / 2) * size], axis=1)
-    boxes = np.clip(boxes, 0, size)
+    boxes = np.stack([(cx - w / 2) * width, (cy - h / 2) * height, (cx + w / 2) * width, (cy + h / 2) * height], axis=1)
+    boxes = np.clip(boxes, 0, [width, height, width, height])
     detections = [(scores[c], int(best_class[c]), *boxes[i]) for i, c in enumerate(cells)]
     return nms(detections, manifest["nmsIoU"], manifest["maxDetections"])
 

@@ -62,10 +62,10 @@ public struct DetectorReferenceTrainer: ReferenceTrainer {
     public func train(_ architecture: DetectorArchitecture, epochs: Int, stoppingAfter lastEpoch: Int,
                       validation: LearningCurveStrategy.Validation, measuringValidationLoss: Bool = true,
                       checkpoint: URL? = nil, afterValidation: EpochReport? = nil) throws -> ReferenceRun {
-        let size = architecture.inputSizePixels
         let seed = configuration.seed
         let loader = BatchLoader(dataset: trainingSet, batchSize: batchSize,
-                                 augmentation: AugmentationConfig(outputWidth: size, outputHeight: size), shuffle: true, seed: seed,
+                                 augmentation: AugmentationConfig(trainingAt: architecture),
+                                 shuffle: true, seed: seed,
                                  dropLast: trainingSet.count >= 2 * batchSize)
         var configuration = self.configuration
         configuration.epochs = epochs
@@ -138,17 +138,17 @@ public struct DetectorReferenceTrainer: ReferenceTrainer {
 
     /// Mean loss over the validation images, letterboxed, in evaluation mode, without gradients.
     private func validationLoss(_ detector: Detector, loss: DetectionLoss) throws -> Double {
-        let size = detector.architecture.inputSizePixels
-        let loader = BatchLoader(dataset: validationSet, batchSize: batchSize, augmentation: .evaluation(width: size, height: size),
-                                 shuffle: false, seed: 0)
+        let architecture = detector.architecture
+        let loader = BatchLoader(dataset: validationSet, batchSize: batchSize,
+                                 augmentation: .evaluation(at: architecture), shuffle: false, seed: 0)
         let wasTraining = detector.isTraining
         detector.eval()
         defer { detector.train(wasTraining) }
         var total = 0.0, images = 0
         for index in 0..<loader.batchesPerEpoch {
             let batch = try loader.batch(epoch: 0, index: index)
-            let input = try Tensor(batch.images, shape: [batch.batchSize, 3, size, size])
-            let value = try Torch.withNoGrad { try loss(detector.branches(input), targets: batch.objects, inputSize: size).terms.total }
+            let input = try Tensor(batch.images, shape: architecture.inputShape(batch: batch.batchSize))
+            let value = try Torch.withNoGrad { try loss(detector.branches(input), targets: batch.objects).terms.total }
             total += value * Double(batch.batchSize)
             images += batch.batchSize
         }
@@ -177,15 +177,14 @@ public struct DetectorProxyScorer: ProxyScorer {
     }
 
     public func scores(_ architecture: DetectorArchitecture) throws -> [ZeroCostProxyScore] {
-        let size = architecture.inputSizePixels
-        let loader = BatchLoader(dataset: trainingSet, batchSize: batchSize, augmentation: .evaluation(width: size, height: size),
-                                 shuffle: true, seed: seed)
+        let loader = BatchLoader(dataset: trainingSet, batchSize: batchSize,
+                                 augmentation: .evaluation(at: architecture), shuffle: true, seed: seed)
         let batch = try loader.batch(epoch: 0, index: 0)
         let detector = try Torch.seeded(seed) {
             try initialization?.makeDetector(architecture, recalibratingOn: trainingSet).detector ?? Detector(architecture)
         }
         let network = DetectorProxyNetwork(detector: detector)
-        let proxyBatch = ProxyBatch(inputs: try Tensor(batch.images, shape: [batch.batchSize, 3, size, size]), targets: batch.objects,
+        let proxyBatch = ProxyBatch(inputs: try Tensor(batch.images, shape: architecture.inputShape(batch: batch.batchSize)), targets: batch.objects,
                                     groups: DetectorProxyNetwork.objectCountGroups(batch.objects))
         return try ZeroCostProxyEvaluator(seed: seed).scores(proxies, network: network, batch: proxyBatch)
     }

@@ -216,13 +216,13 @@ public struct LayerProfiler: Sendable {
         let quantization = inputQuantizationSamples.flatMap { LatencyStatistics($0) }
         let total = layerStatistics.reduce(0) { $0 + $1.median } + (quantization?.median ?? 0)
         let bytesPerElement = precision == .fp32 ? 4 : 1
-        let side = graph.architecture.inputSizePixels
+        let image = graph.architecture.imageShape
         // The image quantization of an INT8 network, as a first stem layer.
         let quantizationLayer = quantization.map {
             LayerProfile.Layer(
-                name: LayerProfile.inputQuantizationName, block: .stem, operation: "quantize", outputShape: "3x\(side)x\(side)",
+                name: LayerProfile.inputQuantizationName, block: .stem, operation: "quantize", outputShape: image.description,
                 medianMilliseconds: $0.median, minimumMilliseconds: $0.minimum, share: total > 0 ? $0.median / total : 0,
-                multiplyAccumulates: 0, floatingPointOperations: 0, parameters: 0, activationBytes: 3 * side * side)
+                multiplyAccumulates: 0, floatingPointOperations: 0, parameters: 0, activationBytes: image.elementCount)
         }
         let layers = (quantizationLayer.map { [$0] } ?? []) + zip(graph.nodes, layerStatistics).map { node, layer in
             LayerProfile.Layer(

@@ -56,10 +56,9 @@ public func makeDetector(_ architecture: DetectorArchitecture, seed: UInt64, wei
     return detector
 }
 
-/// A [1, 3, S, S] image of uniform values in [0, 1) (the range of the data pipeline's images).
+/// A [1, 3, H, W] image of uniform values in [0, 1) (the range of the data pipeline's images).
 func randomImage(_ architecture: DetectorArchitecture, seed: UInt64) throws -> Tensor {
-    let side = architecture.inputSizePixels
-    return try Tensor.uniform([1, 3, side, side], generator: Generator(seed: seed ^ 0x1A7E_1C7))
+    try Tensor.uniform(architecture.inputShape(batch: 1), generator: Generator(seed: seed ^ 0x1A7E_1C7))
 }
 
 /// The INT8 calibration of `detector` on `count` seeded random images (at least one): latency

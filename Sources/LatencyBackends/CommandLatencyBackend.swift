@@ -8,7 +8,8 @@ import Vision
 ///
 /// The template's placeholders are replaced, shell-quoted, before each run:
 /// `{model}` the model file, `{threads}` the thread count, `{architecture}` the
-/// architecture's short name, `{input_size}` the input side in pixels. Other text in braces
+/// architecture's short name, `{input_width}` and `{input_height}` the input's size in pixels,
+/// `{input_size}` the side of a square input (`WIDTHxHEIGHT` for another). Other text in braces
 /// (an awk program, say) is left as it is.
 ///
 /// The benchmark runs its own warm-up and repeats; its last non-empty output line is its
@@ -34,7 +35,7 @@ public struct CommandLatencyBackend: LatencyBackend {
     public var name: String { "command" }
 
     /// The placeholders a template may use.
-    public static let placeholders = ["{model}", "{threads}", "{architecture}", "{input_size}"]
+    public static let placeholders = ["{model}", "{threads}", "{architecture}", "{input_size}", "{input_width}", "{input_height}"]
 
     public func measure(architecture: DetectorArchitecture) throws -> LatencyMeasurement {
         guard threads >= 1 else { throw HardwareError.invalidSetting("threads", value: String(threads), expected: "at least 1") }
@@ -60,7 +61,10 @@ public struct CommandLatencyBackend: LatencyBackend {
         if let model { command = command.replacingOccurrences(of: "{model}", with: shellQuoted(model.path)) }
         command = command.replacingOccurrences(of: "{threads}", with: String(threads))
         command = command.replacingOccurrences(of: "{architecture}", with: shellQuoted(architecture.description))
-        return command.replacingOccurrences(of: "{input_size}", with: String(architecture.inputSizePixels))
+        let (width, height) = (architecture.inputWidth, architecture.inputHeight)
+        command = command.replacingOccurrences(of: "{input_width}", with: String(width))
+        command = command.replacingOccurrences(of: "{input_height}", with: String(height))
+        return command.replacingOccurrences(of: "{input_size}", with: width == height ? String(width) : "\(width)x\(height)")
     }
 
     /// `text` as one word for `/bin/sh`: in single quotes, each single quote written as '\''.

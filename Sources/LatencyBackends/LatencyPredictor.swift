@@ -54,8 +54,7 @@ public enum KernelFeatures {
 
     /// Per-kind sums over `graph`'s nodes: kind -> [MACs, input elements, output elements, launches].
     public static func sums(_ graph: DetectorGraph) -> [String: [Double]] {
-        let side = graph.architecture.inputSizePixels
-        var elements: [String: Int] = [DetectorGraph.inputName: 3 * side * side]
+        var elements: [String: Int] = [DetectorGraph.inputName: graph.architecture.imageShape.elementCount]
         var sums: [String: [Double]] = [:]
         for node in graph.nodes {
             let inputElements = node.inputs.reduce(0) { $0 + (elements[$1] ?? 0) }

@@ -40,8 +40,7 @@ public enum DetectorONNXExporter {
         onnxGraph.name = "edgenas-\(architecture)"
         onnxGraph.node = writer.builder.nodes
         onnxGraph.initializer = writer.builder.initializers
-        let size = architecture.inputSizePixels
-        onnxGraph.input = [batchedFloatValue(inputName, channels: 3, height: size, width: size)]
+        onnxGraph.input = [batchedFloatValue(inputName, channels: 3, height: architecture.inputHeight, width: architecture.inputWidth)]
         let output = graph.output.outputShape
         onnxGraph.output = [batchedFloatValue(outputName, channels: output.channels, height: output.height, width: output.width)]
 
@@ -83,21 +82,21 @@ public struct ONNXModelMetadata: Sendable {
     public var entries: [(key: String, value: String)]
 
     public init(architecture: DetectorArchitecture, classNames: [String], quantization: QuantizationParameters?) {
-        let size = architecture.inputSizePixels
+        let (width, height) = (architecture.inputWidth, architecture.inputHeight)
         let padding = String(format: "%.6f", Double(114) / 255)
         let classes = (try? JSONEncoder().encode(classNames)).flatMap { String(data: $0, encoding: .utf8) } ?? "[]"
         var entries: [(String, String)] = [
             ("edgenas.architecture", architecture.description),
-            ("edgenas.input_size", "\(size)"),
+            ("edgenas.input_size", "\(width)x\(height)"),
             ("edgenas.class_names", classes),
             ("edgenas.precision", quantization == nil ? "fp32" : "int8-qdq"),
             ("edgenas.preprocessing",
-             "RGB, float32 NCHW, values in [0, 1] (pixel / 255), no mean or std; letterbox the image to \(size)x\(size): "
-                + "scale by min(\(size)/width, \(size)/height), centre, pad with \(padding)."),
+             "RGB, float32 NCHW, values in [0, 1] (pixel / 255), no mean or std; letterbox the image to \(width)x\(height) (width x height): "
+                + "scale by min(\(width)/width, \(height)/height), centre, pad with \(padding)."),
             ("edgenas.postprocessing",
-             "output [batch, 5 + classes, \(architecture.gridSize), \(architecture.gridSize)], one cell per \(DetectorArchitecture.outputStride) px: "
-                + "channel 0 objectness (sigmoid applied), 1-2 box centre offsets (centre = (cell + tanh(v)) / grid), "
-                + "3-4 box width and height (size = sigmoid(v) x input size), 5... class probabilities (softmax applied); "
+             "output [batch, 5 + classes, \(architecture.gridHeight), \(architecture.gridWidth)] (rows, columns), one cell per \(DetectorArchitecture.outputStride) px: "
+                + "channel 0 objectness (sigmoid applied), 1-2 box centre offsets (centre = (cell + tanh(v)) / cells along that axis), "
+                + "3-4 box width and height (sigmoid(v) x input width, sigmoid(v) x input height), 5... class probabilities (softmax applied); "
                 + "score = objectness^0.6 x class probability^0.4; per-class NMS at IoU 0.45; map boxes back through the letterbox."),
         ]
         if let quantization {

@@ -31,7 +31,6 @@ public enum ExportCheckBundle {
         /// Per image, ground-truth boxes in network-input pixels (letterboxed like the inputs).
         public var groundTruth: [[GroundTruthBox]]
         public var classCount: Int
-        public var gridSize: Int
         public var scoreThreshold: Double
         public var nmsIoU: Double
         public var maxDetections: Int
@@ -55,20 +54,20 @@ public enum ExportCheckBundle {
     }
 
     /// Writes the bundle for the first `imageCount` images of `dataset` into `directory`:
-    /// `runs` are EdgeNAS's forward functions by name (image batch [N, 3, S, S] -> output).
+    /// `runs` are EdgeNAS's forward functions by name (image batch [N, 3, height, width] -> output).
     /// A run is named `edgenas-<precision>` for the models of that precision to be compared with.
     public static func write(
         to directory: URL, architecture: DetectorArchitecture, dataset: any DetectionDataset, imageCount: Int,
         models: [String: String], tfliteModels: [String: String] = [:], runs: [(name: String, forward: (Tensor) throws -> Tensor)],
         int8BranchScales: [Double]? = nil, int8Engine: String? = nil
     ) throws {
-        let size = architecture.inputSizePixels
+        let (width, height) = (architecture.inputWidth, architecture.inputHeight)
         let count = Swift.min(imageCount, dataset.count)
-        let loader = BatchLoader(dataset: dataset, batchSize: Swift.max(1, count), augmentation: .evaluation(width: size, height: size),
+        let loader = BatchLoader(dataset: dataset, batchSize: Swift.max(1, count), augmentation: .evaluation(at: architecture),
                                  shuffle: false, seed: 0)
         let batch = try loader.batch(epoch: 0, index: 0)
-        let images = Array(batch.images.prefix(count * 3 * size * size))
-        let input = try Tensor(images, shape: [count, 3, size, size])
+        let images = Array(batch.images.prefix(count * 3 * height * width))
+        let input = try Tensor(images, shape: architecture.inputShape(batch: count))
         let groundTruth = (0..<count).map { slot in
             dataset.item(at: batch.itemIndices[slot]).objects.map { object in
                 let box = batch.transforms[slot].toOutput(object.box)
@@ -89,7 +88,8 @@ public enum ExportCheckBundle {
             let evaluated = (0..<count).map { slot in
                 let detections = DetectorEvaluation.decode(
                     output: values[(slot * perImage)..<((slot + 1) * perImage)], classCount: architecture.classCount,
-                    gridSize: architecture.gridSize, inputSize: size, scoreThreshold: decoding.score, nmsIoU: decoding.nms,
+                    columns: architecture.gridWidth, rows: architecture.gridHeight, inputWidth: width, inputHeight: height,
+                    scoreThreshold: decoding.score, nmsIoU: decoding.nms,
                     maxDetections: decoding.maximum)
                 let truth = groundTruth[slot].map {
                     ObjectAnnotation(box: BoundingBox(x0: $0.box[0], y0: $0.box[1], x1: $0.box[2], y1: $0.box[3]), classIndex: $0.classIndex,
@@ -103,9 +103,9 @@ public enum ExportCheckBundle {
             manifestRuns[run.name] = Run(outputs: file, averagePrecision50: ap)
         }
         let manifest = Manifest(
-            architecture: architecture.description, inputShape: [count, 3, size, size], outputShape: outputShape, inputs: inputsFile,
+            architecture: architecture.description, inputShape: architecture.inputShape(batch: count), outputShape: outputShape, inputs: inputsFile,
             models: models, tfliteModels: tfliteModels, runs: manifestRuns, groundTruth: groundTruth, classCount: architecture.classCount,
-            gridSize: architecture.gridSize, scoreThreshold: decoding.score, nmsIoU: decoding.nms, maxDetections: decoding.maximum,
+            scoreThreshold: decoding.score, nmsIoU: decoding.nms, maxDetections: decoding.maximum,
             int8BranchScales: int8BranchScales, int8Engine: int8Engine)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

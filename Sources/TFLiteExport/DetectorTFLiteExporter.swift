@@ -86,13 +86,13 @@ private struct TFLiteGraphWriter {
     private var activationType: TFLiteTensorType { quantization == nil ? .float32 : .int8 }
 
     mutating func write(_ graph: DetectorGraph, convolutions: [String: FoldedConvolution]) throws(DetectorExportError) {
-        let size = Int32(graph.architecture.inputSizePixels)
-        let image = addTensor(DetectorTFLiteExporter.inputName, shape: [1, size, size, 3], type: .float32)
+        let shape = [1, Int32(graph.architecture.inputHeight), Int32(graph.architecture.inputWidth), 3]
+        let image = addTensor(DetectorTFLiteExporter.inputName, shape: shape, type: .float32)
         model.inputs = [image]
         if quantization != nil {
             let grid = try activationGrid(DetectorGraph.inputName)
             tensorOf[DetectorGraph.inputName] = operation(.quantize, inputs: [image], output: "image.quantized",
-                                                          shape: [1, size, size, 3], quantization: grid)
+                                                          shape: shape, quantization: grid)
         } else {
             tensorOf[DetectorGraph.inputName] = image
         }

@@ -9,7 +9,8 @@ public enum ArchitectureSpace {
         case kernel        // headKernelSize
         case groups        // headGroups
         case channels      // headChannels
-        case width         // inputWidthPixels
+        case width         // inputWidthPixels, the height scaled with it (`atInputWidth`)
+        case height        // inputHeightPixels, when searched on its own
         case neck          // neckChannels
         case stem          // stemChannels
         case spp           // sppBranches
@@ -27,6 +28,7 @@ public enum ArchitectureSpace {
             case .groups: architecture.headGroups
             case .channels: architecture.headChannels
             case .width: architecture.inputWidthPixels
+            case .height: architecture.inputHeightPixels ?? architecture.inputWidthPixels
             case .neck: architecture.neckChannels
             case .stem: architecture.stemChannels
             case .spp: architecture.sppBranches
@@ -45,7 +47,8 @@ public enum ArchitectureSpace {
             case .kernel: architecture.headKernelSize = value
             case .groups: architecture.headGroups = value
             case .channels: architecture.headChannels = value
-            case .width: architecture.inputWidthPixels = value
+            case .width: architecture = architecture.atInputWidth(value)
+            case .height: architecture.inputHeightPixels = value == architecture.inputWidthPixels ? nil : value
             case .neck: architecture.neckChannels = value
             case .stem: architecture.stemChannels = value
             case .spp: architecture.sppBranches = value
@@ -77,7 +80,9 @@ public enum ArchitectureSpace {
         _ parameters: [String: ParameterValue], base: DetectorArchitecture
     ) throws -> DetectorArchitecture {
         var result = base
-        for (name, value) in parameters {
+        // The height last: a searched width scales the base's height, a searched height replaces it.
+        let height = Parameter.height.rawValue
+        for (name, value) in parameters.filter({ $0.key != height }) + parameters.filter({ $0.key == height }) {
             guard let parameter = Parameter(rawValue: name) else { throw ArchitectureSpaceError.unknownParameter(name) }
             guard let number = value.numericValue, number == number.rounded() else {
                 throw ArchitectureSpaceError.notAnInteger(parameter: name, value: value)

@@ -90,7 +90,7 @@ public struct DemoProject: Sendable {
         let train = try VOCDataset(root: data, split: "train"), validation = try VOCDataset(root: data, split: "val")
         let architecture = DetectorArchitecture.baseline
         let loader = BatchLoader(dataset: train, batchSize: batchSize, augmentation: AugmentationConfig(
-            outputWidth: architecture.inputSizePixels, outputHeight: architecture.inputSizePixels), shuffle: true, seed: seed,
+            trainingAt: architecture), shuffle: true, seed: seed,
             dropLast: train.count >= 2 * batchSize)
         let configuration = TrainingConfiguration(epochs: baseEpochs, warmupIterations: min(100, baseEpochs * loader.batchesPerEpoch / 5), seed: seed)
         let trainer = try Trainer(detector: Torch.seeded(seed) { try Detector(architecture) }, configuration: configuration,
@@ -123,7 +123,7 @@ public struct DemoProject: Sendable {
         let initialization = try DetectorInitialization(path: baseModel.path, classNames: ["person"])
         let architecture = initialization.sourceArchitecture
         let loader = BatchLoader(dataset: train, batchSize: batchSize, augmentation: AugmentationConfig(
-            outputWidth: architecture.inputSizePixels, outputHeight: architecture.inputSizePixels), shuffle: true, seed: seed &+ 1,
+            trainingAt: architecture), shuffle: true, seed: seed &+ 1,
             dropLast: train.count >= 2 * batchSize)
         var configuration = TrainingConfiguration.defaults(fineTuning: true, epochs: supernetEpochs, seed: seed)
         configuration.learningRate = learningRate

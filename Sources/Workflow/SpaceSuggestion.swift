@@ -112,7 +112,7 @@ extension ArchitectureSpace {
         case .stem, .stage2Channels, .stage3Channels, .stage4Channels, .neck: return channelGrid(shrinkTo: (1, 2), growTo: (4, 3))
         case .stage2Repeats, .stage3Repeats, .stage4Repeats: return .int(low: max(1, value / 4), high: value, step: 1)
         case .spp: return .int(low: 1, high: 3, step: 1)
-        case .width:
+        case .width, .height:
             let stride = DetectorArchitecture.backboneStride
             return .int(low: value - value * 3 / 10 / stride * stride, high: value, step: stride)
         }
@@ -139,6 +139,7 @@ extension ArchitectureSpace {
 
     /// Every choice of every block opened around `base`: the extended space of the family.
     public static func extendedSpace(around base: DetectorArchitecture = .baseline) throws -> SearchSpace {
-        try SearchSpace(Parameter.allCases.map { SearchParameter($0.rawValue, choices(for: $0, base: base)) })
+        // Not the height: a searched width keeps the base's aspect ratio, which is the camera's.
+        try SearchSpace(Parameter.allCases.filter { $0 != .height }.map { SearchParameter($0.rawValue, choices(for: $0, base: base)) })
     }
 }

@@ -70,7 +70,7 @@ public final class DetectorProxyNetwork: ProxyNetwork {
 
     public func loss(_ input: Tensor, targets: Targets, observer: ActivationObserver?) throws -> Tensor {
         let branches = try detector.branches(input, observer: observer)
-        return try lossFunction(branches, targets: targets, inputSize: input.shape[3]).loss
+        return try lossFunction(branches, targets: targets).loss
     }
 
     /// EPE-NAS groups for detection batches: an image's number of (non-crowd) objects, capped at

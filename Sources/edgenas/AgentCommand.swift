@@ -34,7 +34,7 @@ struct AgentCommand: AsyncParsableCommand {
 
     @Option(help: """
         Measure with this external benchmark command instead of the built-in backend (ONNX Runtime for uploaded ONNX models, libtorch FP32 otherwise). \
-        Placeholders: {model} (the uploaded file), {threads}, {architecture}, {input_size}. Its last \
+        Placeholders: {model} (the uploaded file), {threads}, {architecture}, {input_size}, {input_width}, {input_height}. Its last \
         output line is the latency in ms (see docs/hardware-agent.md).
         """)
     var benchmarkCommand: String?

@@ -28,7 +28,7 @@ struct ArchitectureCommand: ParsableCommand {
     func run() throws {
         let architecture = try DetectorArchitecture(shortName: name)
         let graph = try DetectorGraph(architecture)
-        print("\(architecture)  input \(architecture.inputSizePixels)x\(architecture.inputSizePixels)  output \(graph.output.outputShape)")
+        print("\(architecture)  input \(architecture.inputWidth)x\(architecture.inputHeight)  output \(graph.output.outputShape)")
         print(String(format: "parameters %d  MACs %.2f M  peak activations %.2f MB (float32, batch 1)",
                      graph.parameterCount, Double(graph.multiplyAccumulates) / 1e6, Double(graph.peakActivationElements * 4) / 1e6))
         print("")

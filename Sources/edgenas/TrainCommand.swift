@@ -153,8 +153,7 @@ struct TrainCommand: ParsableCommand {
 
         let train = try dataset.load(split: dataset.trainSplit)
         let validation = try dataset.load(split: dataset.valSplit)
-        let size = architecture.inputSizePixels
-        let loader = BatchLoader(dataset: train, batchSize: batchSize, augmentation: AugmentationConfig(outputWidth: size, outputHeight: size),
+        let loader = BatchLoader(dataset: train, batchSize: batchSize, augmentation: AugmentationConfig(trainingAt: architecture),
                                  shuffle: true, seed: seed, dropLast: train.count >= 2 * batchSize)
         let initialization = try pretrained.initialization(classNames: dataset.classNames)
         var configuration = TrainingConfiguration.defaults(fineTuning: initialization != nil, epochs: epochs, optimizer: optimizerKind, seed: seed)
@@ -177,7 +176,7 @@ struct TrainCommand: ParsableCommand {
             print("training as a supernet: each step also trains \(subnetworks.smallest) and \(subnetworks.randomPerStep) random members "
                   + "at widths \(subnetworks.inputWidths.map(String.init).joined(separator: "/")), distilling from the --init network")
         }
-        print("training \(architecture) at \(size)px on \(train.count) images (\(loader.batchesPerEpoch) batches/epoch), "
+        print("training \(architecture) at \(architecture.inputWidth)x\(architecture.inputHeight) px on \(train.count) images (\(loader.batchesPerEpoch) batches/epoch), "
               + "validating on \(validation.count); lr \(configuration.learningRate); \(threading.threads) threads")
         fflush(nil)
         // Latency measurements on this machine wait while training runs (and training waits

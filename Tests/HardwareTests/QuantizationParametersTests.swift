@@ -100,15 +100,14 @@ func randomizeBatchNorms(_ detector: Detector, seed: UInt64) throws {
 
 struct CalibrationTests {
     func makeDetector() throws -> Detector {
-        Torch.manualSeed(11)
-        let detector = try Detector(tinyArchitecture)
+        let detector = try Torch.seeded(11) { try Detector(tinyArchitecture) }
         try randomizeBatchNorms(detector, seed: 5)
         detector.eval()
         return detector
     }
 
     func images(_ count: Int, seed: UInt64) throws -> [Tensor] {
-        let side = tinyArchitecture.inputSizePixels
+        let side = tinyArchitecture.inputWidth
         return try (0..<count).map { try Tensor.uniform([1, 3, side, side], generator: Generator(seed: seed + UInt64($0))) }
     }
 

@@ -12,11 +12,10 @@ struct QuantizedDetectorTests {
     /// lose about 0.4 % of a range per rounding; a dozen layers accumulate a few of them).
     @Test(arguments: QuantizedDetector.availableEngines)
     func int8OutputIsCloseToFP32(engine: String) throws {
-        Torch.manualSeed(21)
-        let detector = try Detector(tinyArchitecture)
+        let detector = try Torch.seeded(21) { try Detector(tinyArchitecture) }
         try randomizeBatchNorms(detector, seed: 9)
         detector.eval()
-        let side = tinyArchitecture.inputSizePixels
+        let side = tinyArchitecture.inputWidth
         let calibration = try (0..<4).map { try Tensor.uniform([1, 3, side, side], generator: Generator(seed: 100 + UInt64($0))) }
         let parameters = try QuantizationCalibrator.calibrate(detector, images: calibration)
         let int8 = try QuantizedDetector(detector, parameters: parameters, engine: engine)

@@ -13,18 +13,17 @@ let smallArchitecture = DetectorArchitecture(
 /// A seeded detector whose batch norms have non-trivial running statistics (a few training-mode
 /// passes over random images), so folding them into the convolutions matters.
 func seededDetector(_ architecture: DetectorArchitecture, seed: UInt64 = 5) throws -> Detector {
-    Torch.manualSeed(seed)
-    let detector = try Detector(architecture)
-    let side = architecture.inputSizePixels
+    // Seeded under the lock: tests build models on other threads at the same time.
+    let detector = try Torch.seeded(seed) { try Detector(architecture) }
     try Torch.withNoGrad {
-        for pass in 0..<3 { _ = try detector(Tensor.uniform([2, 3, side, side], generator: Generator(seed: seed + UInt64(pass)))) }
+        for pass in 0..<3 { _ = try detector(Tensor.uniform(architecture.inputShape(batch: 2), generator: Generator(seed: seed + UInt64(pass)))) }
     }
     detector.eval()
     return detector
 }
 
 func calibrate(_ detector: Detector) throws -> QuantizationParameters {
-    let side = detector.architecture.inputSizePixels
+    let side = detector.architecture.inputWidth
     let images = try (0..<2).map { try Tensor.uniform([1, 3, side, side], generator: Generator(seed: 40 + UInt64($0))) }
     return try QuantizationCalibrator.calibrate(detector, images: images)
 }
@@ -43,7 +42,7 @@ struct DetectorONNXExporterTests {
         #expect(model.irVersion == 8)
         #expect(model.opsetImport.map(\.version) == [13])
         let graph = model.graph
-        let side = Int64(smallArchitecture.inputSizePixels), grid = Int64(smallArchitecture.gridSize)
+        let side = Int64(smallArchitecture.inputWidth), grid = Int64(smallArchitecture.gridWidth)
         #expect(graph.input.map(\.name) == ["image"])
         #expect(graph.input[0].type.tensorType.shape.dim.map(\.dimValue) == [0, 3, side, side])
         #expect(graph.input[0].type.tensorType.shape.dim[0].dimParam == "batch")
@@ -75,7 +74,7 @@ struct DetectorONNXExporterTests {
 
         let metadata = Dictionary(uniqueKeysWithValues: model.metadataProps.map { ($0.key, $0.value) })
         #expect(metadata["edgenas.architecture"] == smallArchitecture.description)
-        #expect(metadata["edgenas.input_size"] == "\(side)")
+        #expect(metadata["edgenas.input_size"] == "\(side)x\(side)")
         #expect(metadata["edgenas.class_names"] == "[\"person\"]")
         #expect(metadata["edgenas.precision"] == "fp32")
         #expect(metadata["edgenas.preprocessing"]?.contains("letterbox") == true)

@@ -17,12 +17,11 @@ let smallArchitecture = DetectorArchitecture(
 /// few training-mode passes, in evaluation mode, and its INT8 calibration on random images.
 func exportedDetector(_ architecture: DetectorArchitecture, seed: UInt64 = 5, perTensor: Bool = false) throws -> (Detector, QuantizationParameters) {
     let detector = try Torch.seeded(seed) { try Detector(architecture) }
-    let side = architecture.inputSizePixels
     try Torch.withNoGrad {
-        for pass in 0..<3 { _ = try detector(Tensor.uniform([2, 3, side, side], generator: Generator(seed: seed + UInt64(pass)))) }
+        for pass in 0..<3 { _ = try detector(Tensor.uniform(architecture.inputShape(batch: 2), generator: Generator(seed: seed + UInt64(pass)))) }
     }
     detector.eval()
-    let images = try (0..<2).map { try Tensor.uniform([1, 3, side, side], generator: Generator(seed: 40 + UInt64($0))) }
+    let images = try (0..<2).map { try Tensor.uniform(architecture.inputShape(batch: 1), generator: Generator(seed: 40 + UInt64($0))) }
     return (detector, try QuantizationCalibrator.calibrate(detector, images: images, options: CalibrationOptions(perTensorWeights: perTensor)))
 }
 
@@ -124,7 +123,8 @@ struct LiteRTParityTests {
     static let python = ProcessInfo.processInfo.environment["EDGENAS_PYTHON"]
 
     @Test(.enabled(if: python != nil, "needs EDGENAS_PYTHON, the check scripts' environment (scripts/test.sh sets it)"),
-          arguments: [(smallArchitecture, false), (try! DetectorArchitecture(shortName: "k5-g4-c48-w256"), false), (smallArchitecture, true)])
+          arguments: [(smallArchitecture, false), (try! DetectorArchitecture(shortName: "k5-g4-c48-w256"), false), (smallArchitecture, true),
+                      (try! DetectorArchitecture(shortName: "k3-g2-c48-w192-h128"), false)])
     func liteRTAgreesWithEdgeNAS(architecture: DetectorArchitecture, perTensor: Bool) throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("edgenas-litert-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }

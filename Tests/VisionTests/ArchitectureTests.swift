@@ -17,7 +17,7 @@ private func referenceCounts() throws -> [String: ReferenceCounts] {
 
 @Test func graphCountsMatchPyTorchReference() throws {
     let references = try referenceCounts()
-    #expect(references.count == 4)
+    #expect(references.count == 5)
     for (name, reference) in references {
         let architecture = try DetectorArchitecture(shortName: name)
         let graph = try DetectorGraph(architecture)
@@ -39,15 +39,15 @@ private func referenceCounts() throws -> [String: ReferenceCounts] {
     for width in 220...320 {
         let architecture = DetectorArchitecture(inputWidthPixels: width)
         let graph = try DetectorGraph(architecture)
-        #expect(architecture.inputSizePixels % DetectorArchitecture.backboneStride == 0)
-        #expect(abs(architecture.inputSizePixels - width) <= 16)
-        #expect(graph.output.outputShape.height == architecture.inputSizePixels / 16)
+        #expect(architecture.inputWidth % DetectorArchitecture.backboneStride == 0)
+        #expect(abs(architecture.inputWidth - width) <= 16)
+        #expect(graph.output.outputShape.height == architecture.inputWidth / 16)
         // The neck concatenates stride 8, 16 and 32 features: all three must meet at stride 16.
         let concat = try #require(graph.node(named: "neck.concat"))
-        #expect(concat.outputShape.height == architecture.inputSizePixels / 16)
+        #expect(concat.outputShape.height == architecture.inputWidth / 16)
     }
-    #expect(DetectorArchitecture(inputWidthPixels: 220).inputSizePixels == 224)
-    #expect(DetectorArchitecture(inputWidthPixels: 240).inputSizePixels == 256)
+    #expect(DetectorArchitecture(inputWidthPixels: 220).inputWidth == 224)
+    #expect(DetectorArchitecture(inputWidthPixels: 240).inputWidth == 256)
 }
 
 @Test func shortNameRoundTrips() throws {
@@ -72,4 +72,34 @@ private func referenceCounts() throws -> [String: ReferenceCounts] {
     #expect(graph.peakActivationElements >= largest)
     // The stem output (24 x 160 x 160) and the image are alive together when the stem runs.
     #expect(graph.peakActivationElements >= 24 * 160 * 160 + 3 * 320 * 320)
+}
+
+/// A landscape input: its own height on the stride grid, a rectangular output grid, a name part
+/// of its own, and square architectures written exactly as before.
+@Test func aLandscapeInputHasItsOwnHeight() throws {
+    let landscape = try DetectorArchitecture(shortName: "k5-g1-c96-w288-h224")
+    #expect((landscape.inputWidth, landscape.inputHeight) == (288, 224))
+    #expect((landscape.gridWidth, landscape.gridHeight) == (18, 14))
+    #expect(landscape.description == "k5-g1-c96-w288-h224")
+    #expect(try DetectorGraph(landscape).output.outputShape == FeatureShape(channels: 6, height: 14, width: 18))
+    #expect(landscape.inputShape(batch: 2) == [2, 3, 224, 288])
+    // A height equal to the width is the square network, under its one name.
+    #expect(try DetectorArchitecture(shortName: "k5-g1-c96-w320-h320") == .baseline)
+    // A height between stride points rounds as the width does.
+    #expect(DetectorArchitecture(inputWidthPixels: 320, inputHeightPixels: 240).inputHeight == 256)
+    #expect(throws: ArchitectureError.invalidField("inputHeightPixels", value: "16", expected: "32...1024")) {
+        try DetectorArchitecture(inputHeightPixels: 16).validate()
+    }
+
+    // Another width keeps the aspect ratio; a square stays square.
+    let narrower = DetectorArchitecture(inputWidthPixels: 320, inputHeightPixels: 240).atInputWidth(256)
+    #expect((narrower.inputWidthPixels, narrower.inputHeightPixels) == (256, 192))
+    #expect(DetectorArchitecture.baseline.atInputWidth(224).inputHeightPixels == nil)
+
+    // Files written before non-square inputs (no height) still read, and a square one is
+    // written without a height.
+    let square = try JSONEncoder().encode(DetectorArchitecture.baseline)
+    #expect(!String(decoding: square, as: UTF8.self).contains("inputHeightPixels"))
+    #expect(try JSONDecoder().decode(DetectorArchitecture.self, from: square) == .baseline)
+    #expect(try JSONDecoder().decode(DetectorArchitecture.self, from: JSONEncoder().encode(landscape)) == landscape)
 }

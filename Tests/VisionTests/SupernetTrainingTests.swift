@@ -79,10 +79,14 @@ private func distillationLoss(_ architecture: DetectorArchitecture, from superne
 @Test func aBatchIsLetterboxedAgainAtAnotherWidth() throws {
     let box = BoundingBox(x0: 32, y0: 64, x1: 96, y1: 128)
     let batch = TrainingBatch(images: try Tensor.ones([1, 3, 128, 128]), targets: [[ObjectAnnotation(box: box, classIndex: 0)]])
-    let (images, targets) = try SandwichStep.resize(batch, to: 96)
+    let (images, targets) = try SandwichStep.resize(batch, toWidth: 96, height: 96)
     #expect(images.shape == [1, 3, 96, 96])
     #expect(try images.floats().allSatisfy { abs($0 - 1) < 1e-6 })
     #expect(targets[0][0].box == BoundingBox(x0: 24, y0: 48, x1: 72, y1: 96))
+    // A landscape member: each axis scales on its own.
+    let (wide, wideTargets) = try SandwichStep.resize(batch, toWidth: 96, height: 64)
+    #expect(wide.shape == [1, 3, 64, 96])
+    #expect(wideTargets[0][0].box == BoundingBox(x0: 24, y0: 32, x1: 72, y1: 64))
 }
 
 /// A supernet's checkpoint says what it trained, and a run that trains otherwise does not resume it.

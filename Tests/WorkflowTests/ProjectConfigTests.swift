@@ -57,6 +57,19 @@ private func parseError(_ yaml: String) -> ProjectConfigError? {
         #expect(PipelineComponents.headValues(of: space, base: .baseline) == DetectorHeadSpace.seed)
     }
 
+    /// A landscape base model: a searched width keeps its aspect ratio, a searched height
+    /// replaces it, and the base is still a point of the default space.
+    @Test func aLandscapeBaseKeepsItsAspectUnlessTheHeightIsSearched() throws {
+        let landscape = try DetectorArchitecture(shortName: "k5-g1-c96-w320-h240")
+        let narrower = try ArchitectureSpace.architecture(["width": .int(256), "kernel": .int(3)], base: landscape)
+        #expect(narrower.description == "k3-g1-c96-w256-h192")
+        let searched = try ArchitectureSpace.architecture(["height": .int(160), "width": .int(288)], base: landscape)
+        #expect((searched.inputWidth, searched.inputHeight) == (288, 160))
+        #expect(ArchitectureSpace.Parameter.height.value(in: .baseline) == 320)
+        let config = try ProjectConfig.parse(yaml: config("base_model: k5-g1-c96-w320-h240"), baseDirectory: base)
+        #expect(config.baseModel.inputHeightPixels == 240)
+    }
+
     @Test func aMinimalConfigTakesDefaults() throws {
         let config = try ProjectConfig.parse(yaml: config(), baseDirectory: base)
         #expect(config.budget.trials == 10 && config.budget.hours == nil)
@@ -179,7 +192,7 @@ private func parseError(_ yaml: String) -> ProjectConfigError? {
               parameters:
                 depth: {type: int, low: 1, high: 3}
             """)) == .invalidValue(key: "search_space.parameters.depth",
-                                   expected: "a parameter of the architecture: kernel, groups, channels, width, neck, stem, spp, stage2_channels, stage3_channels, stage4_channels, stage2_repeats, stage3_repeats, stage4_repeats",
+                                   expected: "a parameter of the architecture: kernel, groups, channels, width, height, neck, stem, spp, stage2_channels, stage3_channels, stage4_channels, stage2_repeats, stage3_repeats, stage4_repeats",
                                    found: "'depth'"))
     }
 

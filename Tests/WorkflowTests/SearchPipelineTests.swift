@@ -52,7 +52,7 @@ struct FakeEstimator: PerformanceEstimator {
 
     static func ap(_ a: DetectorArchitecture) -> Double {
         0.3 + 0.25 * Double(a.headChannels) / 96 + (a.headKernelSize == 5 ? 0.05 : 0) - 0.02 * log2(Double(a.headGroups))
-            + 0.1 * Double(a.inputSizePixels - 224) / 96
+            + 0.1 * Double(a.inputWidth - 224) / 96
     }
 
     /// Epochs a watched estimate reports, AP@0.5 climbing linearly to the final value.

@@ -85,6 +85,8 @@ class FastestDet(nn.Module):
 
 
 def count(config, size):
+    """`size`: the side of a square input, or (width, height)."""
+    width, height = size if isinstance(size, tuple) else (size, size)
     model = FastestDet(**config).eval()
     macs = []
 
@@ -96,7 +98,7 @@ def count(config, size):
         if isinstance(m, nn.Conv2d):
             m.register_forward_hook(hook)
     with torch.no_grad():
-        out = model(torch.zeros(1, 3, size, size))
+        out = model(torch.zeros(1, 3, height, width))
     return {"params": sum(p.numel() for p in model.parameters()), "macs": sum(macs),
             "output_shape": list(out.shape)}
 
@@ -107,6 +109,7 @@ CASES = [
     ("k5-g2-c48-w256-n80", dict(groups=2, head=48, classes=80), 256),
     ("k3-g4-c64-w288-st32.64.128-r2.4.2-nk64-spp1",
      dict(kernel=3, groups=4, head=64, stages=(32, 64, 128), repeats=(2, 4, 2), neck=64, spp=1), 288),
+    ("k3-g2-c64-w288-h224", dict(kernel=3, groups=2, head=64), (288, 224)),
 ]
 
 if __name__ == "__main__":

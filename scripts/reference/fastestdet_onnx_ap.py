@@ -87,8 +87,7 @@ def main():
     options.intra_op_num_threads = 1
     session = ort.InferenceSession(args.onnx, options, providers=["CPUExecutionProvider"])
     input_name = session.get_inputs()[0].name
-    grid = args.size // 16
-    manifest = {"gridSize": grid, "inputShape": [1, 3, args.size, args.size], "scoreThreshold": 0.001, "nmsIoU": 0.45,
+    manifest = {"inputShape": [1, 3, args.size, args.size], "scoreThreshold": 0.001, "nmsIoU": 0.45,
                 "maxDetections": 100}
 
     ids = [line.strip() for line in open(os.path.join(args.data, "ImageSets/Main", args.split + ".txt")) if line.strip()]

@@ -39,7 +39,7 @@ do throws(any Error) {
         }
         let architecture = try DetectorArchitecture(shortName: arguments[2])
         let threads = arguments.count > 4 ? Int(arguments[4]) ?? 1 : 1
-        let side = architecture.inputSizePixels
+        let side = architecture.inputWidth
         // The input's values do not change the time; the Python peer uses uniform [0, 1) too.
         var generator = SplitMix64(seed: 0)
         let input = (0..<(3 * side * side)).map { _ in Float(generator.nextUnit()) }
@@ -84,7 +84,7 @@ do throws(any Error) {
             var nodes: [GraphNode]
         }
         let graph = try DetectorGraph(architecture)
-        let file = GraphFile(architecture: .init(name: architecture.description, inputSize: architecture.inputSizePixels), nodes: graph.nodes)
+        let file = GraphFile(architecture: .init(name: architecture.description, inputSize: architecture.inputWidth), nodes: graph.nodes)
         FileHandle.standardOutput.write(try JSONEncoder().encode(file))
     case "measure":
         let backends: [any LatencyBackend] = [TorchFP32Backend(threads: threads), TorchInt8Backend(engine: engine, threads: threads)]

@@ -1,3 +1,5 @@
+import DetectionData
+
 /// One member of the FastestDet / ShuffleNetV2 detector family. The value fully determines
 /// the network: `DetectorGraph(architecture)` lists every layer, and the torch model, the
 /// profiler, INT8 quantization and the ONNX exporter all walk that graph.
@@ -15,10 +17,14 @@ public struct DetectorArchitecture: Codable, Hashable, Sendable, CustomStringCon
     public var headGroups: Int
     /// Channels of the detection head.
     public var headChannels: Int
-    /// Requested input width and height in pixels (square input). The network runs at
-    /// `inputSizePixels`, this value rounded to the nearest multiple of 32 (ties up),
-    /// because the neck adds stride-8, 16 and 32 features at stride 16.
+    /// Requested input width in pixels. The network runs at `inputWidth`, this value rounded
+    /// to the nearest multiple of 32 (ties up), because the neck adds stride-8, 16 and 32
+    /// features at stride 16.
     public var inputWidthPixels: Int
+    /// Requested input height in pixels, rounded as the width; nil for a square input. A
+    /// camera sees one aspect ratio: a 4:3 frame letterboxed into a square input leaves a
+    /// quarter of the computed pixels as padding, which a landscape input does not compute.
+    public var inputHeightPixels: Int?
     /// Number of object classes (1 for the person detector).
     public var classCount: Int
 
@@ -36,13 +42,14 @@ public struct DetectorArchitecture: Codable, Hashable, Sendable, CustomStringCon
 
     public init(
         headKernelSize: Int = 5, headGroups: Int = 1, headChannels: Int = 96, inputWidthPixels: Int = 320,
-        classCount: Int = 1, stemChannels: Int = 24, stageChannels: [Int] = [48, 96, 192],
+        inputHeightPixels: Int? = nil, classCount: Int = 1, stemChannels: Int = 24, stageChannels: [Int] = [48, 96, 192],
         stageRepeats: [Int] = [4, 8, 4], neckChannels: Int = 96, sppBranches: Int = 3
     ) {
         self.headKernelSize = headKernelSize
         self.headGroups = headGroups
         self.headChannels = headChannels
         self.inputWidthPixels = inputWidthPixels
+        self.inputHeightPixels = inputHeightPixels
         self.classCount = classCount
         self.stemChannels = stemChannels
         self.stageChannels = stageChannels
@@ -59,22 +66,48 @@ public struct DetectorArchitecture: Codable, Hashable, Sendable, CustomStringCon
     /// Input pixels per cell of the detection grid.
     public static let outputStride = 16
 
-    /// The input size the network actually runs at (see `inputWidthPixels`).
-    public var inputSizePixels: Int {
-        let stride = Self.backboneStride
-        return max(stride, (inputWidthPixels + stride / 2) / stride * stride)
+    /// The input width the network actually runs at (see `inputWidthPixels`).
+    public var inputWidth: Int { Self.runSize(inputWidthPixels) }
+    /// The input height the network actually runs at (see `inputHeightPixels`).
+    public var inputHeight: Int { Self.runSize(inputHeightPixels ?? inputWidthPixels) }
+
+    /// Columns of the output grid.
+    public var gridWidth: Int { inputWidth / Self.outputStride }
+    /// Rows of the output grid.
+    public var gridHeight: Int { inputHeight / Self.outputStride }
+
+    /// This architecture at another requested input width, the height scaled with it so that
+    /// the input keeps its aspect ratio (a square stays square): a search that varies the
+    /// width of a landscape base varies the content resolution, not the camera's frame.
+    public func atInputWidth(_ width: Int) -> DetectorArchitecture {
+        var result = self
+        result.inputWidthPixels = width
+        if let height = inputHeightPixels {
+            result.inputHeightPixels = Int((Double(height) * Double(width) / Double(inputWidthPixels)).rounded())
+        }
+        return result
     }
 
-    /// Cells per side of the output grid.
-    public var gridSize: Int { inputSizePixels / Self.outputStride }
+    /// The input image at batch 1: 3 channels of `inputHeight` x `inputWidth`.
+    public var imageShape: FeatureShape { FeatureShape(channels: 3, height: inputHeight, width: inputWidth) }
+
+    /// The shape of an input batch of `count` images: [count, 3, inputHeight, inputWidth].
+    public func inputShape(batch count: Int) -> [Int] { [count, 3, inputHeight, inputWidth] }
+
+    /// A requested side rounded to the nearest multiple of the backbone's stride (ties up).
+    private static func runSize(_ requested: Int) -> Int {
+        max(backboneStride, (requested + backboneStride / 2) / backboneStride * backboneStride)
+    }
 
     /// Channels of the head's output: objectness, 4 box values, one score per class.
     public var outputChannels: Int { 1 + 4 + classCount }
 
     /// A short, stable name: the head part always, backbone and neck parts only where they
-    /// differ from the baseline, e.g. `k5-g1-c96-w320` or `k3-g8-c24-w224-st32.64.128`.
+    /// differ from the baseline, e.g. `k5-g1-c96-w320`, `k5-g1-c96-w320-h256` (landscape) or
+    /// `k3-g8-c24-w224-st32.64.128`.
     public var description: String {
         var parts = ["k\(headKernelSize)", "g\(headGroups)", "c\(headChannels)", "w\(inputWidthPixels)"]
+        if let inputHeightPixels { parts.append("h\(inputHeightPixels)") }
         let base = Self.baseline
         if classCount != base.classCount { parts.append("n\(classCount)") }
         if stemChannels != base.stemChannels { parts.append("s\(stemChannels)") }
@@ -90,7 +123,7 @@ public struct DetectorArchitecture: Codable, Hashable, Sendable, CustomStringCon
         var result = DetectorArchitecture.baseline
         for part in shortName.split(separator: "-").map(String.init) {
             // Longest prefixes first: "spp" before "s", "st" before "s", "nk" before "n".
-            let prefixes = ["spp", "st", "nk", "k", "g", "c", "w", "n", "s", "r"]
+            let prefixes = ["spp", "st", "nk", "k", "g", "c", "w", "h", "n", "s", "r"]
             guard let prefix = prefixes.first(where: { part.hasPrefix($0) && part.count > $0.count }) else {
                 throw .unparsableName(shortName, part: part)
             }
@@ -109,6 +142,7 @@ public struct DetectorArchitecture: Codable, Hashable, Sendable, CustomStringCon
             case "g": result.headGroups = try int()
             case "c": result.headChannels = try int()
             case "w": result.inputWidthPixels = try int()
+            case "h": result.inputHeightPixels = try int()
             case "n": result.classCount = try int()
             case "s": result.stemChannels = try int()
             case "st": result.stageChannels = try ints()
@@ -117,6 +151,8 @@ public struct DetectorArchitecture: Codable, Hashable, Sendable, CustomStringCon
             default: result.sppBranches = try int()
             }
         }
+        // A height equal to the width is the square input, which has one name.
+        if result.inputHeightPixels == result.inputWidthPixels { result.inputHeightPixels = nil }
         try result.validate()
         self = result
     }
@@ -134,6 +170,9 @@ public struct DetectorArchitecture: Codable, Hashable, Sendable, CustomStringCon
         try require(neckChannels >= 1 && neckChannels % headGroups == 0, "neckChannels", neckChannels,
                     "a positive multiple of headGroups (\(headGroups))")
         try require((32...1024).contains(inputWidthPixels), "inputWidthPixels", inputWidthPixels, "32...1024")
+        if let inputHeightPixels {
+            try require((32...1024).contains(inputHeightPixels), "inputHeightPixels", inputHeightPixels, "32...1024")
+        }
         try require(classCount >= 1, "classCount", classCount, "at least 1")
         try require(stemChannels >= 4, "stemChannels", stemChannels, "at least 4")
         try require(stageChannels.count == 3, "stageChannels", stageChannels, "3 values (stages 2, 3, 4)")
@@ -155,7 +194,19 @@ public enum ArchitectureError: Error, Equatable, Sendable, CustomStringConvertib
         case .invalidField(let field, let value, let expected):
             "architecture field '\(field)' is \(value); expected \(expected)"
         case .unparsableName(let name, let part):
-            "cannot read architecture name '\(name)': part '\(part)' is not one of kN, gN, cN, wN, nN, sN, stA.B.C, rA.B.C, nkN, sppN"
+            "cannot read architecture name '\(name)': part '\(part)' is not one of kN, gN, cN, wN, hN, nN, sN, stA.B.C, rA.B.C, nkN, sppN"
         }
+    }
+}
+
+extension AugmentationConfig {
+    /// Training augmentation producing `architecture`'s input size.
+    public init(trainingAt architecture: DetectorArchitecture) {
+        self.init(outputWidth: architecture.inputWidth, outputHeight: architecture.inputHeight)
+    }
+
+    /// Letterboxing alone, to `architecture`'s input size: evaluation, calibration and the like.
+    public static func evaluation(at architecture: DetectorArchitecture) -> AugmentationConfig {
+        .evaluation(width: architecture.inputWidth, height: architecture.inputHeight)
     }
 }

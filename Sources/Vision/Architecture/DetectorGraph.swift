@@ -16,7 +16,7 @@ public struct DetectorGraph: Sendable {
     public init(_ architecture: DetectorArchitecture) throws(ArchitectureError) {
         try architecture.validate()
         self.architecture = architecture
-        var builder = Builder(inputSize: architecture.inputSizePixels)
+        var builder = Builder(input: architecture.imageShape)
         builder.addBackbone(architecture)
         builder.addNeck(architecture)
         builder.addHead(architecture)
@@ -42,7 +42,7 @@ public struct DetectorGraph: Sendable {
         for (index, node) in nodes.enumerated() {
             for input in node.inputs { lastUse[input] = index }
         }
-        let image = 3 * architecture.inputSizePixels * architecture.inputSizePixels
+        let image = architecture.imageShape.elementCount
         var live: [String: Int] = [Self.inputName: image]
         var peak = image
         for (index, node) in nodes.enumerated() {
@@ -128,8 +128,8 @@ private struct Builder {
     var nodes: [GraphNode] = []
     var shapes: [String: FeatureShape]
 
-    init(inputSize: Int) {
-        shapes = [DetectorGraph.inputName: FeatureShape(channels: 3, height: inputSize, width: inputSize)]
+    init(input: FeatureShape) {
+        shapes = [DetectorGraph.inputName: input]
     }
 
     /// Output side of a window operation with PyTorch's floor rounding.
@@ -143,11 +143,15 @@ private struct Builder {
         let shape: FeatureShape
         switch operation {
         case .convolution(let conv):
-            let side = Self.slidingSize(first.height, kernel: conv.kernelSize, stride: conv.stride, padding: conv.padding)
-            shape = FeatureShape(channels: conv.outputChannels, height: side, width: side)
+            shape = FeatureShape(
+                channels: conv.outputChannels,
+                height: Self.slidingSize(first.height, kernel: conv.kernelSize, stride: conv.stride, padding: conv.padding),
+                width: Self.slidingSize(first.width, kernel: conv.kernelSize, stride: conv.stride, padding: conv.padding))
         case .maxPool(let kernel, let stride, let padding), .averagePool(let kernel, let stride, let padding):
-            let side = Self.slidingSize(first.height, kernel: kernel, stride: stride, padding: padding)
-            shape = FeatureShape(channels: first.channels, height: side, width: side)
+            shape = FeatureShape(
+                channels: first.channels,
+                height: Self.slidingSize(first.height, kernel: kernel, stride: stride, padding: padding),
+                width: Self.slidingSize(first.width, kernel: kernel, stride: stride, padding: padding))
         case .upsampleNearest(let scale):
             shape = FeatureShape(channels: first.channels, height: first.height * scale, width: first.width * scale)
         case .concatenate:

@@ -21,7 +21,7 @@ public struct DetectorHeadSpace: Codable, Sendable, Hashable {
     /// The seed's head space: kernel {3, 5}, groups {1, 2, 4, 8}, channels 24...96 and input
     /// width 220...320 around the baseline k5-g1-c96-w320. Channels go in steps of 8, so every
     /// count is divisible by every group count. The width is on the network's 32-pixel stride
-    /// (224...320): the network rounds any width to it (`inputSizePixels`), so finer steps
+    /// (224...320): the network rounds any width to it (`inputWidth`), so finer steps
     /// would only repeat networks under other names.
     public static let seed = DetectorHeadSpace(
         kernelSizes: [3, 5], groups: [1, 2, 4, 8], channels: Array(stride(from: 24, through: 96, by: 8)),
@@ -50,8 +50,8 @@ public struct DetectorHeadSpace: Codable, Sendable, Hashable {
     public func allArchitectures(base: DetectorArchitecture = .baseline) throws -> [DetectorArchitecture] {
         var result: [DetectorArchitecture] = []
         for k in kernelSizes { for g in groups { for c in channels { for w in inputWidths {
-            var a = base
-            a.headKernelSize = k; a.headGroups = g; a.headChannels = c; a.inputWidthPixels = w
+            var a = base.atInputWidth(w)
+            a.headKernelSize = k; a.headGroups = g; a.headChannels = c
             try a.validate()
             result.append(a)
         } } } }

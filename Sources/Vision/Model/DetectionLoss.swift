@@ -15,14 +15,14 @@ import Torch
 public enum BoxCoding {
     /// Grid cells responsible for an object: those whose grid point lies less than one cell
     /// from the object's centre in both directions (the 2 x 2 grid points around it, fewer on
-    /// a grid line or at the grid's right and bottom edges).
-    public static func candidateCells(for box: BoundingBox, inputSize: Double, gridSize: Int) -> [(x: Int, y: Int)] {
-        let cellSize = inputSize / Double(gridSize)
+    /// a grid line or at the grid's right and bottom edges). `box` is in input pixels, and a
+    /// cell covers `cellSize` pixels of a grid of `columns` x `rows`.
+    public static func candidateCells(for box: BoundingBox, cellSize: Double, columns: Int, rows: Int) -> [(x: Int, y: Int)] {
         let centreX = (box.x0 + box.x1) / 2 / cellSize, centreY = (box.y0 + box.y1) / 2 / cellSize
         var cells: [(x: Int, y: Int)] = []
         let baseX = Int(centreX.rounded(.down)), baseY = Int(centreY.rounded(.down))
-        for y in baseY...(baseY + 1) where y >= 0 && y < gridSize && abs(centreY - Double(y)) < 1 {
-            for x in baseX...(baseX + 1) where x >= 0 && x < gridSize && abs(centreX - Double(x)) < 1 {
+        for y in baseY...(baseY + 1) where y >= 0 && y < rows && abs(centreY - Double(y)) < 1 {
+            for x in baseX...(baseX + 1) where x >= 0 && x < columns && abs(centreX - Double(x)) < 1 {
                 cells.append((x, y))
             }
         }
@@ -59,27 +59,28 @@ public struct DetectionLoss: Sendable {
 
     /// - Parameters:
     ///   - branches: the head's raw outputs for a batch.
-    ///   - targets: per image, its objects with boxes in input pixels (crowd boxes are ignored).
-    ///   - inputSize: the network's input side in pixels.
+    ///   - targets: per image, its objects with boxes in input pixels (crowd boxes are ignored);
+    ///     the input is the grid's size times `DetectorArchitecture.outputStride`.
     /// - Returns: the differentiable total and its terms.
     public func callAsFunction(
-        _ branches: DetectorBranches, targets: [[ObjectAnnotation]], inputSize: Int
+        _ branches: DetectorBranches, targets: [[ObjectAnnotation]]
     ) throws -> (loss: Tensor, terms: DetectionLossTerms) {
         let shape = branches.objectness.shape
         let (batch, height, width) = (shape[0], shape[2], shape[3])
         precondition(targets.count == batch, "one target list per image")
         let cellsPerImage = height * width
+        let cellSize = Double(DetectorArchitecture.outputStride)
+        let (inputWidth, inputHeight) = (Double(width) * cellSize, Double(height) * cellSize)
 
         // Assign cells: flat index -> (normalised box, class), smallest object first wins.
         var assigned: [Int: (box: BoundingBox, classIndex: Int, area: Double)] = [:]
         for (image, objects) in targets.enumerated() {
             for object in objects where !object.crowd && object.box.area > 0 {
-                for cell in BoxCoding.candidateCells(for: object.box, inputSize: Double(inputSize), gridSize: width) {
+                for cell in BoxCoding.candidateCells(for: object.box, cellSize: cellSize, columns: width, rows: height) {
                     let index = image * cellsPerImage + cell.y * width + cell.x
                     if let existing = assigned[index], existing.area <= object.box.area { continue }
-                    let scale = Double(inputSize)
-                    let normalised = BoundingBox(x0: object.box.x0 / scale, y0: object.box.y0 / scale,
-                                                 x1: object.box.x1 / scale, y1: object.box.y1 / scale)
+                    let normalised = BoundingBox(x0: object.box.x0 / inputWidth, y0: object.box.y0 / inputHeight,
+                                                 x1: object.box.x1 / inputWidth, y1: object.box.y1 / inputHeight)
                     assigned[index] = (normalised, object.classIndex, object.box.area)
                 }
             }

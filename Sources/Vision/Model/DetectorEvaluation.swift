@@ -4,14 +4,14 @@ import Torch
 
 /// Turns the detector's output into scored boxes and measures AP on a dataset.
 public enum DetectorEvaluation {
-    /// Detections of one image from its output [1 + 4 + classes, H, W] (flattened, channel
-    /// major), in network-input pixels. Score = objectness^0.6 x class probability^0.4, as
+    /// Detections of one image from its output [1 + 4 + classes, rows, columns] (flattened,
+    /// channel major), in the pixels of an input of `inputWidth` x `inputHeight`. Score = objectness^0.6 x class probability^0.4, as
     /// FastestDet's post-processing; cells below `scoreThreshold` are dropped before NMS.
     public static func decode(
-        output: ArraySlice<Float>, classCount: Int, gridSize: Int, inputSize: Int,
+        output: ArraySlice<Float>, classCount: Int, columns: Int, rows: Int, inputWidth: Int, inputHeight: Int,
         scoreThreshold: Double = 0.001, nmsIoU: Double = 0.45, maxDetections: Int = 100
     ) -> [Detection] {
-        let cells = gridSize * gridSize
+        let cells = columns * rows
         let base = output.startIndex
         func value(_ channel: Int, _ cell: Int) -> Double { Double(output[base + channel * cells + cell]) }
         var detections: [Detection] = []
@@ -24,14 +24,14 @@ public enum DetectorEvaluation {
             }
             let score = pow(max(0, objectness), 0.6) * pow(max(0, bestProbability), 0.4)
             guard score >= scoreThreshold else { continue }
-            let x = Double(cell % gridSize), y = Double(cell / gridSize)
-            let centreX = (x + tanh(value(1, cell))) / Double(gridSize)
-            let centreY = (y + tanh(value(2, cell))) / Double(gridSize)
+            let x = Double(cell % columns), y = Double(cell / columns)
+            let centreX = (x + tanh(value(1, cell))) / Double(columns)
+            let centreY = (y + tanh(value(2, cell))) / Double(rows)
             let width = 1 / (1 + exp(-value(3, cell))), height = 1 / (1 + exp(-value(4, cell)))
-            let size = Double(inputSize)
-            let box = BoundingBox(x0: (centreX - width / 2) * size, y0: (centreY - height / 2) * size,
-                                  x1: (centreX + width / 2) * size, y1: (centreY + height / 2) * size)
-            detections.append(Detection(box: box.clipped(width: size, height: size), score: score, classIndex: bestClass))
+            let (scaleX, scaleY) = (Double(inputWidth), Double(inputHeight))
+            let box = BoundingBox(x0: (centreX - width / 2) * scaleX, y0: (centreY - height / 2) * scaleY,
+                                  x1: (centreX + width / 2) * scaleX, y1: (centreY + height / 2) * scaleY)
+            detections.append(Detection(box: box.clipped(width: scaleX, height: scaleY), score: score, classIndex: bestClass))
         }
         return nonMaximumSuppression(detections, iouThreshold: nmsIoU, maxDetections: maxDetections)
     }
@@ -58,25 +58,25 @@ public enum DetectorEvaluation {
     }
 
     /// The same evaluation for any network of `architecture` given as its forward function
-    /// (image batch [N, 3, S, S] -> output [N, 1 + 4 + classes, H, W]), e.g. an INT8 one.
+    /// (image batch [N, 3, height, width] -> output [N, 1 + 4 + classes, rows, columns]), e.g. an INT8 one.
     public static func evaluate(
         architecture: DetectorArchitecture, on dataset: any DetectionDataset, batchSize: Int = 8, datasetClasses: [Int?]? = nil,
         forward: (Tensor) throws -> Tensor
     ) throws -> Result {
-        let size = architecture.inputSizePixels
-        let loader = BatchLoader(dataset: dataset, batchSize: batchSize, augmentation: .evaluation(width: size, height: size),
+        let (width, height) = (architecture.inputWidth, architecture.inputHeight)
+        let loader = BatchLoader(dataset: dataset, batchSize: batchSize, augmentation: .evaluation(at: architecture),
                                  shuffle: false, seed: 0)
         var images: [EvaluationImage] = []
         var detectionCount = 0
         for index in 0..<loader.batchesPerEpoch {
             let batch = try loader.batch(epoch: 0, index: index)
-            let input = try Tensor(batch.images, shape: [batch.batchSize, 3, size, size])
+            let input = try Tensor(batch.images, shape: architecture.inputShape(batch: batch.batchSize))
             let output = try Torch.withNoGrad { try forward(input).floats() }
             let perImage = output.count / batch.batchSize
             for slot in 0..<batch.batchSize {
                 let detections = decode(
                     output: output[(slot * perImage)..<((slot + 1) * perImage)], classCount: architecture.classCount,
-                    gridSize: architecture.gridSize, inputSize: size
+                    columns: architecture.gridWidth, rows: architecture.gridHeight, inputWidth: width, inputHeight: height
                 ).compactMap { detection -> Detection? in
                     guard let classIndex = datasetClasses.map({ $0[detection.classIndex] }) ?? detection.classIndex else { return nil }
                     return Detection(box: batch.transforms[slot].toSource(detection.box), score: detection.score, classIndex: classIndex)

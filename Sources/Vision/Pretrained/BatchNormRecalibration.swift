@@ -9,8 +9,8 @@ public enum BatchNormRecalibration {
     /// over the first `images` training images (letterboxed as for evaluation, in file order),
     /// then leaves the detector in evaluation mode. Weights are not touched.
     public static func recalibrate(_ detector: Detector, on dataset: any DetectionDataset, images: Int = 256, batchSize: Int = 32) throws {
-        let size = detector.architecture.inputSizePixels
-        let loader = BatchLoader(dataset: dataset, batchSize: batchSize, augmentation: .evaluation(width: size, height: size),
+        let loader = BatchLoader(dataset: dataset, batchSize: batchSize,
+                                 augmentation: .evaluation(at: detector.architecture),
                                  shuffle: false, seed: 0)
         let batchCount = min(loader.batchesPerEpoch, max(1, (images + batchSize - 1) / batchSize))
         let normalizations = detector.units.compactMap { ($0.module as? ConvolutionUnit)?.normalization }
@@ -29,7 +29,7 @@ public enum BatchNormRecalibration {
                 // Momentum 1/(n+1) makes the running value the plain mean of the n+1 batches seen.
                 for normalization in normalizations { normalization.momentum = 1 / Double(index + 1) }
                 let batch = try loader.batch(epoch: 0, index: index)
-                _ = try detector.forward(Tensor(batch.images, shape: [batch.batchSize, 3, size, size]))
+                _ = try detector.forward(Tensor(batch.images, shape: detector.architecture.inputShape(batch: batch.batchSize)))
             }
         }
     }

@@ -96,12 +96,15 @@ public enum WeightInheritance {
             entries += unitEntries
             inherited += copied
         }
-        var boxSizeShift: (Tensor, Float)?
+        var boxSizeShift: (Tensor, [Float])?
+        let (from, to) = (weights.architecture, detector.architecture)
         if let rows = keptRows[boxLayer], rows.count == 4, rows[2] == 2, rows[3] == 3,
            let unit = detector.units.first(where: { $0.name == boxLayer })?.module as? ConvolutionUnit,
-           weights.architecture.inputSizePixels != detector.architecture.inputSizePixels {
-            let ratio = Double(weights.architecture.inputSizePixels) / Double(detector.architecture.inputSizePixels)
-            boxSizeShift = (unit.normalization.bias.tensor, Float(Foundation.log(ratio)))
+           (from.inputWidth, from.inputHeight) != (to.inputWidth, to.inputHeight) {
+            // Box width and height are fractions of the input's width and height, each axis its own.
+            let logRatios = [Double(from.inputWidth) / Double(to.inputWidth), Double(from.inputHeight) / Double(to.inputHeight)]
+                .map { Float(Foundation.log($0)) }
+            boxSizeShift = (unit.normalization.bias.tensor, logRatios)
         }
         let report = InheritanceReport(
             source: weights.path, sourceArchitecture: weights.architecture.description, inheritedParameters: inherited,
@@ -236,7 +239,8 @@ public struct InheritancePlan {
     /// the size logits by log(source / target) scales small boxes by that ratio (sigmoid(t + log r)
     /// is about r sigmoid(t) while the box is small). The shift goes into the box layer's
     /// batch-norm shift (this tensor), rows 2 and 3, which adds to its output.
-    let boxSizeShift: (shift: Tensor, logRatio: Float)?
+    /// The box layer's bias and what its width and height rows gain.
+    let boxSizeShift: (shift: Tensor, logRatios: [Float])?
     public let report: InheritanceReport
 
     /// Copies the mapped elements of `weights` (the source the plan was made for, or one with
@@ -253,9 +257,9 @@ public struct InheritancePlan {
             }
             try entry.target.assign(Tensor(current, shape: entry.target.shape))
         }
-        if let (shift, logRatio) = boxSizeShift {
+        if let (shift, logRatios) = boxSizeShift {
             var values = try shift.floats()
-            for row in 2...3 { values[row] += logRatio }
+            for (row, logRatio) in zip(2...3, logRatios) { values[row] += logRatio }
             try shift.assign(Tensor(values, shape: [values.count]))
         }
     }

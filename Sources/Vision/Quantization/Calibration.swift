@@ -96,14 +96,14 @@ public enum QuantizationCalibrator {
         seed: UInt64 = 0, batchSize: Int = 8
     ) throws -> QuantizationParameters {
         guard imageCount >= 1, dataset.count >= 1 else { throw QuantizationError.noCalibrationImages }
-        let size = detector.architecture.inputSizePixels
-        let loader = BatchLoader(dataset: dataset, batchSize: batchSize, augmentation: .evaluation(width: size, height: size),
+        let loader = BatchLoader(dataset: dataset, batchSize: batchSize,
+                                 augmentation: .evaluation(at: detector.architecture),
                                  shuffle: true, seed: seed)
         var images: [Tensor] = []
         var remaining = Swift.min(imageCount, dataset.count)
         for index in 0..<loader.batchesPerEpoch where remaining > 0 {
             let batch = try loader.batch(epoch: 0, index: index)
-            let tensor = try Tensor(batch.images, shape: [batch.batchSize, 3, size, size])
+            let tensor = try Tensor(batch.images, shape: detector.architecture.inputShape(batch: batch.batchSize))
             images.append(batch.batchSize <= remaining ? tensor : try tensor.narrow(dim: 0, start: 0, length: remaining))
             remaining -= Swift.min(batch.batchSize, remaining)
         }

@@ -58,9 +58,7 @@ final class SandwichStep {
     /// The frozen teacher at `width` (the start's weights with the box sizes shifted for it).
     func teacher(width: Int) throws -> Detector {
         if let teacher = teachers[width] { return teacher }
-        var architecture = start.architecture
-        architecture.inputWidthPixels = width
-        let teacher = try Detector(architecture)
+        let teacher = try Detector(start.architecture.atInputWidth(width))
         try WeightInheritance.inherit(start, into: teacher)
         teacher.eval()
         teachers[width] = teacher
@@ -68,9 +66,9 @@ final class SandwichStep {
     }
 
     /// The loss of one network on a batch: labels and distillation from the teacher.
-    func loss(_ branches: DetectorBranches, teacher: DetectorBranches, targets: [[ObjectAnnotation]], inputSize: Int,
+    func loss(_ branches: DetectorBranches, teacher: DetectorBranches, targets: [[ObjectAnnotation]],
               detectionLoss: DetectionLoss) throws -> (Tensor, DetectionLossTerms) {
-        let (labels, terms) = try detectionLoss(branches, targets: targets, inputSize: inputSize)
+        let (labels, terms) = try detectionLoss(branches, targets: targets)
         let total = try labels * sampling.labelWeight + Self.distillation(branches, from: teacher)
         return (total, terms)
     }
@@ -86,9 +84,14 @@ final class SandwichStep {
     func trainSubnetworks(of supernet: Detector, on batch: TrainingBatch, detectionLoss: DetectionLoss,
                           epoch: Int, iteration: Int) throws {
         let width = sampling.inputWidths[generator.nextIndex(below: sampling.inputWidths.count)]
-        var members = [sampling.smallest] + (0..<sampling.randomPerStep).map { _ in sampling.draw(&generator) }
-        for index in members.indices { members[index].inputWidthPixels = width }
-        let (images, targets) = try Self.resize(batch, to: members[0].inputSizePixels)
+        // Every member runs on the step's input: the start's aspect ratio at this width.
+        let input = start.architecture.atInputWidth(width)
+        let members = ([sampling.smallest] + (0..<sampling.randomPerStep).map { _ in sampling.draw(&generator) }).map { member in
+            var member = member
+            (member.inputWidthPixels, member.inputHeightPixels) = (input.inputWidthPixels, input.inputHeightPixels)
+            return member
+        }
+        let (images, targets) = try Self.resize(batch, toWidth: members[0].inputWidth, height: members[0].inputHeight)
         let teacher = try teacherBranches(images, width: width)
         let weights = try PretrainedWeights(supernet, copying: false, path: "the supernet")
         let parameters = Dictionary(supernet.namedParameters().map { ($0.name, $0.tensor) }, uniquingKeysWith: { a, _ in a })
@@ -101,7 +104,7 @@ final class SandwichStep {
             if supernet.runsChannelsLast { try subnetwork.useChannelsLast() }
             subnetwork.train()
             let (total, terms) = try loss(subnetwork.branches(images), teacher: teacher, targets: targets,
-                                          inputSize: images.shape[3], detectionLoss: detectionLoss)
+                                          detectionLoss: detectionLoss)
             guard terms.total.isFinite else { throw TrainingError.nonFiniteLoss(epoch: epoch, iteration: iteration, terms: terms) }
             try total.backward()
             try plan.addGradients(to: parameters)
@@ -109,18 +112,18 @@ final class SandwichStep {
     }
 
     /// The batch letterboxed at `size` instead: images resized bilinearly, boxes scaled.
-    static func resize(_ batch: TrainingBatch, to size: Int) throws -> (Tensor, [[ObjectAnnotation]]) {
-        let current = batch.images.shape[3]
-        guard size != current else { return (batch.images, batch.targets) }
-        let scale = Double(size) / Double(current)
+    static func resize(_ batch: TrainingBatch, toWidth width: Int, height: Int) throws -> (Tensor, [[ObjectAnnotation]]) {
+        let (currentHeight, currentWidth) = (batch.images.shape[2], batch.images.shape[3])
+        guard width != currentWidth || height != currentHeight else { return (batch.images, batch.targets) }
+        let (scaleX, scaleY) = (Double(width) / Double(currentWidth), Double(height) / Double(currentHeight))
         let targets = batch.targets.map { objects in
             objects.map { object in
                 var scaled = object
-                scaled.box = BoundingBox(x0: object.box.x0 * scale, y0: object.box.y0 * scale, x1: object.box.x1 * scale, y1: object.box.y1 * scale)
+                scaled.box = BoundingBox(x0: object.box.x0 * scaleX, y0: object.box.y0 * scaleY, x1: object.box.x1 * scaleX, y1: object.box.y1 * scaleY)
                 return scaled
             }
         }
-        return (try Functional.resizeBilinear(batch.images, size: (size, size)), targets)
+        return (try Functional.resizeBilinear(batch.images, size: (height, width)), targets)
     }
 
     /// Knowledge distillation of a detector's raw branches from a teacher's: objectness as

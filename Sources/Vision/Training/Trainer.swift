@@ -262,12 +262,11 @@ public final class Trainer {
                 adamw?.learningRate = rate
                 let batch = try data.batch(epoch: epoch, index: index)
                 try detector.zeroGrad()
-                let inputSize = batch.images.shape[3]
                 let branches = try detector.branches(batch.images)
                 let (total, terms) = try sandwich.map {
                     try $0.loss(branches, teacher: $0.teacherBranches(batch.images, width: detector.architecture.inputWidthPixels),
-                                targets: batch.targets, inputSize: inputSize, detectionLoss: loss)
-                } ?? loss(branches, targets: batch.targets, inputSize: inputSize)
+                                targets: batch.targets, detectionLoss: loss)
+                } ?? loss(branches, targets: batch.targets)
                 guard terms.total.isFinite else {
                     throw TrainingError.nonFiniteLoss(epoch: epoch, iteration: index, terms: terms)
                 }
