@@ -11,7 +11,7 @@ struct ArchitectureCommand: ParsableCommand {
         abstract: "Describe a detector architecture: layers, parameters, MACs, activation memory.",
         discussion: """
         NAME is an architecture's short name: kN (head kernel), gN (head groups), cN (head channels), \
-        wN (input width), and optionally nN (classes), sN (stem), stA.B.C (stage channels), rA.B.C \
+        wN (input width), and optionally hN (input height, for a non-square input; the width's by default), nN (classes), sN (stem), stA.B.C (stage channels), rA.B.C \
         (stage repeats), nkN (neck channels), sppN (SPP branches). Parts left out take FastestDet's \
         values, e.g. k5-g1-c96-w320 is the baseline.
         """)
