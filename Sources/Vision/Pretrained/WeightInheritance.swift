@@ -237,9 +237,9 @@ public struct InheritancePlan {
     /// sizes it learned for the source's pixels: FastestDet's COCO network at 224 px draws boxes
     /// about 0.64x too small and scores AP@0.5 0.02 on coco128-person instead of 0.33. Shifting
     /// the size logits by log(source / target) scales small boxes by that ratio (sigmoid(t + log r)
-    /// is about r sigmoid(t) while the box is small). The shift goes into the box layer's
-    /// batch-norm shift (this tensor), rows 2 and 3, which adds to its output.
-    /// The box layer's bias and what its width and height rows gain.
+    /// is about r sigmoid(t) while the box is small), each axis by its own ratio. The shift goes
+    /// into the box layer's batch-norm shift (this tensor), rows 2 (width) and 3 (height), which
+    /// adds to its output.
     let boxSizeShift: (shift: Tensor, logRatios: [Float])?
     public let report: InheritanceReport
 
