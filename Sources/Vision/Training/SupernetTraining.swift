@@ -111,7 +111,7 @@ final class SandwichStep {
         }
     }
 
-    /// The batch letterboxed at `size` instead: images resized bilinearly, boxes scaled.
+    /// The batch at another input size, `width` x `height`: images resized bilinearly, boxes scaled.
     static func resize(_ batch: TrainingBatch, toWidth width: Int, height: Int) throws -> (Tensor, [[ObjectAnnotation]]) {
         let (currentHeight, currentWidth) = (batch.images.shape[2], batch.images.shape[3])
         guard width != currentWidth || height != currentHeight else { return (batch.images, batch.targets) }
