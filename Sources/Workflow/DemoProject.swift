@@ -89,8 +89,7 @@ public struct DemoProject: Sendable {
         if let done = try TrainingCheckpoint.load(from: directory), done.completedEpochs >= baseEpochs { return }
         let train = try VOCDataset(root: data, split: "train"), validation = try VOCDataset(root: data, split: "val")
         let architecture = DetectorArchitecture.baseline
-        let loader = BatchLoader(dataset: train, batchSize: batchSize, augmentation: AugmentationConfig(
-            trainingAt: architecture), shuffle: true, seed: seed,
+        let loader = BatchLoader(dataset: train, batchSize: batchSize, augmentation: AugmentationConfig(trainingAt: architecture), shuffle: true, seed: seed,
             dropLast: train.count >= 2 * batchSize)
         let configuration = TrainingConfiguration(epochs: baseEpochs, warmupIterations: min(100, baseEpochs * loader.batchesPerEpoch / 5), seed: seed)
         let trainer = try Trainer(detector: Torch.seeded(seed) { try Detector(architecture) }, configuration: configuration,
@@ -122,8 +121,7 @@ public struct DemoProject: Sendable {
         let train = try VOCDataset(root: data, split: "train"), validation = try VOCDataset(root: data, split: "val")
         let initialization = try DetectorInitialization(path: baseModel.path, classNames: ["person"])
         let architecture = initialization.sourceArchitecture
-        let loader = BatchLoader(dataset: train, batchSize: batchSize, augmentation: AugmentationConfig(
-            trainingAt: architecture), shuffle: true, seed: seed &+ 1,
+        let loader = BatchLoader(dataset: train, batchSize: batchSize, augmentation: AugmentationConfig(trainingAt: architecture), shuffle: true, seed: seed &+ 1,
             dropLast: train.count >= 2 * batchSize)
         var configuration = TrainingConfiguration.defaults(fineTuning: true, epochs: supernetEpochs, seed: seed)
         configuration.learningRate = learningRate
