@@ -6,9 +6,9 @@ import Vision
 /// of the batch-norm-folded convolutions with float biases, conv + ReLU fused in one kernel.
 /// The detection output (sigmoid, softmax) is computed in float from the dequantized branches.
 ///
-/// The quantized engine is process-wide in libtorch: the initializer selects `engine` to prepack
-/// the weights, and `forward` selects it again before running, so two detectors on different
-/// engines can be used one after the other (not at the same time from two threads).
+/// The quantized engine is process-wide in libtorch: the initializer prepacks the weights and
+/// `forward`, `outputs` and `apply` run them inside `QuantizedEngine.using(engine)`, so detectors
+/// on different engines can be used from several threads (one at a time).
 public final class QuantizedDetector {
     public let architecture: DetectorArchitecture
     public let graph: DetectorGraph
@@ -70,13 +70,25 @@ public final class QuantizedDetector {
         guard parameters.architecture == detector.architecture.description else {
             throw QuantizationError.architectureMismatch(parameters: parameters.architecture, network: detector.architecture.description)
         }
-        try QuantizedEngine.select(engine)
         self.engine = engine
         architecture = detector.architecture
-        graph = detector.graph
+        let graph = detector.graph
+        self.graph = graph
         self.parameters = parameters
         inputGrid = try parameters.activation(DetectorGraph.inputName)
         let folded = try detector.foldedConvolutions()
+        steps = try QuantizedEngine.using(engine) { try Self.steps(graph, folded: folded, parameters: parameters) }
+        var lastReader: [String: Int] = [:]
+        for (index, node) in graph.nodes.enumerated() {
+            for input in node.inputs { lastReader[input] = index }
+        }
+        var releases = Array(repeating: [String](), count: graph.nodes.count)
+        for (name, index) in lastReader { releases[index].append(name) }
+        self.releases = releases
+    }
+
+    /// The INT8 step of every node: weights quantized and prepacked for the selected engine.
+    private static func steps(_ graph: DetectorGraph, folded: [String: FoldedConvolution], parameters: QuantizationParameters) throws -> [Step] {
         var steps: [Step] = []
         for node in graph.nodes {
             switch node.operation {
@@ -101,30 +113,24 @@ public final class QuantizedDetector {
             case .detectionOutput: steps.append(.output)
             }
         }
-        self.steps = steps
-        var lastReader: [String: Int] = [:]
-        for (index, node) in graph.nodes.enumerated() {
-            for input in node.inputs { lastReader[input] = index }
-        }
-        var releases = Array(repeating: [String](), count: graph.nodes.count)
-        for (name, index) in lastReader { releases[index].append(name) }
-        self.releases = releases
+        return steps
     }
 
-    /// The float image [N, 3, S, S] quantized to the input grid.
+    /// The float image [N, 3, H, W] quantized to the input grid.
     public func quantizeInput(_ image: Tensor) throws -> Tensor {
         try image.quantized(scale: inputGrid.scale, zeroPoint: inputGrid.zeroPoint, dtype: .quint8)
     }
 
     /// The detector's output [N, 1 + 4 + classes, H, W] in float, like `Detector.forward`.
     public func forward(_ image: Tensor) throws -> Tensor {
-        try QuantizedEngine.select(engine)
-        var values: [String: Tensor] = [DetectorGraph.inputName: try quantizeInput(image)]
-        for (index, node) in graph.nodes.enumerated() {
-            values[node.name] = try apply(index, node.inputs.map { values[$0]! })
-            for name in releases[index] { values[name] = nil }
+        try QuantizedEngine.using(engine) {
+            var values: [String: Tensor] = [DetectorGraph.inputName: try quantizeInput(image)]
+            for (index, node) in graph.nodes.enumerated() {
+                values[node.name] = try run(index, node.inputs.map { values[$0]! })
+                for name in releases[index] { values[name] = nil }
+            }
+            return values[graph.output.name]!
         }
-        return values[graph.output.name]!
     }
 
     public func callAsFunction(_ image: Tensor) throws -> Tensor { try forward(image) }
@@ -132,16 +138,22 @@ public final class QuantizedDetector {
     /// Runs the whole graph and keeps every node's output (quantized, except the float detection
     /// output), keyed by node name plus "image", for per-node timing on cached inputs.
     public func outputs(_ image: Tensor) throws -> [String: Tensor] {
-        try QuantizedEngine.select(engine)
-        var values: [String: Tensor] = [DetectorGraph.inputName: try quantizeInput(image)]
-        for (index, node) in graph.nodes.enumerated() {
-            values[node.name] = try apply(index, node.inputs.map { values[$0]! })
+        try QuantizedEngine.using(engine) {
+            var values: [String: Tensor] = [DetectorGraph.inputName: try quantizeInput(image)]
+            for (index, node) in graph.nodes.enumerated() {
+                values[node.name] = try run(index, node.inputs.map { values[$0]! })
+            }
+            return values
         }
-        return values
     }
 
     /// Node `index`'s output for its (quantized) input values, in `node.inputs` order.
     public func apply(_ index: Int, _ inputs: [Tensor]) throws -> Tensor {
+        try QuantizedEngine.using(engine) { try run(index, inputs) }
+    }
+
+    /// `apply` on the engine already selected.
+    private func run(_ index: Int, _ inputs: [Tensor]) throws -> Tensor {
         switch steps[index] {
         case let .convolution(conv, relu, grid):
             return try conv(inputs[0], relu: relu, scale: grid.scale, zeroPoint: grid.zeroPoint)

@@ -1,3 +1,4 @@
+import Foundation
 import CTorch
 
 /// libtorch's quantized (INT8) engines: which exist in this build and which one is selected.
@@ -14,6 +15,19 @@ public enum QuantizedEngine {
     public static func select(_ name: String) throws {
         try TorchError.check(ctorch_set_quantized_engine(name))
     }
+
+    /// Runs `body` with `name` selected while no other thread selects an engine through here:
+    /// weights prepacked for one engine and run while another thread had selected the other gave
+    /// other results (a test comparing QNNPACK with onnxruntime measured 0.2 or 0.7 steps
+    /// depending on which test ran beside it). Reentrant.
+    public static func using<Result>(_ name: String, _ body: () throws -> Result) throws -> Result {
+        lock.lock()
+        defer { lock.unlock() }
+        try select(name)
+        return try body()
+    }
+
+    private static let lock = NSRecursiveLock()
 }
 
 extension Tensor {
