@@ -7,6 +7,8 @@
 #
 #   scripts/landscape-experiment.sh [OUTPUT_DIR]               (default: runs/landscape)
 #   SEARCH_HEIGHT=0 scripts/landscape-experiment.sh runs/square  (the same without the height)
+#   SEARCH_HEIGHT=0 BASE_MODEL=k5-g1-c96-w320-h240 scripts/landscape-experiment.sh runs/landscape-base
+#       (a landscape base model: the supernet trains at its aspect ratio, the width keeps it)
 #
 # Needs ../shared (data and weights) and a release build (swift build -c release).
 set -euo pipefail
@@ -49,7 +51,7 @@ dataset:
   path: $output/data
   val: val-landscape
   classes: [$classes]
-base_model: k5-g1-c96-w320
+base_model: ${BASE_MODEL:-k5-g1-c96-w320}
 search_space: space.yaml
 objectives: [ap50, latency]
 budget: {trials: 50}
@@ -70,7 +72,7 @@ YAML
 
 started=$SECONDS
 "$edgenas" train --data data --val-split val-landscape --classes "$(paste -sd, "$weights/coco.names")" \
-    --init "$weights/fastestdet-coco-ap05-0.253.pth" --supernet --search-space space.yaml \
+    --init "$weights/fastestdet-coco-ap05-0.253.pth" --arch "${BASE_MODEL:-k5-g1-c96-w320}" --supernet --search-space space.yaml \
     --epochs 30 --learning-rate 0.0003 --threads 2 --output supernet
 echo "supernet: $((SECONDS - started)) s wall"
 "$edgenas" search --config search.yaml
