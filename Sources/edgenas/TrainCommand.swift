@@ -112,6 +112,11 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Epochs at the start with the backbone frozen (fine-tuning).")
     var freezeBackboneEpochs = 0
 
+    @Option(help: ArgumentHelp(
+        "Multi-scale training: input widths, comma separated (e.g. 224,256,288,320).",
+        discussion: "Each step runs the network at one of them (its aspect ratio kept), so its weights work at every width a search gives its networks."))
+    var multiScale: String?
+
     @Flag(help: ArgumentHelp(
         "Train --arch as a supernet of the search space, so every member inherits working weights (needs --init).",
         discussion: "Each step also trains the space's smallest member and two random ones at a random input width of the space, all distilling from the --init network; use the result as training.init of the search."))
@@ -140,6 +145,18 @@ struct TrainCommand: ParsableCommand {
             throw ValidationError("--supernet distils from the network it starts from: give --init (pretrained weights or an 'edgenas train' checkpoint)")
         }
         if searchSpace != nil, !supernet { throw ValidationError("--search-space is the supernet's space: add --supernet") }
+        _ = try multiScaleWidths()
+    }
+
+    /// `--multi-scale`'s widths, each a positive multiple of the detector's 32-pixel stride.
+    func multiScaleWidths() throws -> [Int] {
+        guard let multiScale else { return [] }
+        return try multiScale.split(separator: ",").map { part in
+            guard let width = Int(part.trimmingCharacters(in: .whitespaces)), width > 0, width % 32 == 0 else {
+                throw ValidationError("--multi-scale takes input widths that are positive multiples of 32, comma separated; '\(part)' is not one")
+            }
+            return width
+        }
     }
 
     func run() throws {
@@ -160,6 +177,7 @@ struct TrainCommand: ParsableCommand {
         configuration.learningRate = learningRate ?? configuration.learningRate
         configuration.warmupIterations = min(configuration.warmupIterations, epochs * loader.batchesPerEpoch / 5)
         configuration.freezeBackboneEpochs = freezeBackboneEpochs
+        configuration.multiScaleWidths = try multiScaleWidths()
         let outputURL = URL(fileURLWithPath: output)
         let detector: Detector
         if let initialization {
@@ -175,6 +193,9 @@ struct TrainCommand: ParsableCommand {
         if let subnetworks {
             print("training as a supernet: each step also trains \(subnetworks.smallest) and \(subnetworks.randomPerStep) random members "
                   + "at widths \(subnetworks.inputWidths.map(String.init).joined(separator: "/")), distilling from the --init network")
+        }
+        if !configuration.multiScaleWidths.isEmpty {
+            print("multi-scale: each step at one of the widths \(configuration.multiScaleWidths.map(String.init).joined(separator: "/"))")
         }
         print("training \(architecture) at \(architecture.inputWidth)x\(architecture.inputHeight) px on \(train.count) images (\(loader.batchesPerEpoch) batches/epoch), "
               + "validating on \(validation.count); lr \(configuration.learningRate); \(threading.threads) threads")

@@ -75,16 +75,18 @@ private func distillationLoss(_ architecture: DetectorArchitecture, from superne
     #expect(wholeAfter < wholeBefore + 0.1 * (before - wholeBefore), "whole network's distillation loss \(wholeBefore) -> \(wholeAfter)")
 }
 
-/// Subnetworks train at the space's input widths: the batch is resized and its boxes scaled.
+/// Subnetworks (and multi-scale training) run at other input widths: the batch is resized and its boxes scaled.
 @Test func aBatchIsLetterboxedAgainAtAnotherWidth() throws {
     let box = BoundingBox(x0: 32, y0: 64, x1: 96, y1: 128)
     let batch = TrainingBatch(images: try Tensor.ones([1, 3, 128, 128]), targets: [[ObjectAnnotation(box: box, classIndex: 0)]])
-    let (images, targets) = try SandwichStep.resize(batch, toWidth: 96, height: 96)
+    let square = try batch.resized(toWidth: 96, height: 96)
+    let (images, targets) = (square.images, square.targets)
     #expect(images.shape == [1, 3, 96, 96])
     #expect(try images.floats().allSatisfy { abs($0 - 1) < 1e-6 })
     #expect(targets[0][0].box == BoundingBox(x0: 24, y0: 48, x1: 72, y1: 96))
     // A landscape member: each axis scales on its own.
-    let (wide, wideTargets) = try SandwichStep.resize(batch, toWidth: 96, height: 64)
+    let landscape = try batch.resized(toWidth: 96, height: 64)
+    let (wide, wideTargets) = (landscape.images, landscape.targets)
     #expect(wide.shape == [1, 3, 64, 96])
     #expect(wideTargets[0][0].box == BoundingBox(x0: 24, y0: 32, x1: 72, y1: 64))
 }

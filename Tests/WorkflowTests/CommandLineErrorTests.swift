@@ -21,6 +21,13 @@ struct CommandLineErrorTests {
         #expect(noSupernet.status == 64 && noSupernet.output.contains("--search-space is the supernet's space: add --supernet"), "\(noSupernet.output)")
     }
 
+    /// Multi-scale widths are checked before any data is read.
+    @Test func multiScaleWidthsAreMultiplesOfTheStride() throws {
+        let wrong = try DoctorCommandTests.edgenas(["train", "--data", "/nonexistent", "--multi-scale", "224,250"])
+        #expect(wrong.status == 64 && wrong.output.contains("--multi-scale takes input widths that are positive multiples of 32, comma separated; '250' is not one"),
+                "\(wrong.output)")
+    }
+
     /// `--to` names the model formats; `--format` stays the dataset's.
     @Test func anUnknownExportFormatIsAUsageError() throws {
         let run = try DoctorCommandTests.edgenas(["export", "--data", "/nonexistent", "--checkpoint", "/nonexistent", "--to", "onnx,coreml"])

@@ -1,4 +1,5 @@
 import DetectionData
+import Foundation
 import Torch
 
 /// How the head's four box values become a box, per grid cell (gx, gy) of a W x H grid, in
@@ -27,6 +28,15 @@ public enum BoxCoding {
             }
         }
         return cells
+    }
+
+    /// What a network trained at `trained`'s input size adds to its width and height logits
+    /// (tw, th) to run at `input`'s: sizes are fractions of the input, so the same person,
+    /// seen r times smaller on an input r times smaller, must come out r times larger as a
+    /// fraction; log r per axis makes sigmoid(t) about r sigmoid(t) while the box is small.
+    public static func sizeLogitShift(trainedAt trained: DetectorArchitecture, runningAt input: DetectorArchitecture) -> [Float] {
+        [Double(trained.inputWidth) / Double(input.inputWidth), Double(trained.inputHeight) / Double(input.inputHeight)]
+            .map { Float(Foundation.log($0)) }
     }
 }
 

@@ -58,6 +58,13 @@ public struct DetectorBranches {
     public let box: Tensor
     /// Class logits, [N, classes, H, W].
     public let classes: Tensor
+
+    /// These branches with `shift` (tw, th) added to the size logits, as
+    /// `BoxCoding.sizeLogitShift` gives it for another input size.
+    func shiftingSizeLogits(by shift: [Float]) throws -> DetectorBranches {
+        let offsets = try Tensor([0, 0] + shift, shape: [1, 4, 1, 1])
+        return DetectorBranches(objectness: objectness, box: try box + offsets, classes: classes)
+    }
 }
 
 /// The detector of a `DetectorArchitecture` as a torch module: one `ConvolutionUnit` per

@@ -101,10 +101,7 @@ public enum WeightInheritance {
         if let rows = keptRows[boxLayer], rows.count == 4, rows[2] == 2, rows[3] == 3,
            let unit = detector.units.first(where: { $0.name == boxLayer })?.module as? ConvolutionUnit,
            (from.inputWidth, from.inputHeight) != (to.inputWidth, to.inputHeight) {
-            // Box width and height are fractions of the input's width and height, each axis its own.
-            let logRatios = [Double(from.inputWidth) / Double(to.inputWidth), Double(from.inputHeight) / Double(to.inputHeight)]
-                .map { Float(Foundation.log($0)) }
-            boxSizeShift = (unit.normalization.bias.tensor, logRatios)
+            boxSizeShift = (unit.normalization.bias.tensor, BoxCoding.sizeLogitShift(trainedAt: from, runningAt: to))
         }
         let report = InheritanceReport(
             source: weights.path, sourceArchitecture: weights.architecture.description, inheritedParameters: inherited,

@@ -91,7 +91,8 @@ final class SandwichStep {
             (member.inputWidthPixels, member.inputHeightPixels) = (input.inputWidthPixels, input.inputHeightPixels)
             return member
         }
-        let (images, targets) = try Self.resize(batch, toWidth: members[0].inputWidth, height: members[0].inputHeight)
+        let resized = try batch.resized(toWidth: members[0].inputWidth, height: members[0].inputHeight)
+        let (images, targets) = (resized.images, resized.targets)
         let teacher = try teacherBranches(images, width: width)
         let weights = try PretrainedWeights(supernet, copying: false, path: "the supernet")
         let parameters = Dictionary(supernet.namedParameters().map { ($0.name, $0.tensor) }, uniquingKeysWith: { a, _ in a })
@@ -109,21 +110,6 @@ final class SandwichStep {
             try total.backward()
             try plan.addGradients(to: parameters)
         }
-    }
-
-    /// The batch at another input size, `width` x `height`: images resized bilinearly, boxes scaled.
-    static func resize(_ batch: TrainingBatch, toWidth width: Int, height: Int) throws -> (Tensor, [[ObjectAnnotation]]) {
-        let (currentHeight, currentWidth) = (batch.images.shape[2], batch.images.shape[3])
-        guard width != currentWidth || height != currentHeight else { return (batch.images, batch.targets) }
-        let (scaleX, scaleY) = (Double(width) / Double(currentWidth), Double(height) / Double(currentHeight))
-        let targets = batch.targets.map { objects in
-            objects.map { object in
-                var scaled = object
-                scaled.box = BoundingBox(x0: object.box.x0 * scaleX, y0: object.box.y0 * scaleY, x1: object.box.x1 * scaleX, y1: object.box.y1 * scaleY)
-                return scaled
-            }
-        }
-        return (try Functional.resizeBilinear(batch.images, size: (height, width)), targets)
     }
 
     /// Knowledge distillation of a detector's raw branches from a teacher's: objectness as

@@ -1,5 +1,6 @@
 import DetectionData
 import Foundation
+import Randomness
 import Torch
 
 /// How a detector is trained. Defaults suit the FastestDet family at small scale.
@@ -25,11 +26,18 @@ public struct TrainingConfiguration: Codable, Hashable, Sendable {
     /// not trained and its batch norms keep their statistics, so a fine-tuned detector's new or
     /// changed head learns before its gradients reach pretrained features.
     public var freezeBackboneEpochs: Int
+    /// Multi-scale training, as YOLO detectors are trained: each step runs the network at one
+    /// of these input widths (its aspect ratio kept), drawn from the seed and the step, so that
+    /// the weights work at every width a search gives its networks. Trained at one size alone,
+    /// the demo's base model keeps 0.49 of its 0.69 AP@0.5 at 70 % of that width, and a short
+    /// fine-tune at the new width does not win it back (docs/experiments.md). Empty: the
+    /// network's own size.
+    public var multiScaleWidths: [Int]
 
     public init(
         epochs: Int = 30, optimizer: Optimizer = .adamw, learningRate: Double = 0.01, momentum: Double = 0.9,
         weightDecay: Double = 0.0005, warmupIterations: Int = 100, finalLearningRateFraction: Double = 0.05,
-        emaDecay: Double? = 0.998, seed: UInt64 = 0, freezeBackboneEpochs: Int = 0
+        emaDecay: Double? = 0.998, seed: UInt64 = 0, freezeBackboneEpochs: Int = 0, multiScaleWidths: [Int] = []
     ) {
         self.epochs = epochs
         self.optimizer = optimizer
@@ -41,6 +49,7 @@ public struct TrainingConfiguration: Codable, Hashable, Sendable {
         self.emaDecay = emaDecay
         self.seed = seed
         self.freezeBackboneEpochs = freezeBackboneEpochs
+        self.multiScaleWidths = multiScaleWidths
     }
 
     /// The defaults of a training from scratch, or of fine-tuning pretrained weights: a peak
@@ -54,10 +63,10 @@ public struct TrainingConfiguration: Codable, Hashable, Sendable {
                                      warmupIterations: 20, seed: seed)
     }
 
-    // Checkpoints written before `freezeBackboneEpochs` existed decode with 0.
+    // Checkpoints written before `freezeBackboneEpochs` and `multiScaleWidths` existed decode with 0 and [].
     private enum CodingKeys: String, CodingKey {
         case epochs, optimizer, learningRate, momentum, weightDecay, warmupIterations, finalLearningRateFraction, emaDecay, seed
-        case freezeBackboneEpochs
+        case freezeBackboneEpochs, multiScaleWidths
     }
 
     public init(from decoder: any Decoder) throws {
@@ -69,7 +78,17 @@ public struct TrainingConfiguration: Codable, Hashable, Sendable {
             warmupIterations: try container.decode(Int.self, forKey: .warmupIterations),
             finalLearningRateFraction: try container.decode(Double.self, forKey: .finalLearningRateFraction),
             emaDecay: try container.decodeIfPresent(Double.self, forKey: .emaDecay), seed: try container.decode(UInt64.self, forKey: .seed),
-            freezeBackboneEpochs: try container.decodeIfPresent(Int.self, forKey: .freezeBackboneEpochs) ?? 0)
+            freezeBackboneEpochs: try container.decodeIfPresent(Int.self, forKey: .freezeBackboneEpochs) ?? 0,
+            multiScaleWidths: try container.decodeIfPresent([Int].self, forKey: .multiScaleWidths) ?? [])
+    }
+
+    /// The input width of global iteration `iteration` under multi-scale training (nil: the
+    /// network's own): a function of the seed and the iteration alone, so a resumed run
+    /// continues with the same widths.
+    public func multiScaleWidth(iteration: Int) -> Int? {
+        guard !multiScaleWidths.isEmpty else { return nil }
+        var generator = SplitMix64(seed: seed, 0x4D53_4341_4C45, UInt64(iteration))
+        return multiScaleWidths[generator.nextIndex(below: multiScaleWidths.count)]
     }
 
     /// Learning rate at a global iteration: linear warm-up, then cosine decay to the final fraction.
@@ -260,12 +279,20 @@ public final class Trainer {
                 let rate = configuration.learningRate(iteration: iteration, totalIterations: totalIterations)
                 sgd?.learningRate = rate
                 adamw?.learningRate = rate
-                let batch = try data.batch(epoch: epoch, index: index)
+                var batch = try data.batch(epoch: epoch, index: index)
+                let width = configuration.multiScaleWidth(iteration: iteration) ?? detector.architecture.inputWidthPixels
+                let input = detector.architecture.atInputWidth(width)
+                batch = try batch.resized(toWidth: input.inputWidth, height: input.inputHeight)
                 try detector.zeroGrad()
-                let branches = try detector.branches(batch.images)
+                // At another width the network's box sizes stay fractions of its own input, as
+                // an inherited network's do (`WeightInheritance`): otherwise a person of the same
+                // pixel size would have to come out as another fraction at each width.
+                var branches = try detector.branches(batch.images)
+                if input.inputWidth != detector.architecture.inputWidth || input.inputHeight != detector.architecture.inputHeight {
+                    branches = try branches.shiftingSizeLogits(by: BoxCoding.sizeLogitShift(trainedAt: detector.architecture, runningAt: input))
+                }
                 let (total, terms) = try sandwich.map {
-                    try $0.loss(branches, teacher: $0.teacherBranches(batch.images, width: detector.architecture.inputWidthPixels),
-                                targets: batch.targets, detectionLoss: loss)
+                    try $0.loss(branches, teacher: $0.teacherBranches(batch.images, width: width), targets: batch.targets, detectionLoss: loss)
                 } ?? loss(branches, targets: batch.targets)
                 guard terms.total.isFinite else {
                     throw TrainingError.nonFiniteLoss(epoch: epoch, iteration: index, terms: terms)

@@ -12,6 +12,21 @@ public struct TrainingBatch {
         self.images = images
         self.targets = targets
     }
+
+    /// The batch at another input size, `width` x `height`: images resized bilinearly, boxes scaled.
+    public func resized(toWidth width: Int, height: Int) throws -> TrainingBatch {
+        let (currentHeight, currentWidth) = (images.shape[2], images.shape[3])
+        guard width != currentWidth || height != currentHeight else { return self }
+        let (scaleX, scaleY) = (Double(width) / Double(currentWidth), Double(height) / Double(currentHeight))
+        let scaled = targets.map { objects in
+            objects.map { object in
+                var scaled = object
+                scaled.box = BoundingBox(x0: object.box.x0 * scaleX, y0: object.box.y0 * scaleY, x1: object.box.x1 * scaleX, y1: object.box.y1 * scaleY)
+                return scaled
+            }
+        }
+        return TrainingBatch(images: try Functional.resizeBilinear(images, size: (height, width)), targets: scaled)
+    }
 }
 
 /// Where training batches come from. Batches are addressed by (epoch, index) rather than
