@@ -130,7 +130,9 @@ extension ArchitectureSpace {
                                           labelWeight: Double = 1) throws -> SubnetworkSampling {
         var smallest = base
         var widths = [base.inputWidthPixels]
-        for name in space.names {
+        // The height last, as `architecture(_:base:)` sets it: a width set after it would scale it again.
+        let height = Parameter.height.rawValue
+        for name in space.names.filter({ $0 != height }) + space.names.filter({ $0 == height }) {
             guard let parameter = Parameter(rawValue: name) else { throw ArchitectureSpaceError.unknownParameter(name) }
             let values = try choices(of: name, in: space)
             parameter.set(parameter == .groups ? values.max()! : values.min()!, in: &smallest)

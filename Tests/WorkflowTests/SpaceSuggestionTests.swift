@@ -128,4 +128,7 @@ struct SpaceSuggestionTests {
     let backbone = try SearchSpace(["stage3_channels": .categorical([.int(96), .int(192)]), "stage3_repeats": .int(low: 2, high: 8, step: 2)])
     let small = try ArchitectureSpace.subnetworkSampling(backbone, base: .baseline).smallest
     #expect(small.stageChannels[1] == 96 && small.stageRepeats[1] == 2 && small.inputWidthPixels == 320)
+    // With the height searched, the smallest member takes the smallest width and the smallest height.
+    let landscape = try SearchSpace(ArchitectureSpace.defaultSpace.parameters + [SearchParameter("height", .int(low: 160, high: 320, step: 32))])
+    #expect(try ArchitectureSpace.subnetworkSampling(landscape, base: .baseline).smallest.description == "k3-g8-c24-w224-h160")
 }
