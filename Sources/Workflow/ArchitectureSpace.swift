@@ -75,14 +75,20 @@ public enum ArchitectureSpace {
         ])
     }()
 
+    /// The order in which parameters are set on an architecture: the height last, since a
+    /// searched width scales the base's height and a searched height replaces it.
+    static func settingOrder(_ names: some Sequence<String>) -> [String] {
+        let height = Parameter.height.rawValue
+        return names.filter { $0 != height } + names.filter { $0 == height }
+    }
+
     /// The architecture a trial's parameters describe (validated).
     public static func architecture(
         _ parameters: [String: ParameterValue], base: DetectorArchitecture
     ) throws -> DetectorArchitecture {
         var result = base
-        // The height last: a searched width scales the base's height, a searched height replaces it.
-        let height = Parameter.height.rawValue
-        for (name, value) in parameters.filter({ $0.key != height }) + parameters.filter({ $0.key == height }) {
+        for name in settingOrder(parameters.keys) {
+            let value = parameters[name]!
             guard let parameter = Parameter(rawValue: name) else { throw ArchitectureSpaceError.unknownParameter(name) }
             guard let number = value.numericValue, number == number.rounded() else {
                 throw ArchitectureSpaceError.notAnInteger(parameter: name, value: value)
@@ -130,9 +136,7 @@ extension ArchitectureSpace {
                                           labelWeight: Double = 1) throws -> SubnetworkSampling {
         var smallest = base
         var widths = [base.inputWidthPixels]
-        // The height last, as `architecture(_:base:)` sets it: a width set after it would scale it again.
-        let height = Parameter.height.rawValue
-        for name in space.names.filter({ $0 != height }) + space.names.filter({ $0 == height }) {
+        for name in settingOrder(space.names) {
             guard let parameter = Parameter(rawValue: name) else { throw ArchitectureSpaceError.unknownParameter(name) }
             let values = try choices(of: name, in: space)
             parameter.set(parameter == .groups ? values.max()! : values.min()!, in: &smallest)
