@@ -93,22 +93,26 @@ struct PostgresStorageTests {
     }
 
     /// A retried enqueue or start whose first commit went through but whose reply was lost
-    /// (simulated: the first attempt throws a transient error after it committed) finds its own
+    /// (simulated: the attempt that committed throws a transient error afterwards) finds its own
     /// row instead of inserting or starting a second trial.
     @Test func aRetriedWriteWhoseReplyWasLostDoesNotWriteTwice() async throws {
         let storage = try await TestEngines.postgres()
-        let dropped = DroppedReplies(["createStudy", "enqueueTrial", "startTrial"])
-        storage.afterAttempt = { operation, attempt in try dropped.drop(operation, attempt) }
+        let dropped = DroppedReplies()
+        storage.afterAttempt = { operation, _ in try dropped.drop(operation) }
         // The retried creation returns the study its first attempt made, not "already exists".
         let name = TestEngines.uniqueStudyName("lost-reply")
+        dropped.arm("createStudy")
         let study = try await storage.createStudy(name: name, directions: [.minimize], attributes: ["budget": "3"])
         #expect(try await storage.study(named: name) == study)
         // Another caller creating the same name still hears that it exists.
         await #expect(throws: StudyStorageError.studyAlreadyExists(name: name)) {
             try await storage.createStudy(name: name, directions: [.minimize], attributes: [:])
         }
+        dropped.arm("enqueueTrial")
         let enqueued = try await storage.enqueueTrial(studyID: study.id, parameters: ["x": .int(1)])
+        dropped.arm("startTrial")
         let started = try await storage.startTrial(studyID: study.id)
+        dropped.arm("startTrial")
         let fresh = try await storage.startTrial(studyID: study.id)
         storage.afterAttempt = nil
         #expect(dropped.count == 4)
@@ -138,17 +142,23 @@ struct PostgresStorageTests {
     }
 }
 
-/// Fails the first attempt of each named operation after it succeeded, as a lost commit reply.
+/// Fails the next successful attempt of an armed operation after it committed, as a lost
+/// commit reply. Armed per call rather than "attempt 0": on a loaded CI machine an attempt can
+/// fail for real (its deadline, a serialization failure) before it commits, and the reply lost
+/// must then be that of the attempt that did commit.
 final class DroppedReplies: @unchecked Sendable {
     private let lock = NSLock()
-    private let operations: Set<String>
+    private var armed: String?
     private(set) var count = 0
 
-    init(_ operations: Set<String>) { self.operations = operations }
+    func arm(_ operation: String) { lock.withLock { armed = operation } }
 
-    func drop(_ operation: String, _ attempt: Int) throws {
-        guard operations.contains(operation), attempt == 0 else { return }
-        lock.withLock { count += 1 }
-        throw DeadlineExceeded()
+    func drop(_ operation: String) throws {
+        try lock.withLock {
+            guard armed == operation else { return }
+            armed = nil
+            count += 1
+            throw DeadlineExceeded()
+        }
     }
 }
