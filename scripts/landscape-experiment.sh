@@ -9,6 +9,8 @@
 #   SEARCH_HEIGHT=0 scripts/landscape-experiment.sh runs/square  (the same without the height)
 #   SEARCH_HEIGHT=0 BASE_MODEL=k5-g1-c96-w320-h240 scripts/landscape-experiment.sh runs/landscape-base
 #       (a landscape base model: the supernet trains at its aspect ratio, the width keeps it)
+#   BASE_MODEL=k5-g1-c96-w320-h240 scripts/landscape-experiment.sh runs/landscape-base-h
+#       (the same base with the height searched: heights 176..304, which run at 192..320)
 #
 # Needs ../shared (data and weights) and a release build (swift build -c release).
 set -euo pipefail
@@ -41,7 +43,15 @@ echo "val-landscape: $(wc -l < data/ImageSets/Main/val-landscape.txt) images"
     echo "  groups: {type: categorical, choices: [1, 2, 4, 8]}"
     echo "  channels: {type: int, low: 24, high: 96, step: 8}"
     echo "  width: {type: int, low: 224, high: 320, step: 32}"
-    if [ "${SEARCH_HEIGHT:-1}" != 0 ]; then echo "  height: {type: int, low: 160, high: 320, step: 32}"; fi
+    if [ "${SEARCH_HEIGHT:-1}" != 0 ]; then
+        # The grid runs through the base model's height (a square base: its width, 320), so the
+        # base is a member of the space; every height still rounds to a distinct 32-pixel stride.
+        base_height=$(echo "${BASE_MODEL:-k5-g1-c96-w320}" | sed -n 's/.*-h\([0-9]*\).*/\1/p')
+        base_height=${base_height:-320}
+        low=$((base_height - (base_height - 160) / 32 * 32))
+        high=$((low + (320 - low) / 32 * 32))
+        echo "  height: {type: int, low: $low, high: $high, step: 32}"
+    fi
 } > space.yaml
 
 cat > search.yaml <<YAML
