@@ -1,7 +1,5 @@
 import Vision
 
-/// One latency measurement of a network on a backend: summary statistics and the raw samples,
-/// all in milliseconds.
 /// How an NPU's compiler (Arm's Vela for Ethos-U) mapped a network: operators on the NPU,
 /// operators left to the CPU (where latency hides: the NPU waits for them), and on-chip memory.
 public struct NPUMapping: Codable, Hashable, Sendable {
@@ -23,6 +21,8 @@ public struct NPUMapping: Codable, Hashable, Sendable {
     public var fallbackOperators: Int { max(0, cpuOperators - floatOperators) }
 }
 
+/// One latency measurement of a network on a backend: summary statistics and the raw samples,
+/// all in milliseconds.
 public struct LatencyMeasurement: Codable, Hashable, Sendable {
     /// The backend's name, e.g. "torch-fp32" or "torch-int8-onednn".
     public var backend: String

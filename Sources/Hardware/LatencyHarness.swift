@@ -61,6 +61,11 @@ public enum StopReason: String, Codable, Hashable, Sendable {
 public struct TimedSamples: Hashable, Sendable {
     public var milliseconds: [Double]
     public var stopReason: StopReason
+
+    public init(milliseconds: [Double], stopReason: StopReason) {
+        self.milliseconds = milliseconds
+        self.stopReason = stopReason
+    }
 }
 
 /// Times a body repeatedly with a monotonic clock.

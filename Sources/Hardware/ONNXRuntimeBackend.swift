@@ -13,7 +13,7 @@ import Vision
 /// Weights are seeded random (or loaded from `weights`); INT8 is calibrated on
 /// `calibrationImages` seeded random images, as `TorchInt8Backend` does: latency depends on the
 /// shapes and the grids' existence, not on the values.
-public struct ONNXRuntimeBackend: LatencyBackend {
+public struct ONNXRuntimeBackend: InProcessLatencyBackend {
     public enum Precision: String, Codable, Hashable, Sendable, CaseIterable {
         case fp32, int8
     }
@@ -50,7 +50,8 @@ public struct ONNXRuntimeBackend: LatencyBackend {
         }
     }
 
-    public func measure(architecture: DetectorArchitecture) throws -> LatencyMeasurement {
+    public func withRunnable<Result>(_ architecture: DetectorArchitecture, _ body: (_ run: () throws -> Void) throws -> Result) throws -> Result {
+        try policy.validate()
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("edgenas-latency-\(UUID().uuidString).onnx")
         do {
             try model(architecture).write(to: file)
@@ -58,7 +59,10 @@ public struct ONNXRuntimeBackend: LatencyBackend {
             throw HardwareError.cannotWrite(path: file.path, reason: "\(error)")
         }
         defer { try? FileManager.default.removeItem(at: file) }
-        return try measure(modelFile: file, architecture: architecture)
+        let session = try ONNXRuntimeSession(modelPath: file.path, threads: threads, library: try ONNXRuntimeLibrary(path: libraryPath))
+        let image = try randomImage(architecture, seed: seed)
+        let input = try image.floats()
+        return try body { _ = try session.run(input, shape: image.shape) }
     }
 
     /// Measures a model file exported for `architecture` (a board's agent measuring an uploaded

@@ -5,7 +5,7 @@ import Vision
 /// Latency of the eager libtorch FP32 detector (`Detector.forward`) at batch 1, evaluation
 /// mode, autograd off, as a user of the trained model runs it. Weights are random unless a
 /// file is given: latency does not depend on their values.
-public struct TorchFP32Backend: LatencyBackend {
+public struct TorchFP32Backend: InProcessLatencyBackend {
     public var policy: MeasurementPolicy
     /// Intra-op threads; 1 by default because edge boards are measured one core at a time and
     /// one thread is the least disturbed by other processes.
@@ -24,16 +24,14 @@ public struct TorchFP32Backend: LatencyBackend {
 
     public var name: String { "torch-fp32" }
 
-    public func measure(architecture: DetectorArchitecture) throws -> LatencyMeasurement {
+    public func withRunnable<Result>(_ architecture: DetectorArchitecture, _ body: (_ run: () throws -> Void) throws -> Result) throws -> Result {
         try policy.validate()
         return try withThreadCount(threads) {
-            let detector = try makeDetector(architecture, seed: seed, weights: weights)
-            let image = try randomImage(architecture, seed: seed)
-            let samples = try Torch.withNoGrad {
-                try MeasurementLock.measuring { try LatencyHarness.run(policy: policy) { _ = try detector(image) } }
+            try Torch.withNoGrad {
+                let detector = try makeDetector(architecture, seed: seed, weights: weights)
+                let image = try randomImage(architecture, seed: seed)
+                return try body { _ = try detector(image) }
             }
-            return try LatencyMeasurement(backend: name, architecture: architecture.description, threads: threads,
-                                          warmupRuns: policy.warmupRuns, samples: samples)
         }
     }
 }

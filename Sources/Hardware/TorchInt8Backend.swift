@@ -8,7 +8,7 @@ import Vision
 /// Weights are seeded random (or loaded from `weights`) and calibrated on `calibrationImages`
 /// seeded random images: latency does not depend on the values, only on the shapes and the
 /// engine. For accuracy use `QuantizationCalibrator` with real images (see `edgenas quantize`).
-public struct TorchInt8Backend: LatencyBackend {
+public struct TorchInt8Backend: InProcessLatencyBackend {
     public var policy: MeasurementPolicy
     /// Intra-op threads (1 by default, see `TorchFP32Backend.threads`).
     public var threads: Int
@@ -41,16 +41,14 @@ public struct TorchInt8Backend: LatencyBackend {
         return try QuantizedDetector(detector, parameters: parameters, engine: engine)
     }
 
-    public func measure(architecture: DetectorArchitecture) throws -> LatencyMeasurement {
+    public func withRunnable<Result>(_ architecture: DetectorArchitecture, _ body: (_ run: () throws -> Void) throws -> Result) throws -> Result {
         try policy.validate()
         return try withThreadCount(threads) {
-            let network = try Torch.withNoGrad { try makeQuantizedDetector(architecture) }
-            let image = try randomImage(architecture, seed: seed)
-            let samples = try Torch.withNoGrad {
-                try MeasurementLock.measuring { try LatencyHarness.run(policy: policy) { _ = try network(image) } }
+            try Torch.withNoGrad {
+                let network = try makeQuantizedDetector(architecture)
+                let image = try randomImage(architecture, seed: seed)
+                return try body { _ = try network(image) }
             }
-            return try LatencyMeasurement(backend: name, architecture: architecture.description, threads: threads,
-                                          warmupRuns: policy.warmupRuns, samples: samples)
         }
     }
 }

@@ -66,11 +66,24 @@ struct LatencyMeasureCommand: ParsableCommand {
     @Flag(help: "Print each measurement as one JSON line instead of a table row.")
     var json = false
 
+    @Option(help: ArgumentHelp(
+        "Time each architecture in alternating runs with this one and print its latency as a ratio to it (in-process backends: int8, fp32, onnxruntime).",
+        discussion: "The ratio cancels the machine's state, which on a shared or virtual machine changes for seconds at a time.",
+        valueName: "arch"))
+    var against: String?
+
     @Argument(help: "Architecture short names (default: the baseline).")
     var names: [String] = [DetectorArchitecture.baseline.description]
 
     func run() throws {
         let latencyBackend = try backend.makeBackend()
+        if let against {
+            guard let inProcess = latencyBackend as? any InProcessLatencyBackend else {
+                throw ValidationError("--against needs a backend that runs in this process (int8, fp32 or onnxruntime), not '\(backend.latency)'")
+            }
+            try measurePaired(inProcess, reference: try DetectorArchitecture(shortName: against))
+            return
+        }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         // An NPU compiler's backend (vela) also says how the network was mapped.
@@ -95,6 +108,22 @@ struct LatencyMeasureCommand: ParsableCommand {
             }
         }
         if failures > 0 { throw ExitCode(1) }
+    }
+
+    private func measurePaired(_ latencyBackend: any InProcessLatencyBackend, reference: DetectorArchitecture) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        if !json { print("architecture\treference\tbackend\tratio\tratio_iqr\tchange_pct\tmedian_ms\treference_median_ms\trounds") }
+        for name in names {
+            let measurement = try latencyBackend.measure(try DetectorArchitecture(shortName: name), against: reference)
+            if json {
+                print(String(decoding: try encoder.encode(measurement), as: UTF8.self))
+            } else {
+                print(String(format: "%@\t%@\t%@\t%.4f\t%.4f\t%+.1f\t%.3f\t%.3f\t%d", measurement.candidate.architecture, reference.description,
+                             measurement.candidate.backend, measurement.ratio.median, measurement.ratio.interquartileRange,
+                             (measurement.ratio.median - 1) * 100, measurement.candidate.median, measurement.reference.median, measurement.ratios.count))
+            }
+        }
     }
 }
 

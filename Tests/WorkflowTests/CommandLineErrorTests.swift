@@ -60,6 +60,17 @@ struct CommandLineErrorTests {
         let wrong = try DoctorCommandTests.edgenas(["latency", "measure", "--latency", "int8 tpu"])
         #expect(wrong.status == 64 && wrong.output.contains("one of this libtorch's engines"), "\(wrong.output)")
     }
+
+    /// `--against` times each network beside a reference; only a backend in this process can.
+    @Test func latencyMeasureAgainstAReferencePrintsTheRatio() throws {
+        let run = try DoctorCommandTests.edgenas(["latency", "measure", "--latency", "fp32", "--against", "k3-g8-c24-w256", "k3-g8-c24-w224"])
+        #expect(run.status == 0, "\(run.output)")
+        let row = try #require(run.output.split(separator: "\n").first { $0.hasPrefix("k3-g8-c24-w224\tk3-g8-c24-w256\ttorch-fp32\t") })
+        let ratio = try #require(Double(row.split(separator: "\t")[3]))
+        #expect(ratio > 0.2 && ratio < 2, "\(run.output)")
+        let board = try DoctorCommandTests.edgenas(["latency", "measure", "--latency", "command echo {model}", "--against", "k3-g8-c24-w256"])
+        #expect(board.status == 64 && board.output.contains("--against needs a backend that runs in this process"), "\(board.output)")
+    }
 }
 
 /// The dataset commands read every format a project config reads, not only Pascal VOC.
