@@ -17,6 +17,9 @@ public struct TrialRecord: Codable, Hashable, Sendable {
     public var latencyMilliseconds: Double
     public var latencyInterquartileRange: Double
     public var latencyBackend: String
+    /// The architecture this network was timed against in alternating runs, its latency being
+    /// the ratio times that trial's (`SearchPipeline.measureLatency`); nil: timed alone.
+    public var latencyReference: String?
     public var parameters: Int
     /// Peak activation memory, float32.
     public var memoryMegabytes: Double

@@ -489,6 +489,28 @@ public struct SearchPipeline: Sendable {
         trials.filter { $0.state == .complete || $0.state == .pruned }.count
     }
 
+    /// A trial's latency. On a backend that runs in this process, once the base model's trial
+    /// is done, the network is timed in alternating runs with the base model and its latency is
+    /// the ratio of the two times the base trial's milliseconds: a shared machine's speed
+    /// changes for seconds at a time (1.6x on this project's VM), and a median taken alone
+    /// carries that state into the front, while the ratio of runs a few milliseconds apart
+    /// does not (docs/benchmarks.md, "Paired latency"). Every trial is then in the base
+    /// trial's units, on one machine or on many alike.
+    static func measureLatency(
+        _ architecture: DetectorArchitecture, base: DetectorArchitecture, latency: any LatencyBackend, baseTrial: FrozenTrial?
+    ) throws -> (LatencyMeasurement, reference: String?) {
+        guard let inProcess = latency as? any InProcessLatencyBackend, architecture.description != base.description,
+              let baseMilliseconds = baseTrial.flatMap(TrialRecord.init)?.latencyMilliseconds else {
+            return (try latency.measure(architecture: architecture), nil)
+        }
+        let paired = try inProcess.measure(architecture, against: base)
+        return (try LatencyMeasurement(
+            backend: paired.candidate.backend, architecture: paired.candidate.architecture, threads: paired.candidate.threads,
+            warmupRuns: paired.candidate.warmupRuns,
+            samples: TimedSamples(milliseconds: paired.ratios.map { $0 * baseMilliseconds }, stopReason: paired.candidate.stopReason)),
+         base.description)
+    }
+
     /// One trial: the architecture, its latency on the backend, the estimator's score, and the
     /// objective values and constraints in the config's order. An architecture a complete trial
     /// already evaluated (a sampler may propose a point twice) takes that trial's results, so
@@ -509,7 +531,7 @@ public struct SearchPipeline: Sendable {
             return Evaluation(values: values, constraints: earlier.constraints)
         }
         let graph = try DetectorGraph(architecture)
-        let measurement = try latency.measure(architecture: architecture)
+        let (measurement, latencyReference) = try measureLatency(architecture, base: base, latency: latency, baseTrial: evaluated[base.description])
         var metrics: [SearchObjective: Double] = [
             .latency: measurement.median, .params: Double(graph.parameterCount), .memory: Double(graph.peakActivationElements * 4) / 1e6,
         ]
@@ -521,6 +543,7 @@ public struct SearchPipeline: Sendable {
                 estimator: estimator.name, score: score, ap50: ap50, estimateSeconds: seconds, estimateEpochs: epochs)
             record.prunedAfterEpoch = prunedAfterEpoch
             record.npuFallbackOperators = measurement.npu?.fallbackOperators
+            record.latencyReference = latencyReference
             return record
         }
         let estimateStarted = Date()
