@@ -54,20 +54,24 @@ public struct PairedLatencyMeasurement: Codable, Hashable, Sendable {
     public var ratio: LatencyStatistics
 
     public init(candidate: LatencyMeasurement, reference: LatencyMeasurement) throws(HardwareError) {
-        guard candidate.samplesMilliseconds.count == reference.samplesMilliseconds.count,
-              let ratio = LatencyStatistics(zip(candidate.samplesMilliseconds, reference.samplesMilliseconds).map { $0 / $1 }) else {
+        let ratios = zip(candidate.samplesMilliseconds, reference.samplesMilliseconds).map { $0 / $1 }
+        guard candidate.samplesMilliseconds.count == reference.samplesMilliseconds.count, let ratio = LatencyStatistics(ratios) else {
             throw .invalidSetting("paired samples", value: "\(candidate.samplesMilliseconds.count) and \(reference.samplesMilliseconds.count)",
                                   expected: "one reference run per candidate run, at least one")
         }
         self.candidate = candidate
         self.reference = reference
-        ratios = zip(candidate.samplesMilliseconds, reference.samplesMilliseconds).map { $0 / $1 }
+        self.ratios = ratios
         self.ratio = ratio
     }
 
-    /// The candidate's latency at `referenceMilliseconds` for the reference: what it takes in
-    /// the machine state in which the reference took that.
-    public func candidateMilliseconds(referenceMilliseconds: Double) -> Double { ratio.median * referenceMilliseconds }
+    /// The candidate's measurement in the machine state in which the reference takes
+    /// `referenceMilliseconds`: each round's ratio times that.
+    public func candidate(atReferenceMilliseconds referenceMilliseconds: Double) throws(HardwareError) -> LatencyMeasurement {
+        try LatencyMeasurement(backend: candidate.backend, architecture: candidate.architecture, threads: candidate.threads,
+                               warmupRuns: candidate.warmupRuns,
+                               samples: TimedSamples(milliseconds: ratios.map { $0 * referenceMilliseconds }, stopReason: candidate.stopReason))
+    }
 }
 
 /// The samples of a paired harness run, in milliseconds, one of each per round.

@@ -504,11 +504,7 @@ public struct SearchPipeline: Sendable {
             return (try latency.measure(architecture: architecture), nil)
         }
         let paired = try inProcess.measure(architecture, against: base)
-        return (try LatencyMeasurement(
-            backend: paired.candidate.backend, architecture: paired.candidate.architecture, threads: paired.candidate.threads,
-            warmupRuns: paired.candidate.warmupRuns,
-            samples: TimedSamples(milliseconds: paired.ratios.map { $0 * baseMilliseconds }, stopReason: paired.candidate.stopReason)),
-         base.description)
+        return (try paired.candidate(atReferenceMilliseconds: baseMilliseconds), base.description)
     }
 
     /// One trial: the architecture, its latency on the backend, the estimator's score, and the

@@ -29,7 +29,8 @@ struct PairedMeasurementTests {
                                                samples: TimedSamples(milliseconds: samples.reference, stopReason: samples.stopReason))
         let paired = try PairedLatencyMeasurement(candidate: candidate, reference: reference)
         #expect(paired.ratios.allSatisfy { abs($0 - 0.6) < 1e-9 })
-        #expect(abs(paired.candidateMilliseconds(referenceMilliseconds: 20) - 12) < 1e-9)
+        let scaled = try paired.candidate(atReferenceMilliseconds: 20)
+        #expect(scaled.samplesMilliseconds.count == 40 && abs(scaled.median - 12) < 1e-9 && scaled.architecture == "candidate")
         // Alone, the candidate's median sits in the slow state (25 of 40 runs): 9.6 ms, not 6.
         #expect(abs(candidate.median - 9.6) < 1e-9)
     }
