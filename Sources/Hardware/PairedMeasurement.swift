@@ -34,11 +34,12 @@ extension InProcessLatencyBackend {
                 let samples = try MeasurementLock.measuring {
                     try LatencyHarness.runPaired(policy: policy, reference: runReference, candidate: runCandidate)
                 }
-                return try PairedLatencyMeasurement(
-                    candidate: LatencyMeasurement(backend: name, architecture: candidate.description, threads: threads,
-                                                  warmupRuns: policy.warmupRuns, samples: TimedSamples(milliseconds: samples.candidate, stopReason: samples.stopReason)),
-                    reference: LatencyMeasurement(backend: name, architecture: reference.description, threads: threads,
-                                                  warmupRuns: policy.warmupRuns, samples: TimedSamples(milliseconds: samples.reference, stopReason: samples.stopReason)))
+                func measurement(_ architecture: DetectorArchitecture, _ milliseconds: [Double]) throws -> LatencyMeasurement {
+                    try LatencyMeasurement(backend: name, architecture: architecture.description, threads: threads, warmupRuns: policy.warmupRuns,
+                                           samples: TimedSamples(milliseconds: milliseconds, stopReason: samples.stopReason))
+                }
+                return try PairedLatencyMeasurement(candidate: measurement(candidate, samples.candidate),
+                                                    reference: measurement(reference, samples.reference))
             }
         }
     }
