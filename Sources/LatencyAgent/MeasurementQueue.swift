@@ -18,6 +18,9 @@ import LatencyBackends
 final class MeasurementQueue: @unchecked Sendable {
     let maximumLength: Int
     private let lane = DispatchQueue(label: "edgenas.agent.measurements", qos: .userInitiated)
+    /// The wall-clock caps fire here rather than on `DispatchQueue.global()`, whose few threads
+    /// may all be blocked on a busy machine: the cap must answer on time whatever else runs.
+    private let caps = DispatchQueue(label: "edgenas.agent.measurement-caps", qos: .userInitiated)
     private let lock = NSLock()
     private var pending = 0
     private var skipped = 0
@@ -94,7 +97,7 @@ final class MeasurementQueue: @unchecked Sendable {
                         return
                     }
                     let start = ContinuousClock.now
-                    DispatchQueue.global().asyncAfter(deadline: .now() + timeoutSeconds) {
+                    caps.asyncAfter(deadline: .now() + timeoutSeconds) {
                         ticket.finish(.failure(MeasurementTimedOut(seconds: timeoutSeconds)))
                     }
                     let result = Result { try work() }

@@ -130,8 +130,9 @@ private struct ScratchFiles: Sendable {
         output = folder.appendingPathComponent("stdout")
         error = folder.appendingPathComponent("stderr")
         try standardInput.write(to: input)
-        manager.createFile(atPath: output.path, contents: nil)
-        manager.createFile(atPath: error.path, contents: nil)
+        for file in [output, error] where !manager.createFile(atPath: file.path, contents: nil) {
+            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: file.path])
+        }
     }
 
     func read() -> (output: String, error: String) {
@@ -168,8 +169,14 @@ private final class StartedCommand: @unchecked Sendable {
         guard let timeoutSeconds else { return }
         let item = DispatchWorkItem { [self] in kill(reason: .timeout) }
         lock.withLock { watchdog = item }
-        DispatchQueue.global().asyncAfter(deadline: .now() + timeoutSeconds, execute: item)
+        Self.watchdogs.asyncAfter(deadline: .now() + timeoutSeconds, execute: item)
     }
+
+    /// Watchdogs fire on a queue of their own, not on `DispatchQueue.global()`: that pool has only
+    /// as many threads as cores and grows late, so on two cores busy with blocking work a
+    /// timeout could fire many seconds past its deadline (a private serial queue always gets a
+    /// thread).
+    private static let watchdogs = DispatchQueue(label: "edgenas.command-watchdogs")
 
     func kill(reason: KillReason) {
         lock.withLock {

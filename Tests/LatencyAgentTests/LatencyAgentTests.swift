@@ -68,12 +68,13 @@ func send(_ method: String, _ url: URL, authorization: String? = nil, body: Data
     return ((response as! HTTPURLResponse).statusCode, String(decoding: data, as: UTF8.self))
 }
 
-/// Runs a blocking call on a dispatch thread. The agent's handlers run on Swift's cooperative
+/// Runs a blocking call on a thread of its own. The agent's handlers run on Swift's cooperative
 /// pool in this same process (only as many threads as cores), so blocking clients there too
-/// could starve the agent they wait for.
+/// could starve the agent they wait for; `DispatchQueue.global()` is no better: on Linux it is
+/// that same pool (CI once saw a 0.5 s cap answered after 27 s while clients blocked it).
 func offPool<Value: Sendable>(_ body: @escaping @Sendable () throws -> Value) async throws -> Value {
     try await withCheckedThrowingContinuation { continuation in
-        DispatchQueue.global().async { continuation.resume(with: Result { try body() }) }
+        Thread { continuation.resume(with: Result { try body() }) }.start()
     }
 }
 

@@ -120,4 +120,23 @@ struct CommandLatencyBackendTests {
         }
         #expect(ContinuousClock.now - start < .seconds(25))  // under the command's 30 s: it was stopped
     }
+
+    /// The limit holds while `DispatchQueue.global()` has no free thread (a busy 2-core machine,
+    /// other work blocking that pool): its watchdog must not wait for that pool. Many blockers
+    /// hold the pool until the command has ended, so a watchdog queued behind them would fire
+    /// only when the pool has grown past all of them, long after the bound below.
+    @Test func theLimitHoldsWhileTheSharedDispatchPoolIsBlocked() throws {
+        let release = DispatchSemaphore(value: 0)
+        let blockers = 64
+        for _ in 0..<blockers {
+            DispatchQueue.global().async { _ = release.wait(timeout: .now() + 60) }
+        }
+        defer { for _ in 0..<blockers { release.signal() } }
+        let backend = CommandLatencyBackend(template: "sleep 30; echo 1", timeoutSeconds: 0.3)
+        let start = ContinuousClock.now
+        #expect(throws: ExternalCommandError.timedOut(command: "sleep 30; echo 1", seconds: 0.3)) {
+            try backend.measure(architecture: architecture)
+        }
+        #expect(ContinuousClock.now - start < .seconds(10))
+    }
 }
