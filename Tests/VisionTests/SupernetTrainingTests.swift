@@ -75,6 +75,71 @@ private func distillationLoss(_ architecture: DetectorArchitecture, from superne
     #expect(wholeAfter < wholeBefore + 0.1 * (before - wholeBefore), "whole network's distillation loss \(wholeBefore) -> \(wholeAfter)")
 }
 
+/// The members of a supernet step share its backbone pass (their heads read the features the
+/// supernet computed) and get exactly the gradients they got when each ran a whole copy: the
+/// reference below is that former step, member by member.
+@Test func membersShareTheSupernetsBackbonePassWithTheSameGradients() throws {
+    let base = try DetectorArchitecture(shortName: "k5-g1-c96-w128")
+    let sampling = SubnetworkSampling(smallest: try DetectorArchitecture(shortName: "k3-g8-c24-w128"), inputWidths: [96],
+                                      randomPerStep: 2) { generator in
+        var member = base
+        member.headKernelSize = [3, 5][generator.nextIndex(below: 2)]
+        member.headGroups = [1, 2, 4][generator.nextIndex(below: 3)]
+        member.headChannels = [32, 64, 96][generator.nextIndex(below: 3)]
+        return member
+    }
+    var generator = SplitMix64(seed: 4)
+    let box = BoundingBox(x0: 20, y0: 30, x1: 70, y1: 110)
+    let batch = TrainingBatch(images: try Tensor((0..<(2 * 3 * 128 * 128)).map { _ in Float(generator.nextUnit()) }, shape: [2, 3, 128, 128]),
+                              targets: [[ObjectAnnotation(box: box, classIndex: 0)], []])
+    /// The supernet after its own forward and backward pass, so that its parameters have gradients.
+    func supernetWithGradients() throws -> Detector {
+        let supernet = try randomized(base, seed: 3)
+        supernet.train()
+        try DetectionLoss()(supernet.branches(batch.images), targets: batch.targets).0.backward()
+        return supernet
+    }
+    func gradients(_ detector: Detector) throws -> [String: [Float]] {
+        Dictionary(uniqueKeysWithValues: try detector.namedParameters().map { ($0.name, try #require($0.tensor.grad).floats()) })
+    }
+
+    let shared = try supernetWithGradients()
+    let buffersBefore = try shared.namedBuffers().map { try $0.tensor.floats() }
+    try SandwichStep(sampling: sampling, supernet: shared, seed: 9)
+        .trainSubnetworks(of: shared, on: batch, detectionLoss: DetectionLoss(), epoch: 0, iteration: 0)
+    #expect(try shared.namedBuffers().map { try $0.tensor.floats() } == buffersBefore)
+
+    let separate = try supernetWithGradients()
+    let step = try SandwichStep(sampling: sampling, supernet: separate, seed: 9)
+    let (width, members) = step.drawMembers(classCount: base.classCount)
+    let resized = try batch.resized(toWidth: members[0].inputWidth, height: members[0].inputHeight)
+    let teacher = try step.teacherBranches(resized.images, width: width)
+    let weights = try PretrainedWeights(separate, copying: false, path: "test")
+    let parameters = Dictionary(uniqueKeysWithValues: separate.namedParameters().map { ($0.name, $0.tensor) })
+    for member in members {
+        let subnetwork = try Detector(member)
+        let plan = try WeightInheritance.plan(weights, into: subnetwork)
+        try plan.apply(weights)
+        subnetwork.train()
+        try step.loss(subnetwork.branches(resized.images), teacher: teacher, targets: resized.targets, detectionLoss: DetectionLoss()).0.backward()
+        try plan.addGradients(to: parameters)
+    }
+
+    let (sharedGradients, separateGradients) = (try gradients(shared), try gradients(separate))
+    #expect(Set(sharedGradients.keys) == Set(separateGradients.keys))
+    // Against the largest gradient of all: a batch norm's shift followed by another batch norm
+    // has a gradient of zero in exact arithmetic, rounding noise of either summation order here.
+    let scale = separateGradients.values.flatMap { $0 }.map(abs).max() ?? 0
+    #expect(scale > 0.01)
+    for (name, expected) in separateGradients {
+        let difference = zip(sharedGradients[name]!, expected).map { abs($0 - $1) }.max() ?? 0
+        #expect(difference <= 1e-5 * scale, "\(name): gradients differ by \(difference) (largest of all \(scale))")
+    }
+    // The backbone is what the members share with the supernet, the head is their own.
+    let read = SandwichStep.sharedLayersRead(by: try DetectorGraph(members[0]), from: separate.graph)
+    #expect(!read.isEmpty && read.allSatisfy { name in separate.graph.nodes.first { $0.name == name }?.block != .head })
+}
+
 /// Subnetworks (and multi-scale training) run at other input widths: the batch is resized and its boxes scaled.
 @Test func aBatchIsLetterboxedAgainAtAnotherWidth() throws {
     let box = BoundingBox(x0: 32, y0: 64, x1: 96, y1: 128)

@@ -145,17 +145,46 @@ public final class Detector: Module {
         return values.removeValue(forKey: last)!
     }
 
-    /// Runs nodes `0..<count`; a value is dropped (and its memory released) after its last
-    /// reader unless it is in `keeping`.
-    private func evaluate(_ image: Tensor, upTo count: Int, keeping: Set<String>, observer: ActivationObserver? = nil) throws -> [String: Tensor] {
-        let nodes = graph.nodes[0..<count]
+    /// The outputs of the nodes named in `names` for `image`, running the graph only as far as
+    /// the last of them (in the network's current mode, attached to the autograd graph).
+    public func outputs(of names: Set<String>, for image: Tensor) throws -> [String: Tensor] {
+        guard let count = graph.nodes.lastIndex(where: { names.contains($0.name) }).map({ $0 + 1 }) else { return [:] }
+        return try evaluate(image, upTo: count, keeping: names).filter { names.contains($0.key) }
+    }
+
+    /// The head's raw branch outputs for `image` when the outputs of some nodes are known
+    /// already (by node name, e.g. the backbone features another network with the same layers
+    /// computed on the same image): those nodes are not run, nor anything only they read.
+    public func branches(_ image: Tensor, reusing known: [String: Tensor]) throws -> DetectorBranches {
+        let names = graph.output.inputs
+        var values = try evaluate(image, upTo: graph.nodes.count - 1, keeping: Set(names), known: known)
+        return DetectorBranches(objectness: values.removeValue(forKey: names[0])!, box: values.removeValue(forKey: names[1])!,
+                                classes: values.removeValue(forKey: names[2])!)
+    }
+
+    private func evaluate(_ image: Tensor, upTo count: Int, keeping: Set<String>, observer: ActivationObserver? = nil,
+                          known: [String: Tensor] = [:]) throws -> [String: Tensor] {
+        var values = known
+        values[DetectorGraph.inputName] = runsChannelsLast ? try image.channelsLast() : image
+        return try evaluate(known: values, upTo: count, keeping: keeping, observer: observer)
+    }
+
+    /// Runs those of nodes `0..<count` whose outputs are not in `known`; a value is dropped
+    /// (and its memory released) after its last reader unless it is in `keeping`.
+    private func evaluate(known: [String: Tensor], upTo count: Int, keeping: Set<String>, observer: ActivationObserver?) throws -> [String: Tensor] {
+        let nodes = graph.nodes[0..<count].filter { known[$0.name] == nil }
         var lastReader: [String: Int] = [:]
         for (index, node) in nodes.enumerated() {
             for input in node.inputs { lastReader[input] = index }
         }
-        var values: [String: Tensor] = [DetectorGraph.inputName: runsChannelsLast ? try image.channelsLast() : image]
+        var values = known
         for (index, node) in nodes.enumerated() {
-            let inputs = node.inputs.map { values[$0]! }
+            let inputs = try node.inputs.map { input in
+                guard let value = values[input] else {
+                    throw TorchError(message: "detector node '\(node.name)' reads '\(input)', which was neither given nor computed")
+                }
+                return value
+            }
             values[node.name] = try apply(node, inputs, observer: observer)
             for input in node.inputs where lastReader[input] == index && !keeping.contains(input) {
                 values[input] = nil

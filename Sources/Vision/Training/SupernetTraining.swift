@@ -79,37 +79,94 @@ final class SandwichStep {
         return try Torch.withNoGrad { try teacher.branches(images) }
     }
 
-    /// Trains the smallest and `randomPerStep` random members on `batch` at a width drawn for
-    /// this step, adding their gradients to `supernet`'s (which must have gradients already).
-    func trainSubnetworks(of supernet: Detector, on batch: TrainingBatch, detectionLoss: DetectionLoss,
-                          epoch: Int, iteration: Int) throws {
+    /// This step's input width and members: the smallest and `randomPerStep` random ones, all
+    /// on the step's input (the start's aspect ratio at that width).
+    func drawMembers(classCount: Int) -> (width: Int, members: [DetectorArchitecture]) {
         let width = sampling.inputWidths[generator.nextIndex(below: sampling.inputWidths.count)]
-        // Every member runs on the step's input: the start's aspect ratio at this width.
         let input = start.architecture.atInputWidth(width)
         let members = ([sampling.smallest] + (0..<sampling.randomPerStep).map { _ in sampling.draw(&generator) }).map { member in
             var member = member
             (member.inputWidthPixels, member.inputHeightPixels) = (input.inputWidthPixels, input.inputHeightPixels)
+            member.classCount = classCount
             return member
         }
+        return (width, members)
+    }
+
+    /// Trains the smallest and `randomPerStep` random members on `batch` at a width drawn for
+    /// this step, adding their gradients to `supernet`'s (which must have gradients already).
+    ///
+    /// The members differ from the supernet only in some layers (the default space: the head),
+    /// and they run on the same input, so the layers they share with it (the backbone) are run
+    /// once, by the supernet's own modules, and every member's head reads those features: one
+    /// backbone pass a step instead of one per member, with the same gradients, since a
+    /// member's shared layers hold the supernet's very weights. The supernet's running
+    /// batch-norm statistics stay as they were, as when each member ran a copy of them.
+    func trainSubnetworks(of supernet: Detector, on batch: TrainingBatch, detectionLoss: DetectionLoss,
+                          epoch: Int, iteration: Int) throws {
+        let (width, members) = drawMembers(classCount: supernet.architecture.classCount)
         let resized = try batch.resized(toWidth: members[0].inputWidth, height: members[0].inputHeight)
         let (images, targets) = (resized.images, resized.targets)
         let teacher = try teacherBranches(images, width: width)
         let weights = try PretrainedWeights(supernet, copying: false, path: "the supernet")
         let parameters = Dictionary(supernet.namedParameters().map { ($0.name, $0.tensor) }, uniquingKeysWith: { a, _ in a })
-        for member in members {
-            var architecture = member
-            architecture.classCount = supernet.architecture.classCount
-            let subnetwork = try Detector(architecture)
+        let subnetworks = try members.map { member in
+            let subnetwork = try Detector(member)
             let plan = try WeightInheritance.plan(weights, into: subnetwork)
             try plan.apply(weights)
             if supernet.runsChannelsLast { try subnetwork.useChannelsLast() }
             subnetwork.train()
-            let (total, terms) = try loss(subnetwork.branches(images), teacher: teacher, targets: targets,
-                                          detectionLoss: detectionLoss)
-            guard terms.total.isFinite else { throw TrainingError.nonFiniteLoss(epoch: epoch, iteration: iteration, terms: terms) }
-            try total.backward()
-            try plan.addGradients(to: parameters)
+            return (subnetwork, plan, reused: Self.sharedLayersRead(by: subnetwork.graph, from: supernet.graph))
         }
+        let features = try Self.keepingRunningStatistics(of: supernet) {
+            try supernet.outputs(of: subnetworks.reduce(into: Set<String>()) { $0.formUnion($1.reused) }, for: images)
+        }
+        var total: Tensor?
+        for (subnetwork, _, reused) in subnetworks {
+            let (loss, terms) = try loss(subnetwork.branches(images, reusing: features.filter { reused.contains($0.key) }), teacher: teacher,
+                                         targets: targets, detectionLoss: detectionLoss)
+            guard terms.total.isFinite else { throw TrainingError.nonFiniteLoss(epoch: epoch, iteration: iteration, terms: terms) }
+            total = try total.map { try $0 + loss } ?? loss
+        }
+        // One backward pass through the shared layers, for all the members' losses.
+        try total?.backward()
+        for (_, plan, _) in subnetworks { try plan.addGradients(to: parameters) }
+    }
+
+    /// The layers of `member` that are the same as `supernet`'s (same name, operation and inputs,
+    /// all of them shared too, back to the image) and that a layer of its own reads: the features
+    /// the supernet can compute for it.
+    static func sharedLayersRead(by member: DetectorGraph, from supernet: DetectorGraph) -> Set<String> {
+        let supernetNodes = Dictionary(supernet.nodes.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        var shared: Set<String> = [DetectorGraph.inputName]
+        var read: Set<String> = []
+        for node in member.nodes {
+            let same = supernetNodes[node.name].map { $0.operation == node.operation && $0.inputs == node.inputs } ?? false
+            if same && node.inputs.allSatisfy(shared.contains) {
+                shared.insert(node.name)
+            } else {
+                read.formUnion(node.inputs.filter(shared.contains))
+            }
+        }
+        return read.subtracting([DetectorGraph.inputName])
+    }
+
+    /// Runs `body` with `detector`'s batch-norm running statistics held where they are. Not by
+    /// restoring them afterwards: autograd keeps the running statistics of a training forward
+    /// pass for its backward one and refuses tensors changed since, so the forward pass itself
+    /// must leave them alone (momentum 0).
+    static func keepingRunningStatistics<Value>(of detector: Detector, _ body: () throws -> Value) throws -> Value {
+        let normalizations = detector.units.compactMap { ($0.module as? ConvolutionUnit)?.normalization }
+        let before = try normalizations.map { ($0.momentum, try $0.batchesTracked.tensor.clone()) }
+        for normalization in normalizations { normalization.momentum = 0 }
+        defer {
+            for (normalization, (momentum, _)) in zip(normalizations, before) { normalization.momentum = momentum }
+        }
+        let value = try body()
+        try Torch.withNoGrad {
+            for (normalization, (_, count)) in zip(normalizations, before) { try normalization.batchesTracked.tensor.assign(count) }
+        }
+        return value
     }
 
     /// Knowledge distillation of a detector's raw branches from a teacher's: objectness as
