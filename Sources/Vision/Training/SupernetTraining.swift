@@ -100,8 +100,10 @@ final class SandwichStep {
     /// and they run on the same input, so the layers they share with it (the backbone) are run
     /// once, by the supernet's own modules, and every member's head reads those features: one
     /// backbone pass a step instead of one per member, with the same gradients, since a
-    /// member's shared layers hold the supernet's very weights. The supernet's running
-    /// batch-norm statistics stay as they were, as when each member ran a copy of them.
+    /// member's shared layers hold the supernet's very weights (inheritance copies a layer of
+    /// the same shape whole, in order). The supernet's running batch-norm statistics stay as
+    /// they were, as when each member ran a copy of them; a frozen backbone runs frozen for the
+    /// members too (evaluation mode, no gradients), where the copies used to run in training mode.
     func trainSubnetworks(of supernet: Detector, on batch: TrainingBatch, detectionLoss: DetectionLoss,
                           epoch: Int, iteration: Int) throws {
         let (width, members) = drawMembers(classCount: supernet.architecture.classCount)
