@@ -119,10 +119,7 @@ public final class Detector: Module {
     /// The head's raw branch outputs, showing `observer` every convolution output and ReLU
     /// output on the way (zero-cost proxies read activations and their gradients).
     public func branches(_ image: Tensor, observer: ActivationObserver?) throws -> DetectorBranches {
-        var values = try evaluate(image, upTo: graph.nodes.count - 1, keeping: Set(graph.output.inputs), observer: observer)
-        let names = graph.output.inputs
-        return DetectorBranches(objectness: values.removeValue(forKey: names[0])!, box: values.removeValue(forKey: names[1])!,
-                                classes: values.removeValue(forKey: names[2])!)
+        try branches(image, observer: observer, known: [:])
     }
 
     /// Every node's output for `image`, keyed by node name plus `DetectorGraph.inputName`: what
@@ -156,8 +153,12 @@ public final class Detector: Module {
     /// already (by node name, e.g. the backbone features another network with the same layers
     /// computed on the same image): those nodes are not run, nor anything only they read.
     public func branches(_ image: Tensor, reusing known: [String: Tensor]) throws -> DetectorBranches {
+        try branches(image, observer: nil, known: known)
+    }
+
+    private func branches(_ image: Tensor, observer: ActivationObserver?, known: [String: Tensor]) throws -> DetectorBranches {
         let names = graph.output.inputs
-        var values = try evaluate(image, upTo: graph.nodes.count - 1, keeping: Set(names), known: known)
+        var values = try evaluate(image, upTo: graph.nodes.count - 1, keeping: Set(names), observer: observer, known: known)
         return DetectorBranches(objectness: values.removeValue(forKey: names[0])!, box: values.removeValue(forKey: names[1])!,
                                 classes: values.removeValue(forKey: names[2])!)
     }
