@@ -11,6 +11,10 @@
 #include <cstring>
 #include <sstream>
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 namespace ctorch {
 
 namespace {
@@ -76,6 +80,16 @@ void ctorch_set_num_threads(int32_t threads) {
 int32_t ctorch_get_num_threads(void) { return at::get_num_threads(); }
 
 int32_t ctorch_get_num_interop_threads(void) { return at::get_num_interop_threads(); }
+
+bool ctorch_keep_freed_memory(void) {
+#if defined(__GLIBC__)
+    // No block is mapped on its own (M_MMAP_MAX 0: every allocation comes from malloc's heaps),
+    // and no freed memory is given back to the kernel (a trim threshold of -1 is "never").
+    return mallopt(M_MMAP_MAX, 0) == 1 && mallopt(M_TRIM_THRESHOLD, -1) == 1;
+#else
+    return false;
+#endif
+}
 
 const char *ctorch_parallel_info(void) {
     try {

@@ -72,6 +72,20 @@ public enum Torch {
         execv("/proc/self/exe", CommandLine.unsafeArgv)
     }
 
+    /// Makes the C library keep the memory freed tensors leave, for the next tensors, for the
+    /// rest of the process; true when it took effect (glibc).
+    ///
+    /// A training step allocates activations and gradients of tens of MiB and frees them before
+    /// the next step asks for the same sizes again. glibc maps every block over its mmap
+    /// threshold (at most 32 MiB) fresh from the kernel and unmaps it on free, so each step
+    /// faulted its activations in page by page again: 17 % of a supernet step's samples were
+    /// in the kernel, and keeping the memory halved one demo supernet epoch's system time and
+    /// cut its CPU time to 0.91x (docs/benchmarks.md, "Freed memory kept for reuse"). The price is that the
+    /// process stays at its peak memory until it exits, which a training or search process
+    /// reaches again at every step anyway. An executable calls it first thing in main.
+    @discardableResult
+    public static func keepFreedMemoryForReuse() -> Bool { ctorch_keep_freed_memory() }
+
     /// OMP_WAIT_POLICY as this process's environment has it (nil when unset), see above.
     public static var ompWaitPolicy: String? {
         ProcessInfo.processInfo.environment["OMP_WAIT_POLICY"]

@@ -15,6 +15,7 @@ struct EdgeNAS: AsyncParsableCommand {
 
     static func main() async {
         Torch.relaunchWithPassiveOpenMPIfNeeded()
+        Torch.keepFreedMemoryForReuse()
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? AsyncParsableCommand {

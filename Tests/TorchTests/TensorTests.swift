@@ -233,3 +233,29 @@ import Testing
         return (Int(fields[1]) ?? 0) * Int(sysconf(Int32(_SC_PAGESIZE)))
     }
 }
+
+@Suite struct FreedMemoryTests {
+    /// Page faults of this process (all its threads: libtorch fills large tensors on its OpenMP workers).
+    private static func pageFaults() -> Int {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return usage.ru_minflt + usage.ru_majflt
+    }
+
+    /// A tensor as large as a detector's activations (48 MiB, over glibc's largest mmap threshold)
+    /// allocated again after the previous one was freed reuses its memory: without the setting,
+    /// glibc maps each one fresh and every page faults in again (12,288 faults each time). Other
+    /// tests run beside this one and fault too, so the least of a few tries is compared.
+    @Test func aFreedLargeTensorsMemoryIsReusedWithoutPageFaults() throws {
+        #expect(Torch.keepFreedMemoryForReuse())
+        let pages = 48 << 20 / 4096
+        try Tensor.ones([pages * 1024]).free()
+        var fewest = Int.max
+        for _ in 0..<5 {
+            let before = Self.pageFaults()
+            try Tensor.ones([pages * 1024]).free()
+            fewest = min(fewest, Self.pageFaults() - before)
+        }
+        #expect(fewest < pages / 4, "\(fewest) page faults for a tensor of \(pages) pages allocated again")
+    }
+}

@@ -56,6 +56,11 @@ enum { CTORCH_REDUCTION_NONE = 0, CTORCH_REDUCTION_MEAN = 1, CTORCH_REDUCTION_SU
 void ctorch_set_num_threads(int32_t threads);
 int32_t ctorch_get_num_threads(void);
 int32_t ctorch_get_num_interop_threads(void);
+/// Makes the C library keep the memory that freed tensors leave for the next allocation, instead
+/// of mapping every block over its mmap threshold (32 MiB at most in glibc) fresh from the kernel
+/// and unmapping it on free (see Torch.keepFreedMemoryForReuse). False where the C library is
+/// not glibc or refused a setting.
+bool ctorch_keep_freed_memory(void);
 /// at::get_parallel_info(): OpenMP/MKL/thread settings as libtorch reports them.
 const char *ctorch_parallel_info(void);
 /// Comma-separated names of the quantized engines this libtorch supports (e.g. "fbgemm,qnnpack").
