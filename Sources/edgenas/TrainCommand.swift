@@ -119,7 +119,7 @@ struct TrainCommand: ParsableCommand {
 
     @Flag(help: ArgumentHelp(
         "Train --arch as a supernet of the search space, so every member inherits working weights (needs --init).",
-        discussion: "Each step also trains the space's smallest member and two random ones at a random input width of the space, all distilling from the --init network; use the result as training.init of the search."))
+        discussion: "Each step trains it, the space's smallest member and two random ones at a random input width of the space, all distilling from the --init network; use the result as training.init of the search."))
     var supernet = false
 
     @Option(help: "The supernet's search space, SearchSpace YAML as written by 'edgenas suggest-space' (default: the head space).")
@@ -145,6 +145,9 @@ struct TrainCommand: ParsableCommand {
             throw ValidationError("--supernet distils from the network it starts from: give --init (pretrained weights or an 'edgenas train' checkpoint)")
         }
         if searchSpace != nil, !supernet { throw ValidationError("--search-space is the supernet's space: add --supernet") }
+        if supernet, multiScale != nil {
+            throw ValidationError("--multi-scale: a supernet's steps run at the input widths of its search space already; drop one of the two")
+        }
         _ = try multiScaleWidths()
     }
 

@@ -54,9 +54,8 @@ private func seededDetector(_ name: String) throws -> Detector {
     let images = try OneLabelledBatch(size: 96).batch(epoch: 0, index: 0).images
     network.eval()
     member.eval()
-    let shift = BoxCoding.sizeLogitShift(trainedAt: network.architecture, runningAt: member.architecture)
     let (shifted, inherited) = try Torch.withNoGrad {
-        (try network.branches(images).shiftingSizeLogits(by: shift), try member.branches(images))
+        (try network.branches(images).atOwnBoxScale(of: network.architecture, runningAt: member.architecture), try member.branches(images))
     }
     for (a, b) in [(shifted.box, inherited.box), (shifted.objectness, inherited.objectness), (shifted.classes, inherited.classes)] {
         #expect(try zip(a.floats(), b.floats()).map { abs($0 - $1) }.max()! < 1e-4)

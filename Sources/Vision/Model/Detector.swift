@@ -59,10 +59,14 @@ public struct DetectorBranches {
     /// Class logits, [N, classes, H, W].
     public let classes: Tensor
 
-    /// These branches with `shift` (tw, th) added to the size logits, as
-    /// `BoxCoding.sizeLogitShift` gives it for another input size.
-    func shiftingSizeLogits(by shift: [Float]) throws -> DetectorBranches {
-        let offsets = try Tensor([0, 0] + shift, shape: [1, 4, 1, 1])
+    /// These branches of a network of `architecture` run at `input`'s size, with box sizes as
+    /// fractions of the network's own input: the size logits shifted as
+    /// `BoxCoding.sizeLogitShift` gives it (unchanged at the network's own size). Training at
+    /// another width so keeps a person of the same pixel size at the same output, as an
+    /// inherited network's weights do (`WeightInheritance`), instead of another fraction at each width.
+    func atOwnBoxScale(of architecture: DetectorArchitecture, runningAt input: DetectorArchitecture) throws -> DetectorBranches {
+        guard input.inputWidth != architecture.inputWidth || input.inputHeight != architecture.inputHeight else { return self }
+        let offsets = try Tensor([0, 0] + BoxCoding.sizeLogitShift(trainedAt: architecture, runningAt: input), shape: [1, 4, 1, 1])
         return DetectorBranches(objectness: objectness, box: try box + offsets, classes: classes)
     }
 }
@@ -119,7 +123,7 @@ public final class Detector: Module {
     /// The head's raw branch outputs, showing `observer` every convolution output and ReLU
     /// output on the way (zero-cost proxies read activations and their gradients).
     public func branches(_ image: Tensor, observer: ActivationObserver?) throws -> DetectorBranches {
-        try branches(image, observer: observer, known: [:])
+        try branches(image, observer: observer, known: [:], keeping: []).branches
     }
 
     /// Every node's output for `image`, keyed by node name plus `DetectorGraph.inputName`: what
@@ -142,25 +146,26 @@ public final class Detector: Module {
         return values.removeValue(forKey: last)!
     }
 
-    /// The outputs of the nodes named in `names` for `image`, running the graph only as far as
-    /// the last of them (in the network's current mode, attached to the autograd graph).
-    public func outputs(of names: Set<String>, for image: Tensor) throws -> [String: Tensor] {
-        guard let count = graph.nodes.lastIndex(where: { names.contains($0.name) }).map({ $0 + 1 }) else { return [:] }
-        return try evaluate(image, upTo: count, keeping: names).filter { names.contains($0.key) }
+    /// The head's raw branch outputs for `image` and the outputs of the nodes named in `names`
+    /// (attached to the autograd graph): features other networks' heads read
+    /// (`branches(_:reusing:)`) without running the layers they share with this one.
+    public func branches(_ image: Tensor, keeping names: Set<String>) throws -> (branches: DetectorBranches, kept: [String: Tensor]) {
+        try branches(image, observer: nil, known: [:], keeping: names)
     }
 
     /// The head's raw branch outputs for `image` when the outputs of some nodes are known
     /// already (by node name, e.g. the backbone features another network with the same layers
     /// computed on the same image): those nodes are not run, nor anything only they read.
     public func branches(_ image: Tensor, reusing known: [String: Tensor]) throws -> DetectorBranches {
-        try branches(image, observer: nil, known: known)
+        try branches(image, observer: nil, known: known, keeping: []).branches
     }
 
-    private func branches(_ image: Tensor, observer: ActivationObserver?, known: [String: Tensor]) throws -> DetectorBranches {
+    private func branches(_ image: Tensor, observer: ActivationObserver?, known: [String: Tensor],
+                          keeping: Set<String>) throws -> (branches: DetectorBranches, kept: [String: Tensor]) {
         let names = graph.output.inputs
-        var values = try evaluate(image, upTo: graph.nodes.count - 1, keeping: Set(names), observer: observer, known: known)
-        return DetectorBranches(objectness: values.removeValue(forKey: names[0])!, box: values.removeValue(forKey: names[1])!,
-                                classes: values.removeValue(forKey: names[2])!)
+        let values = try evaluate(image, upTo: graph.nodes.count - 1, keeping: keeping.union(names), observer: observer, known: known)
+        let branches = DetectorBranches(objectness: values[names[0]]!, box: values[names[1]]!, classes: values[names[2]]!)
+        return (branches, values.filter { keeping.contains($0.key) })
     }
 
     private func evaluate(_ image: Tensor, upTo count: Int, keeping: Set<String>, observer: ActivationObserver? = nil,

@@ -34,8 +34,8 @@ public struct SubnetworkSampling: Sendable {
     }
 }
 
-/// One supernet training step's work besides the supernet's own forward and backward pass:
-/// the sampled subnetworks inherit the supernet's current weights (`InheritancePlan`), learn
+/// One supernet training step's forward and backward pass: the supernet and the sampled
+/// subnetworks, which inherit the supernet's current weights (`InheritancePlan`), learn
 /// from the teacher's outputs (in-place knowledge distillation, as BigNAS and Once-for-All
 /// train their subnetworks) and the labels, and their gradients are added to the supernet
 /// elements they came from, so one optimizer step trains them all.
@@ -93,25 +93,27 @@ final class SandwichStep {
         return (width, members)
     }
 
-    /// Trains the smallest and `randomPerStep` random members on `batch` at a width drawn for
-    /// this step, adding their gradients to `supernet`'s (which must have gradients already).
+    /// One step's forward and backward pass: the supernet, its smallest member and
+    /// `randomPerStep` random ones, all on `batch` at a width drawn for this step, each learning
+    /// from the labels and the teacher; the members' gradients are added to the supernet
+    /// elements they came from, so the optimizer step that follows trains them all. Returns the
+    /// supernet's own loss terms.
     ///
-    /// The members differ from the supernet only in some layers (the default space: the head),
-    /// and they run on the same input, so the layers they share with it (the backbone) are run
-    /// once, by the supernet's own modules, and every member's head reads those features: one
-    /// backbone pass a step instead of one per member, with the same gradients, since a
-    /// member's shared layers hold the supernet's very weights (inheritance copies a layer of
-    /// the same shape whole, in order). The supernet's running batch-norm statistics stay as
-    /// they were, as when each member ran a copy of them; a frozen backbone runs frozen for the
-    /// members too (evaluation mode, no gradients), where the copies used to run in training mode.
-    func trainSubnetworks(of supernet: Detector, on batch: TrainingBatch, detectionLoss: DetectionLoss,
-                          epoch: Int, iteration: Int) throws {
+    /// The members differ from the supernet only in some layers (the default space: the head)
+    /// and run on the same input, so the layers they share with it (the backbone) run once, in
+    /// the supernet's own pass, every member's head reads those features, and the summed loss
+    /// is back-propagated once: the gradients of every network trained on its own, in one
+    /// backbone pass instead of two (a member's shared layers hold the supernet's very weights,
+    /// since inheritance copies a layer of the same shape whole, in order). So the supernet
+    /// trains at the step's width too, as multi-scale training does, not at its own alone. A
+    /// frozen backbone runs frozen for the members too (evaluation mode, no gradients).
+    func run(supernet: Detector, on batch: TrainingBatch, detectionLoss: DetectionLoss, epoch: Int, iteration: Int) throws -> DetectionLossTerms {
         let (width, members) = drawMembers(classCount: supernet.architecture.classCount)
-        let resized = try batch.resized(toWidth: members[0].inputWidth, height: members[0].inputHeight)
+        let input = supernet.architecture.atInputWidth(width)
+        let resized = try batch.resized(toWidth: input.inputWidth, height: input.inputHeight)
         let (images, targets) = (resized.images, resized.targets)
         let teacher = try teacherBranches(images, width: width)
         let weights = try PretrainedWeights(supernet, copying: false, path: "the supernet")
-        let parameters = Dictionary(supernet.namedParameters().map { ($0.name, $0.tensor) }, uniquingKeysWith: { a, _ in a })
         let subnetworks = try members.map { member in
             let subnetwork = try Detector(member)
             let plan = try WeightInheritance.plan(weights, into: subnetwork)
@@ -120,19 +122,20 @@ final class SandwichStep {
             subnetwork.train()
             return (subnetwork, plan, reused: Self.sharedLayersRead(by: subnetwork.graph, from: supernet.graph))
         }
-        let features = try Self.keepingRunningStatistics(of: supernet) {
-            try supernet.outputs(of: subnetworks.reduce(into: Set<String>()) { $0.formUnion($1.reused) }, for: images)
-        }
-        var total: Tensor?
+        let (branches, features) = try supernet.branches(images, keeping: subnetworks.reduce(into: Set<String>()) { $0.formUnion($1.reused) })
+        var (total, terms) = try loss(branches.atOwnBoxScale(of: supernet.architecture, runningAt: input), teacher: teacher, targets: targets,
+                                      detectionLoss: detectionLoss)
+        guard terms.total.isFinite else { throw TrainingError.nonFiniteLoss(epoch: epoch, iteration: iteration, terms: terms) }
         for (subnetwork, _, reused) in subnetworks {
-            let (loss, terms) = try loss(subnetwork.branches(images, reusing: features.filter { reused.contains($0.key) }), teacher: teacher,
-                                         targets: targets, detectionLoss: detectionLoss)
-            guard terms.total.isFinite else { throw TrainingError.nonFiniteLoss(epoch: epoch, iteration: iteration, terms: terms) }
-            total = try total.map { try $0 + loss } ?? loss
+            let (memberLoss, memberTerms) = try loss(subnetwork.branches(images, reusing: features.filter { reused.contains($0.key) }),
+                                                     teacher: teacher, targets: targets, detectionLoss: detectionLoss)
+            guard memberTerms.total.isFinite else { throw TrainingError.nonFiniteLoss(epoch: epoch, iteration: iteration, terms: memberTerms) }
+            total = try total + memberLoss
         }
-        // One backward pass through the shared layers, for all the members' losses.
-        try total?.backward()
+        try total.backward()
+        let parameters = Dictionary(supernet.namedParameters().map { ($0.name, $0.tensor) }, uniquingKeysWith: { a, _ in a })
         for (_, plan, _) in subnetworks { try plan.addGradients(to: parameters) }
+        return terms
     }
 
     /// The layers of `member` that are the same as `supernet`'s (same name, operation and inputs,
@@ -151,24 +154,6 @@ final class SandwichStep {
             }
         }
         return read.subtracting([DetectorGraph.inputName])
-    }
-
-    /// Runs `body` with `detector`'s batch-norm running statistics held where they are. Not by
-    /// restoring them afterwards: autograd keeps the running statistics of a training forward
-    /// pass for its backward one and refuses tensors changed since, so the forward pass itself
-    /// must leave them alone (momentum 0).
-    static func keepingRunningStatistics<Value>(of detector: Detector, _ body: () throws -> Value) throws -> Value {
-        let normalizations = detector.units.compactMap { ($0.module as? ConvolutionUnit)?.normalization }
-        let before = try normalizations.map { ($0.momentum, try $0.batchesTracked.tensor.clone()) }
-        for normalization in normalizations { normalization.momentum = 0 }
-        defer {
-            for (normalization, (momentum, _)) in zip(normalizations, before) { normalization.momentum = momentum }
-        }
-        let value = try body()
-        try Torch.withNoGrad {
-            for (normalization, (_, count)) in zip(normalizations, before) { try normalization.batchesTracked.tensor.assign(count) }
-        }
-        return value
     }
 
     /// Knowledge distillation of a detector's raw branches from a teacher's: objectness as

@@ -279,26 +279,10 @@ public final class Trainer {
                 let rate = configuration.learningRate(iteration: iteration, totalIterations: totalIterations)
                 sgd?.learningRate = rate
                 adamw?.learningRate = rate
-                var batch = try data.batch(epoch: epoch, index: index)
-                let width = configuration.multiScaleWidth(iteration: iteration) ?? detector.architecture.inputWidthPixels
-                let input = detector.architecture.atInputWidth(width)
-                batch = try batch.resized(toWidth: input.inputWidth, height: input.inputHeight)
                 try detector.zeroGrad()
-                // At another width the network's box sizes stay fractions of its own input, as
-                // an inherited network's do (`WeightInheritance`): otherwise a person of the same
-                // pixel size would have to come out as another fraction at each width.
-                var branches = try detector.branches(batch.images)
-                if input.inputWidth != detector.architecture.inputWidth || input.inputHeight != detector.architecture.inputHeight {
-                    branches = try branches.shiftingSizeLogits(by: BoxCoding.sizeLogitShift(trainedAt: detector.architecture, runningAt: input))
-                }
-                let (total, terms) = try sandwich.map {
-                    try $0.loss(branches, teacher: $0.teacherBranches(batch.images, width: width), targets: batch.targets, detectionLoss: loss)
-                } ?? loss(branches, targets: batch.targets)
-                guard terms.total.isFinite else {
-                    throw TrainingError.nonFiniteLoss(epoch: epoch, iteration: index, terms: terms)
-                }
-                try total.backward()
-                try sandwich?.trainSubnetworks(of: detector, on: batch, detectionLoss: loss, epoch: epoch, iteration: index)
+                let batch = try data.batch(epoch: epoch, index: index)
+                let terms = try sandwich?.run(supernet: detector, on: batch, detectionLoss: loss, epoch: epoch, iteration: index)
+                    ?? trainAlone(on: batch, iteration: iteration, epoch: epoch, index: index)
                 try sgd?.step()
                 try adamw?.step()
                 try average?.update(from: detector)
@@ -316,6 +300,19 @@ public final class Trainer {
             }
         }
         return epochEnds
+    }
+
+    /// The forward and backward pass of the network alone (no supernet) on `batch`, at the
+    /// step's multi-scale width if any; returns its loss terms.
+    private func trainAlone(on batch: TrainingBatch, iteration: Int, epoch: Int, index: Int) throws -> DetectionLossTerms {
+        let width = configuration.multiScaleWidth(iteration: iteration) ?? detector.architecture.inputWidthPixels
+        let input = detector.architecture.atInputWidth(width)
+        let resized = try batch.resized(toWidth: input.inputWidth, height: input.inputHeight)
+        let branches = try detector.branches(resized.images).atOwnBoxScale(of: detector.architecture, runningAt: input)
+        let (total, terms) = try loss(branches, targets: resized.targets)
+        guard terms.total.isFinite else { throw TrainingError.nonFiniteLoss(epoch: epoch, iteration: index, terms: terms) }
+        try total.backward()
+        return terms
     }
 
     private func saveCheckpoint(to directory: URL, completedEpochs: Int, lastTerms: DetectionLossTerms?) throws {
