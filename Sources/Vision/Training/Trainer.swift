@@ -197,7 +197,8 @@ public final class Trainer {
     private let sandwich: SandwichStep?
 
     /// - Parameter subnetworks: train `detector` as a supernet whose subnetworks these are,
-    ///   distilling from `detector`'s weights as they are now (nil: train it alone).
+    ///   distilling from `detector`'s weights as they are now (nil: train it alone); its steps
+    ///   then run at the widths of `subnetworks`, not at `configuration.multiScaleWidths`.
     public init(detector: Detector, configuration: TrainingConfiguration, loss: DetectionLoss = DetectionLoss(),
                 checkpointDirectory: URL? = nil, subnetworks: SubnetworkSampling? = nil) throws {
         self.detector = detector
