@@ -157,7 +157,7 @@ struct LiteRTParityTests {
         process.arguments = [root.appendingPathComponent("scripts/check_tflite.py").path, bundle.path, "--ap-tolerance", "1",
                              "--json", directory.appendingPathComponent("result.json").path]
         let log = directory.appendingPathComponent("check.log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        try Data().write(to: log)
         process.standardOutput = try FileHandle(forWritingTo: log)
         process.standardError = process.standardOutput
         try process.run()

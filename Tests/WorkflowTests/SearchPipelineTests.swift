@@ -131,7 +131,7 @@ let fakeComponents = PipelineComponents(
         // The weights file a real training leaves, for the INT8 stage to find.
         if let checkpoint {
             try FileManager.default.createDirectory(at: checkpoint, withIntermediateDirectories: true)
-            FileManager.default.createFile(atPath: checkpoint.appendingPathComponent(TrainingCheckpoint.modelFile).path, contents: Data())
+            try Data().write(to: checkpoint.appendingPathComponent(TrainingCheckpoint.modelFile))
         }
         return PerformanceEstimate(score: FakeEstimator.ap(architecture) + 0.1, ap50: FakeEstimator.ap(architecture) + 0.1, seconds: 2, epochs: 10)
     },

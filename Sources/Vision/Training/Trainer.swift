@@ -265,7 +265,7 @@ public final class Trainer {
         let backbone = detector.graph.nodes.filter { [.stem, .stage2, .stage3, .stage4].contains($0.block) }.map(\.name)
         let units = Dictionary(detector.units.map { ($0.name, $0.module) }, uniquingKeysWith: { a, _ in a })
         let backboneUnits = backbone.compactMap { units[$0] }
-        defer { for unit in backboneUnits { for parameter in unit.parameters() { try? parameter.requiresGrad(true) } } }
+        defer { for unit in backboneUnits { for parameter in unit.parameters() { _ = try? parameter.requiresGrad(true) } } }
         for epoch in firstEpoch..<max(firstEpoch, endEpoch) {
             // A frozen backbone has no gradients (the optimizers skip it) and runs its batch norms in evaluation mode.
             let frozen = epoch < configuration.freezeBackboneEpochs
