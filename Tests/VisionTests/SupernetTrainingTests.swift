@@ -105,8 +105,7 @@ private func distillationLoss(_ architecture: DetectorArchitecture, from superne
     let separate = try randomized(base, seed: 3)
     separate.train()
     let step = try SandwichStep(sampling: sampling, supernet: separate, seed: 9)
-    let (width, members) = step.drawMembers(classCount: base.classCount)
-    let input = base.atInputWidth(width)
+    let (width, input, members) = step.drawMembers(classCount: base.classCount)
     let resized = try batch.resized(toWidth: input.inputWidth, height: input.inputHeight)
     let teacher = try step.teacherBranches(resized.images, width: width)
     try step.loss(separate.branches(resized.images).atOwnBoxScale(of: base, runningAt: input), teacher: teacher, targets: resized.targets,

@@ -79,9 +79,9 @@ final class SandwichStep {
         return try Torch.withNoGrad { try teacher.branches(images) }
     }
 
-    /// This step's input width and members: the smallest and `randomPerStep` random ones, all
-    /// on the step's input (the start's aspect ratio at that width).
-    func drawMembers(classCount: Int) -> (width: Int, members: [DetectorArchitecture]) {
+    /// This step's input width, its input (the start's architecture at that width, aspect ratio
+    /// kept) and members: the smallest and `randomPerStep` random ones, all on that input.
+    func drawMembers(classCount: Int) -> (width: Int, input: DetectorArchitecture, members: [DetectorArchitecture]) {
         let width = sampling.inputWidths[generator.nextIndex(below: sampling.inputWidths.count)]
         let input = start.architecture.atInputWidth(width)
         let members = ([sampling.smallest] + (0..<sampling.randomPerStep).map { _ in sampling.draw(&generator) }).map { member in
@@ -90,7 +90,7 @@ final class SandwichStep {
             member.classCount = classCount
             return member
         }
-        return (width, members)
+        return (width, input, members)
     }
 
     /// One step's forward and backward pass: the supernet, its smallest member and
@@ -108,8 +108,7 @@ final class SandwichStep {
     /// trains at the step's width too, as multi-scale training does, not at its own alone. A
     /// frozen backbone runs frozen for the members too (evaluation mode, no gradients).
     func run(supernet: Detector, on batch: TrainingBatch, detectionLoss: DetectionLoss, epoch: Int, iteration: Int) throws -> DetectionLossTerms {
-        let (width, members) = drawMembers(classCount: supernet.architecture.classCount)
-        let input = supernet.architecture.atInputWidth(width)
+        let (width, input, members) = drawMembers(classCount: supernet.architecture.classCount)
         let resized = try batch.resized(toWidth: input.inputWidth, height: input.inputHeight)
         let (images, targets) = (resized.images, resized.targets)
         let teacher = try teacherBranches(images, width: width)
