@@ -14,8 +14,10 @@ public enum ZeroCostProxy: String, Codable, Sendable, Hashable, CaseIterable {
     case l2Norm = "l2_norm"
     case plain
 
-    /// Whether the proxy needs the minibatch's loss (the targets), not only its inputs.
-    public var usesLoss: Bool { [.snip, .grasp, .fisher, .gradNorm, .plain].contains(self) }
+    /// Proxies computed from one shared loss gradient (weights and weighted layers' outputs).
+    var readsLossGradient: Bool { [.snip, .fisher, .gradNorm, .plain].contains(self) }
+    /// Proxies computed from one shared input Jacobian.
+    var readsInputJacobian: Bool { [.jacov, .epeNAS].contains(self) }
 }
 
 public enum ZeroCostProxyError: Error, Equatable, Sendable, CustomStringConvertible {
@@ -45,9 +47,14 @@ public struct ZeroCostProxyScore: Codable, Sendable, Hashable {
     }
 }
 
-/// Computes proxies. Every proxy runs on its own: the network's parameters and buffers are
-/// restored afterwards (synflow replaces weights by their magnitudes, batch-norm running
-/// statistics move in training mode), so the order of evaluation never changes a score.
+/// Computes proxies. Every proxy starts from the network as it was given: its parameters and
+/// buffers are restored after each (synflow replaces weights by their magnitudes, batch-norm
+/// running statistics move in training mode), so the order of evaluation never changes a score.
+///
+/// Proxies that read the same pass share it: one loss gradient serves grad_norm, snip, plain
+/// and fisher, one input Jacobian serves jacov and epe_nas. Each shared pass runs once per
+/// `scores` call, and every proxy's `seconds` include the passes it read, so a score's time is
+/// what that proxy costs alone (the figure the selection compares with a training run).
 public struct ZeroCostProxyEvaluator: Sendable {
     /// Seed of Zen-NAS's Gaussian inputs.
     public var seed: UInt64
@@ -63,21 +70,55 @@ public struct ZeroCostProxyEvaluator: Sendable {
     public func scores<Network: ProxyNetwork>(
         _ proxies: [ZeroCostProxy] = ZeroCostProxy.allCases, network: Network, batch: ProxyBatch<Network.Targets>
     ) throws -> [ZeroCostProxyScore] {
-        try proxies.map { proxy in
-            let start = Date()
-            let value = try score(proxy, network: network, batch: batch)
-            return ZeroCostProxyScore(proxy: proxy, score: value, seconds: Date().timeIntervalSince(start))
+        let samples = batch.inputs.shape.first ?? 0
+        guard samples > 0 else { throw ZeroCostProxyError.emptyBatch }
+        guard batch.groups.count == samples else {
+            throw ZeroCostProxyError.groupCountMismatch(groups: batch.groups.count, samples: samples)
+        }
+        let lossGradient = try proxies.contains(where: \.readsLossGradient)
+            ? timed { try onOriginalNetwork(network, training: true) { try LossGradientPass(network, batch) } } : nil
+        let jacobian = try proxies.contains(where: \.readsInputJacobian)
+            ? timed { try onOriginalNetwork(network, training: true) { try inputJacobian(network, batch) } } : nil
+        return try proxies.map { proxy in
+            let (value, seconds) = try timed {
+                try onOriginalNetwork(network, training: proxy != .synflow) {
+                    try compute(proxy, network, batch, lossGradient: lossGradient?.value, jacobian: jacobian?.value)
+                }
+            }
+            let shared = (proxy.readsLossGradient ? lossGradient?.seconds ?? 0 : 0) + (proxy.readsInputJacobian ? jacobian?.seconds ?? 0 : 0)
+            return ZeroCostProxyScore(proxy: proxy, score: value, seconds: seconds + shared)
         }
     }
 
     public func score<Network: ProxyNetwork>(
         _ proxy: ZeroCostProxy, network: Network, batch: ProxyBatch<Network.Targets>
     ) throws -> Double {
-        let samples = batch.inputs.shape.first ?? 0
-        guard samples > 0 else { throw ZeroCostProxyError.emptyBatch }
-        guard batch.groups.count == samples else {
-            throw ZeroCostProxyError.groupCountMismatch(groups: batch.groups.count, samples: samples)
+        try scores([proxy], network: network, batch: batch)[0].score
+    }
+
+    private func compute<N: ProxyNetwork>(
+        _ proxy: ZeroCostProxy, _ network: N, _ batch: ProxyBatch<N.Targets>, lossGradient: LossGradientPass?, jacobian: [[Double]]?
+    ) throws -> Double {
+        let module = network.module
+        // `scores` ran the shared passes for every proxy that reads them.
+        switch proxy {
+        case .params: return Double(module.parameters().reduce(0) { $0 + $1.elementCount })
+        case .flops: return Double(network.multiplyAccumulates)
+        case .l2Norm: return try network.weightedLayerWeights.reduce(0) { try $0 + $1.pow(2).sum().sqrt().item() }
+        case .gradNorm, .snip, .plain: return try weightGradientScore(proxy, lossGradient!)
+        case .fisher: return try fisher(lossGradient!)
+        case .grasp: return try grasp(network, batch)
+        case .synflow: return try synflow(network, batch)
+        case .jacov: return jacov(jacobian!)
+        case .epeNAS: return epeNAS(jacobian!, groups: batch.groups)
+        case .nwot: return try nwot(network, batch)
+        case .zen: return try zen(network, batch)
         }
+    }
+
+    /// `body` on `network` in training or evaluation mode; afterwards the network's tensors and
+    /// mode are what they were before.
+    private func onOriginalNetwork<N: ProxyNetwork, Value>(_ network: N, training: Bool, _ body: () throws -> Value) throws -> Value {
         let module = network.module
         let saved = try module.namedState().map { try $0.tensor.detach().clone() }
         let wasTraining = module.isTraining
@@ -86,30 +127,40 @@ public struct ZeroCostProxyEvaluator: Sendable {
             for ((_, tensor), copy) in zip(module.namedState(), saved) { try? tensor.assign(copy) }
             module.train(wasTraining)
         }
-        module.train(proxy != .synflow)
-        switch proxy {
-        case .params: return Double(module.parameters().reduce(0) { $0 + $1.elementCount })
-        case .flops: return Double(network.multiplyAccumulates)
-        case .l2Norm: return try network.weightedLayerWeights.reduce(0) { try $0 + $1.pow(2).sum().sqrt().item() }
-        case .gradNorm, .snip, .plain: return try weightGradientScore(proxy, network, batch)
-        case .grasp: return try grasp(network, batch)
-        case .fisher: return try fisher(network, batch)
-        case .synflow: return try synflow(network, batch)
-        case .jacov: return try jacov(network, batch)
-        case .epeNAS: return try epeNAS(network, batch)
-        case .nwot: return try nwot(network, batch)
-        case .zen: return try zen(network, batch)
-        }
+        module.train(training)
+        return try body()
+    }
+
+    private func timed<Value>(_ body: () throws -> Value) rethrows -> (value: Value, seconds: Double) {
+        let start = Date()
+        let value = try body()
+        return (value, Date().timeIntervalSince(start))
     }
 
     // MARK: loss gradients
 
+    /// The minibatch loss differentiated once, in training mode, with respect to the weighted
+    /// layers' weights and their outputs (the activations Fisher weighs).
+    private struct LossGradientPass {
+        var weights: [Tensor], weightGradients: [Tensor]
+        var activations: [Tensor], activationGradients: [Tensor]
+
+        init<N: ProxyNetwork>(_ network: N, _ batch: ProxyBatch<N.Targets>) throws {
+            weights = network.weightedLayerWeights
+            var activations: [Tensor] = []
+            let loss = try network.loss(batch.inputs, targets: batch.targets) { _, kind, value in
+                if kind == .weightedLayer { activations.append(value) }
+            }
+            let gradients = try Autograd.gradients(of: [loss], withRespectTo: weights + activations)
+            weightGradients = Array(gradients.prefix(weights.count))
+            self.activations = try activations.map { try $0.detach() }
+            activationGradients = Array(gradients.dropFirst(weights.count))
+        }
+    }
+
     /// grad_norm = sum_l ||g_l||_2, snip = sum |g . w|, plain = sum g . w, with g = dL/dw.
-    private func weightGradientScore<N: ProxyNetwork>(_ proxy: ZeroCostProxy, _ network: N, _ batch: ProxyBatch<N.Targets>) throws -> Double {
-        let weights = network.weightedLayerWeights
-        let loss = try network.loss(batch.inputs, targets: batch.targets, observer: nil)
-        let gradients = try Autograd.gradients(of: [loss], withRespectTo: weights)
-        return try zip(weights, gradients).reduce(0.0) { total, pair in
+    private func weightGradientScore(_ proxy: ZeroCostProxy, _ pass: LossGradientPass) throws -> Double {
+        try zip(pass.weights, pass.weightGradients).reduce(0.0) { total, pair in
             let (w, g) = pair
             switch proxy {
             case .gradNorm: return try total + g.pow(2).sum().sqrt().item()
@@ -136,15 +187,10 @@ public struct ZeroCostProxyEvaluator: Sendable {
 
     /// Fisher: for each weighted layer's output a [N, C, ...] with loss gradient da,
     /// sum_c 0.5 mean_n (sum_spatial a . da)^2, summed over layers.
-    private func fisher<N: ProxyNetwork>(_ network: N, _ batch: ProxyBatch<N.Targets>) throws -> Double {
-        var activations: [Tensor] = []
-        let loss = try network.loss(batch.inputs, targets: batch.targets) { _, kind, value in
-            if kind == .weightedLayer { activations.append(value) }
-        }
-        guard !activations.isEmpty else { throw ZeroCostProxyError.noActivations(proxy: ZeroCostProxy.fisher.rawValue) }
-        let gradients = try Autograd.gradients(of: [loss], withRespectTo: activations)
-        return try zip(activations, gradients).reduce(0.0) { total, pair in
-            var product = try pair.0.detach() * pair.1
+    private func fisher(_ pass: LossGradientPass) throws -> Double {
+        guard !pass.activations.isEmpty else { throw ZeroCostProxyError.noActivations(proxy: ZeroCostProxy.fisher.rawValue) }
+        return try zip(pass.activations, pass.activationGradients).reduce(0.0) { total, pair in
+            var product = try pair.0 * pair.1
             if product.rank > 2 { product = try product.sum(dims: Array(2..<product.rank)) }
             return try total + (product.pow(2).mean(dims: [0]) * 0.5).sum().item()
         }
@@ -184,20 +230,19 @@ public struct ZeroCostProxyEvaluator: Sendable {
 
     /// jacov (Mellor et al. 2020): C = correlation matrix of the per-sample input gradients,
     /// eigenvalues v; score = -sum (log(v + k) + 1 / (v + k)), k = 1e-5.
-    private func jacov<N: ProxyNetwork>(_ network: N, _ batch: ProxyBatch<N.Targets>) throws -> Double {
+    private func jacov(_ rows: [[Double]]) -> Double {
         let k = 1e-5
-        let eigenvalues = SmallMatrix.symmetricEigenvalues(SmallMatrix.correlation(try inputJacobian(network, batch)))
+        let eigenvalues = SmallMatrix.symmetricEigenvalues(SmallMatrix.correlation(rows))
         return -eigenvalues.reduce(0) { $0 + Foundation.log($1 + k) + 1 / ($1 + k) }
     }
 
     /// EPE-NAS (Lopes et al. 2021): per group g, C_g = correlation matrix of its samples' input
     /// gradients, s_g = sum_ij log(|C_g,ij| + k) (a group of one sample: log(1 + k)); score = sum_g |s_g|.
-    private func epeNAS<N: ProxyNetwork>(_ network: N, _ batch: ProxyBatch<N.Targets>) throws -> Double {
+    private func epeNAS(_ rows: [[Double]], groups: [Int]) -> Double {
         let k = 1e-5
-        let rows = try inputJacobian(network, batch)
         var total = 0.0
-        for group in Set(batch.groups).sorted() {
-            let members = batch.groups.indices.filter { batch.groups[$0] == group }.map { rows[$0] }
+        for group in Set(groups).sorted() {
+            let members = groups.indices.filter { groups[$0] == group }.map { rows[$0] }
             let s = members.count == 1 ? Foundation.log(1 + k)
                 : SmallMatrix.correlation(members).joined().reduce(0) { $0 + Foundation.log(Swift.abs($1) + k) }
             total += Swift.abs(s)

@@ -11,6 +11,8 @@ final class TinyNetwork: Module, ProxyNetwork {
     typealias Targets = Tensor
     let conv1: Conv2d, bn1: BatchNorm2d, conv2: Conv2d, bn2: BatchNorm2d, fc: Linear
     var isTraining = true
+    /// Forward passes through `loss` and `output`, counted for the shared-pass test.
+    var lossPasses = 0, outputPasses = 0
 
     init() throws {
         conv1 = try Conv2d(inChannels: 3, outChannels: 4, kernelSize: 3, padding: 1, bias: false)
@@ -31,6 +33,11 @@ final class TinyNetwork: Module, ProxyNetwork {
     var multiplyAccumulates: Int { 4 * 8 * 8 * 3 * 9 + 6 * 4 * 4 * 4 * 9 + 6 * 3 }
 
     func output(_ input: Tensor, observer: ActivationObserver?) throws -> Tensor {
+        outputPasses += 1
+        return try logits(input, observer: observer)
+    }
+
+    private func logits(_ input: Tensor, observer: ActivationObserver?) throws -> Tensor {
         let a = try conv1(input)
         try observer?("conv1", .weightedLayer, a)
         let ra = try bn1(a).relu()
@@ -47,7 +54,8 @@ final class TinyNetwork: Module, ProxyNetwork {
     func features(_ input: Tensor) throws -> Tensor { try bn2(conv2(bn1(conv1(input)).relu())).relu() }
 
     func loss(_ input: Tensor, targets: Tensor, observer: ActivationObserver?) throws -> Tensor {
-        try Functional.crossEntropy(output(input, observer: observer), targets)
+        lossPasses += 1
+        return try Functional.crossEntropy(logits(input, observer: observer), targets)
     }
 }
 
@@ -103,6 +111,22 @@ struct ProxyFixture: Decodable {
         let after = try network.namedState().map { try $0.tensor.toArray(of: Double.self) }
         #expect(before == after)
         #expect(network.isTraining)
+    }
+
+    /// One loss gradient serves grad_norm, snip, plain and fisher, one input Jacobian jacov and
+    /// epe_nas; each proxy scores what it scores alone.
+    @Test func proxiesReadingTheSamePassShareIt() throws {
+        let fixture = try ProxyFixture.load()
+        let (network, batch) = try makeTiny(fixture)
+        let evaluator = ZeroCostProxyEvaluator(seed: fixture.zen_seed, zenMixupScale: fixture.zen_mixup_scale)
+        let lossGradientProxies: [ZeroCostProxy] = [.gradNorm, .snip, .plain, .fisher]
+        let together = try evaluator.scores(lossGradientProxies + [.jacov, .epeNAS], network: network, batch: batch)
+        #expect(network.lossPasses == 1)
+        #expect(network.outputPasses == 1)
+        for score in together {
+            let alone = try evaluator.score(score.proxy, network: network, batch: batch)
+            #expect(abs(score.score - alone) <= 1e-12 * max(1, abs(alone)), "\(score.proxy.rawValue): \(score.score) vs \(alone)")
+        }
     }
 
     @Test func rejectsMismatchedGroups() throws {
