@@ -6,8 +6,7 @@ import Vision
 import ZeroCostProxies
 
 /// Trains detectors with `Trainer` and validates after the epochs a run asks for (AP@0.5 with
-/// `DetectorEvaluation`, and the mean training loss on the validation images); the
-/// selection's references are validated after every epoch.
+/// `DetectorEvaluation`, and the mean training loss on the validation images).
 public struct DetectorReferenceTrainer: ReferenceTrainer {
     public var trainingSet: any DetectionDataset
     public var validationSet: any DetectionDataset
@@ -40,14 +39,16 @@ public struct DetectorReferenceTrainer: ReferenceTrainer {
         directory.appendingPathComponent("\(architecture.description).tensors")
     }
 
-    public func train(_ architecture: DetectorArchitecture, epochs: Int) throws -> ReferenceRun {
-        try train(architecture, epochs: epochs, stoppingAfter: epochs, validation: .everyEpoch)
+    public func train(_ architecture: DetectorArchitecture, epochs: Int, validatingAfter validatedEpochs: Set<Int>) throws -> ReferenceRun {
+        try train(architecture, epochs: epochs, stoppingAfter: epochs, validatingAfter: validatedEpochs)
     }
 
     /// The first `stoppingAfter` epochs of an `epochs`-epoch training, recorded as a reference
     /// run is (a learning-curve strategy's view of a full training). Epochs without a
     /// validation pass get NaN AP and validation loss.
     /// - Parameters:
+    ///   - validatedEpochs: the epochs validated after (0: the starting network, when it is
+    ///     inherited; nothing to measure for random weights).
     ///   - measuringValidationLoss: also take the validation loss on validated epochs, a second
     ///     pass over the validation split; without it the validation losses are NaN.
     ///   - checkpoint: directory to save to after each epoch and to resume from (nil: none).
@@ -57,10 +58,8 @@ public struct DetectorReferenceTrainer: ReferenceTrainer {
     ///   - afterValidation: called with (epochs trained, AP@0.5) after each validation pass,
     ///     the starting network's included (0 epochs); an error it throws (a pruner's stop)
     ///     ends the training there and is rethrown.
-    /// A run from pretrained weights also validates its starting network (`initialAP`) when
-    /// it validates every epoch or trains none (`stoppingAfter: 0`).
     public func train(_ architecture: DetectorArchitecture, epochs: Int, stoppingAfter lastEpoch: Int,
-                      validation: LearningCurveStrategy.Validation, measuringValidationLoss: Bool = true,
+                      validatingAfter validatedEpochs: Set<Int>, measuringValidationLoss: Bool = true,
                       checkpoint: URL? = nil, afterValidation: EpochReport? = nil) throws -> ReferenceRun {
         let seed = configuration.seed
         let loader = BatchLoader(dataset: trainingSet, batchSize: batchSize,
@@ -78,7 +77,7 @@ public struct DetectorReferenceTrainer: ReferenceTrainer {
             return (try Detector(architecture), nil)
         }
         var initialAP: Double?, initialSeconds: Double?
-        if inheritance != nil, validation == .everyEpoch || recorded == 0 {
+        if inheritance != nil, validatedEpochs.contains(0) {
             let ap = try DetectorEvaluation.evaluate(detector, on: validationSet).averagePrecision50
             initialAP = ap
             initialSeconds = Date().timeIntervalSince(started)
@@ -100,13 +99,7 @@ public struct DetectorReferenceTrainer: ReferenceTrainer {
             evaluationSeconds[epoch] = Date().timeIntervalSince(started)
             try afterValidation?(epoch + 1, ap[epoch])
         }
-        func validates(epoch: Int) -> Bool {
-            switch validation {
-            case .everyEpoch: true
-            case .lastEpoch: epoch + 1 == recorded
-            case .none: false
-            }
-        }
+        func validates(epoch: Int) -> Bool { validatedEpochs.contains(epoch + 1) }
 
         var lossSum = 0.0
         var epochStart = Date()

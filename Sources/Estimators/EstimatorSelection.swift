@@ -37,6 +37,16 @@ public struct SelectionSettings: Codable, Sendable, Hashable {
         self.trainingKey = trainingKey
     }
 
+    /// The epochs after which a reference is validated: those the ranked learning-curve
+    /// strategies read (0, the starting network, for a reference from pretrained weights) and
+    /// the last, whose AP@0.5 is the truth. Validating the others would cost a pass over the
+    /// validation split each and inform no strategy.
+    public var validatedEpochs: Set<Int> {
+        epochBudgets.reduce(into: [0, epochs]) { result, budget in
+            for strategy in LearningCurveStrategy.all(epochs: budget, fullEpochs: epochs) { result.formUnion(strategy.validatedEpochs) }
+        }
+    }
+
     func validate() throws {
         func require(_ ok: Bool, _ name: String, _ value: CustomStringConvertible, _ expected: String) throws {
             if !ok { throw EstimatorSelectionError.invalidSetting(name: name, value: value.description, expected: expected) }
@@ -95,7 +105,8 @@ public struct SelectionResult: Codable, Sendable, Hashable {
     /// Mean seconds of one full training (with its final validation) over the references.
     public var meanFullTrainingSeconds: Double
     /// Seconds the selection itself cost: every reference's training and per-epoch validation,
-    /// the proxies and the predictors' cross-validation.
+    /// the proxies and the predictors' cross-validation. Each proxy counts at its own cost, the
+    /// pass it shares with others included, so the proxies' part is an upper bound.
     public var selectionSeconds: Double
 
     public func strategy(named name: String) -> SelectionStrategy? { strategies.first { $0.name == name } }
@@ -184,7 +195,7 @@ public struct EstimatorSelection {
                 runs.append(cached)
                 log("\(label): training cached (AP@0.5 \(String(format: "%.4f", cached.finalAP)))")
             } else {
-                let run = try trainer.train(architecture, epochs: settings.epochs)
+                let run = try trainer.train(architecture, epochs: settings.epochs, validatingAfter: settings.validatedEpochs)
                 try cache?.store(run, for: architecture)
                 runs.append(run)
                 worked = true
@@ -195,6 +206,9 @@ public struct EstimatorSelection {
                   runs[index].validationLosses.count == settings.epochs, runs[index].epochSeconds.count == settings.epochs else {
                 throw EstimatorSelectionError.incompleteRun(architecture: architecture.description, epochs: runs[index].epochs,
                                                             expected: settings.epochs)
+            }
+            for epoch in settings.validatedEpochs.sorted() where epoch > 0 && runs[index].validationAP[epoch - 1].isNaN {
+                throw EstimatorSelectionError.missingValidation(architecture: architecture.description, epoch: epoch)
             }
             if let cached = try cache?.proxies(architecture) {
                 proxyScores.append(cached)

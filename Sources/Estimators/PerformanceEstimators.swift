@@ -148,7 +148,7 @@ public struct DetectorTrainingRun: Sendable {
             // would cost a second pass over the validation split after every validated epoch.
             let everyEpoch = validateEachEpoch || afterEpoch != nil
             let run = try trainer.train(architecture, epochs: epochs, stoppingAfter: epochs,
-                                        validation: everyEpoch ? .everyEpoch : .lastEpoch,
+                                        validatingAfter: everyEpoch ? Set(0...epochs) : [epochs],
                                         measuringValidationLoss: false, checkpoint: checkpoint, afterValidation: afterEpoch)
             return TrainingRun(curve: LearningCurve(trainingLosses: run.trainingLosses,
                                                     validationMetric: everyEpoch ? run.validationAP : []),
@@ -269,7 +269,7 @@ public struct LearningCurveStrategyEstimator: PerformanceEstimator {
         // Watched epochs are validated, whatever the strategy's own rule needs.
         let record = try run.onTrainingMachine {
             try run.referenceTrainer.train(architecture, epochs: strategy.fullEpochs, stoppingAfter: strategy.epochs,
-                                           validation: afterEpoch == nil ? strategy.validation : .everyEpoch,
+                                           validatingAfter: afterEpoch == nil ? strategy.validatedEpochs : Set(0...strategy.epochs),
                                            afterValidation: afterEpoch)
         }
         let score = strategy.score(record)

@@ -3,15 +3,17 @@ import Foundation
 import Vision
 import ZeroCostProxies
 
-/// One reference architecture trained fully, with what was recorded after every epoch.
-/// Arrays are per epoch (index 0 = epoch 1); a run resumed from a checkpoint holds NaN in
-/// every array for the epochs the checkpoint had already finished.
+/// One reference architecture trained fully, with what was recorded after its epochs.
+/// Arrays are per epoch (index 0 = epoch 1); AP and validation loss are NaN after an epoch
+/// that was not validated, and a run resumed from a checkpoint holds NaN in every array for
+/// the epochs the checkpoint had already finished.
 public struct ReferenceRun: Codable, Sendable, Hashable {
     /// `DetectorArchitecture.description`.
     public var architecture: String
     /// Mean training loss of each epoch.
     public var trainingLosses: [Double]
-    /// Validation AP@0.5 after each epoch (the last one is the truth the strategies are ranked against).
+    /// Validation AP@0.5 after each epoch (the last one is the truth the strategies are ranked
+    /// against; NaN where not validated).
     public var validationAP: [Double]
     /// Mean validation loss after each epoch (NaN where it was not measured).
     public var validationLosses: [Double]
@@ -52,9 +54,11 @@ public struct ReferenceRun: Codable, Sendable, Hashable {
     public var fullTrainingSeconds: Double { epochSeconds.reduce(0, +) + (evaluationSeconds.last ?? 0) }
 }
 
-/// Trains a reference architecture fully for the selection, validating after every epoch.
+/// Trains a reference architecture fully for the selection.
 public protocol ReferenceTrainer {
-    func train(_ architecture: DetectorArchitecture, epochs: Int) throws -> ReferenceRun
+    /// A run of `epochs` epochs validated after each of `validatedEpochs` (0: the starting
+    /// network, when it is inherited); the other epochs' AP and validation loss are NaN.
+    func train(_ architecture: DetectorArchitecture, epochs: Int, validatingAfter validatedEpochs: Set<Int>) throws -> ReferenceRun
 }
 
 /// References trained elsewhere (the search's queued jobs, by any process on any machine),
@@ -66,7 +70,7 @@ public struct TrainedReferenceRuns: ReferenceTrainer {
         self.runs = Dictionary(runs.map { ($0.architecture, $0) }) { first, _ in first }
     }
 
-    public func train(_ architecture: DetectorArchitecture, epochs: Int) throws -> ReferenceRun {
+    public func train(_ architecture: DetectorArchitecture, epochs: Int, validatingAfter validatedEpochs: Set<Int>) throws -> ReferenceRun {
         guard let run = runs[architecture.description] else {
             throw EstimatorSelectionError.incompleteRun(architecture: architecture.description, epochs: 0, expected: epochs)
         }
@@ -84,6 +88,7 @@ public enum EstimatorSelectionError: Error, Equatable, Sendable, CustomStringCon
     case cacheSettingsDiffer(path: String, field: String, cached: String, requested: String)
     case unreadableCache(path: String, detail: String)
     case incompleteRun(architecture: String, epochs: Int, expected: Int)
+    case missingValidation(architecture: String, epoch: Int)
 
     public var description: String {
         switch self {
@@ -92,6 +97,9 @@ public enum EstimatorSelectionError: Error, Equatable, Sendable, CustomStringCon
             "cache \(p) was made with \(f) = \(c), but this run asks for \(r); use another output directory or the same settings"
         case .unreadableCache(let p, let d): "cannot read cached result \(p): \(d)"
         case .incompleteRun(let a, let e, let x): "training of \(a) recorded \(e) epochs; expected \(x)"
+        case .missingValidation(let a, let e):
+            "the training of \(a) has no validation after epoch \(e), which a ranked strategy reads; "
+                + "use another output directory (its runs were validated for other epoch budgets)"
         }
     }
 }

@@ -99,6 +99,16 @@ public struct LearningCurveStrategy: Hashable, Sendable, Codable {
         return (try? estimator.score(curve(metric))) ?? .nan
     }
 
+    /// The epochs after which the rule reads a validation pass (0: the starting network).
+    public var validatedEpochs: Set<Int> {
+        if epochs == 0 { return [0] }
+        switch validation {
+        case .none: return []
+        case .lastEpoch: return [epochs]
+        case .everyEpoch: return Set(1...epochs)
+        }
+    }
+
     /// Seconds the rule costs on a run: its epochs of training and the validation passes it needs.
     public func cost(_ run: ReferenceRun) -> Double {
         if epochs == 0 { return run.initialSeconds ?? .nan }

@@ -134,7 +134,7 @@ extension PipelineComponents {
                 // One epoch, timed, stands for each of the full training's epochs.
                 try run.train(architecture, epochs: 1).seconds * Double(training.epochs)
             },
-            trainReference: { architecture, weightsDirectory, log in
+            trainReference: { architecture, validatedEpochs, weightsDirectory, log in
                 try run.onTrainingMachine {
                     var trainer = run.referenceTrainer
                     trainer.weightsDirectory = weightsDirectory
@@ -144,7 +144,7 @@ extension PipelineComponents {
                         log(String(format: "  epoch %d/%d, loss %.4f, about %.0f s left in this reference",
                                    step.epoch + 1, step.epochs, step.terms.total, step.remainingSeconds))
                     }
-                    return try trainer.train(architecture, epochs: training.epochs)
+                    return try trainer.train(architecture, epochs: training.epochs, validatingAfter: validatedEpochs)
                 }
             },
             selection: { request in

@@ -53,11 +53,12 @@ public struct PipelineComponents: Sendable {
     public var estimator: @Sendable (String, EstimatorSelectionSummary?) throws -> any PerformanceEstimator
     /// Seconds one full training of the base model takes here (measured, for the auto plan).
     public var fullTrainingSeconds: @Sendable (DetectorArchitecture) throws -> Double
-    /// One reference of the two-stage selection trained fully, validated after every epoch, its
-    /// final weights left in the directory given (`DetectorReferenceTrainer.weightsFile`) for
-    /// the INT8 AP@0.5 of those that end on the front; progress lines go to the log given.
-    public var trainReference: @Sendable (DetectorArchitecture, _ weightsDirectory: URL, _ log: @escaping @Sendable (String) -> Void)
-        throws -> ReferenceRun
+    /// One reference of the two-stage selection trained fully, validated after the epochs given
+    /// (`SelectionSettings.validatedEpochs`), its final weights left in the directory given
+    /// (`DetectorReferenceTrainer.weightsFile`) for the INT8 AP@0.5 of those that end on the
+    /// front; progress lines go to the log given.
+    public var trainReference: @Sendable (DetectorArchitecture, _ validatedEpochs: Set<Int>, _ weightsDirectory: URL,
+                                          _ log: @escaping @Sendable (String) -> Void) throws -> ReferenceRun
     /// The two-stage selection's ranking of every strategy on the trained references.
     public var selection: @Sendable (SelectionRequest) throws -> SelectionResult
     /// Full training of a candidate, resuming from `checkpoint` when it holds one.
@@ -72,7 +73,7 @@ public struct PipelineComponents: Sendable {
         latency: any LatencyBackend, profile: @escaping @Sendable (DetectorArchitecture) throws -> LayerProfileSummary,
         estimator: @escaping @Sendable (String, EstimatorSelectionSummary?) throws -> any PerformanceEstimator,
         fullTrainingSeconds: @escaping @Sendable (DetectorArchitecture) throws -> Double,
-        trainReference: @escaping @Sendable (DetectorArchitecture, URL, @escaping @Sendable (String) -> Void) throws -> ReferenceRun,
+        trainReference: @escaping @Sendable (DetectorArchitecture, Set<Int>, URL, @escaping @Sendable (String) -> Void) throws -> ReferenceRun,
         selection: @escaping @Sendable (SelectionRequest) throws -> SelectionResult,
         retrain: @escaping @Sendable (DetectorArchitecture, URL?) throws -> PerformanceEstimate,
         quantizedAP: @escaping @Sendable (DetectorArchitecture, URL) throws -> Double? = { _, _ in nil },
@@ -155,7 +156,9 @@ public struct SearchPipeline: Sendable {
         let deadline = ContinuousClock.now + planTimeout
         while try await storage.study(named: config.name).attributes[PipelineAttribute.estimator] == nil {
             if let references = try await openQueue(Self.referencesQueue),
-               try await references.work(referenceJob(try referenceArchitectures())) > 0 { continue }
+               try await references.work(referenceJob(try referenceArchitectures(), validatedEpochs: selectionSettings.validatedEpochs)) > 0 {
+                continue
+            }
             guard ContinuousClock.now < deadline else { throw PipelineError.noPlan(study: config.name) }
             if !waited { log("worker: waiting for the study's plan ('edgenas search --config' profiles, plans and selects)") }
             waited = true
@@ -363,18 +366,13 @@ public struct SearchPipeline: Sendable {
         if let stored = try storedSelection(record) { return stored }
         let references = try referenceArchitectures()
         let epochs = config.training.epochs
-        let affordableEpochs = max(1, min(epochs - 1, Int(config.selection.maxCostFraction * Double(epochs))))
-        let settings = SelectionSettings(
-            epochs: epochs, epochBudgets: Array(1...affordableEpochs), folds: min(config.selection.folds, references.count),
-            bootstrapResamples: config.selection.resamples, maxCostFraction: config.selection.maxCostFraction, seed: config.seed,
-            trainingKey: "\(config.dataset.format.rawValue):\(config.dataset.path) batch=\(config.training.batchSize) "
-                + "lr=\(config.training.learningRate) optimizer=\(config.training.optimizer.rawValue) seed=\(config.seed)")
+        let settings = selectionSettings
         let directory = selectionDirectory
         log("select: training \(references.count) reference architectures fully (\(epochs) epochs each) to rank the estimators; "
             + "workers ('edgenas worker --config') train references too")
         let started = Date()
         let queue = try await createQueue(Self.referencesQueue, jobs: references.map(\.description))
-        let trained = try await queue.finish(referenceJob(references))
+        let trained = try await queue.finish(referenceJob(references, validatedEpochs: settings.validatedEpochs))
         let runs = try references.map { architecture in
             guard let text = trained[architecture.description] else {
                 throw WorkQueueError.jobFailed(queue: queue.name, job: architecture.description, error: "no result stored")
@@ -402,6 +400,17 @@ public struct SearchPipeline: Sendable {
         try await storage.setStudyAttribute(studyID: study.studyID, key: PipelineAttribute.selectionSeconds, value: String(result.selectionSeconds))
         log("select: done in \(formatSeconds(Date().timeIntervalSince(started))); chosen \(chosen); rank table in \(directory.path)/rank_table.txt")
         return summary
+    }
+
+    /// The selection's settings: learning-curve budgets up to the affordable share of a full training.
+    var selectionSettings: SelectionSettings {
+        let epochs = config.training.epochs
+        let affordableEpochs = max(1, min(epochs - 1, Int(config.selection.maxCostFraction * Double(epochs))))
+        return SelectionSettings(
+            epochs: epochs, epochBudgets: Array(1...affordableEpochs), folds: min(config.selection.folds, config.selection.references),
+            bootstrapResamples: config.selection.resamples, maxCostFraction: config.selection.maxCostFraction, seed: config.seed,
+            trainingKey: "\(config.dataset.format.rawValue):\(config.dataset.path) batch=\(config.training.batchSize) "
+                + "lr=\(config.training.learningRate) optimizer=\(config.training.optimizer.rawValue) seed=\(config.seed)")
     }
 
     /// The baseline and `selection.references - 1` other distinct members of the search space,
@@ -684,13 +693,13 @@ public struct SearchPipeline: Sendable {
 
     /// Trains one reference of the selection, named by its architecture (a job of the
     /// references queue); the result is its `ReferenceRun` as JSON.
-    private func referenceJob(_ references: [DetectorArchitecture]) -> @Sendable (String) async throws -> String {
+    private func referenceJob(_ references: [DetectorArchitecture], validatedEpochs: Set<Int>) -> @Sendable (String) async throws -> String {
         { job in
             guard let index = references.firstIndex(where: { $0.description == job }) else {
                 throw WorkQueueError.unknownJob(queue: config.name + Self.referencesQueue, job: job)
             }
             log("select: [\(index + 1)/\(references.count)] \(job): training \(config.training.epochs) epochs")
-            let run = try components.trainReference(references[index], referenceWeightsDirectory) { log("select: " + $0) }
+            let run = try components.trainReference(references[index], validatedEpochs, referenceWeightsDirectory) { log("select: " + $0) }
             log(String(format: "select: [%d/%d] %@: AP@0.5 %.4f after %.0f s of training", index + 1, references.count, job,
                        run.finalAP, run.fullTrainingSeconds))
             return try jsonText(run)

@@ -213,6 +213,6 @@ struct PlanCommand: ParsableCommand {
             batchSize: batchSize, configuration: .defaults(fineTuning: pretrained.path != nil, epochs: epochs),
             initialization: try pretrained.initialization(classNames: options.classNames), progress: ProgressLine().show)
         print("timing one full training of \(architecture) (\(epochs) epochs)")
-        return try trainer.train(architecture, epochs: epochs).fullTrainingSeconds
+        return try trainer.train(architecture, epochs: epochs, validatingAfter: [epochs]).fullTrainingSeconds
     }
 }

@@ -8,25 +8,29 @@ import ZeroCostProxies
 /// A trainer whose results are known: reference i has true AP 0.1 + 0.05 i; its AP after epoch
 /// e is the truth plus noise of alternating sign whose size shrinks with e (0.3 ((E - e)/E)^2),
 /// so early budgets misorder neighbours and late ones do not; every epoch takes 10 s and every
-/// validation 1 s.
+/// validation 1 s. Epochs it was not asked to validate have NaN AP and validation loss.
 final class FakeTrainer: ReferenceTrainer {
     let order: [DetectorArchitecture]
     private(set) var calls = 0
+    private(set) var validatedEpochs: Set<Int> = []
 
     init(order: [DetectorArchitecture]) { self.order = order }
 
     static func truth(_ index: Int) -> Double { 0.1 + 0.05 * Double(index) }
 
-    func train(_ architecture: DetectorArchitecture, epochs: Int) throws -> ReferenceRun {
+    func train(_ architecture: DetectorArchitecture, epochs: Int, validatingAfter validatedEpochs: Set<Int>) throws -> ReferenceRun {
         calls += 1
+        self.validatedEpochs = validatedEpochs
         let i = order.firstIndex(of: architecture)!
         let sign = i % 2 == 0 ? 1.0 : -1.0
-        let ap = (1...epochs).map { e in Self.truth(i) + sign * 0.3 * pow(Double(epochs - e) / Double(epochs), 2) }
+        let ap = (1...epochs).map { e in
+            validatedEpochs.contains(e) ? Self.truth(i) + sign * 0.3 * pow(Double(epochs - e) / Double(epochs), 2) : .nan
+        }
         // Training losses that ignore the architecture except for a fixed pseudo-random offset.
         let offset = Double((i * 7919) % 13) / 100
         return ReferenceRun(architecture: architecture.description, trainingLosses: (1...epochs).map { 1 / Double($0) + offset },
                             validationAP: ap, validationLosses: ap.map { 1 - $0 }, epochSeconds: Array(repeating: 10, count: epochs),
-                            evaluationSeconds: Array(repeating: 1, count: epochs), parameterCount: 1000 + 10 * ((i * 7) % 10),
+                            evaluationSeconds: ap.map { $0.isNaN ? 0 : 1 }, parameterCount: 1000 + 10 * ((i * 7) % 10),
                             multiplyAccumulates: 50_000 + 100 * (i % 3))
     }
 }
@@ -123,6 +127,29 @@ struct FakeProxies: ProxyScorer {
         #expect(throws: EstimatorSelectionError.self) {
             try EstimatorSelection(settings: other).run(
                 architectures: architectures, trainer: second, proxies: FakeProxies(order: architectures), cache: SelectionCache(directory: directory))
+        }
+    }
+
+    /// A reference is validated after the epochs the ranked strategies read and the last one:
+    /// budget 1 reads epoch 1 (val_ap, val_loss), budget 4 also epochs 1-4 (the power law's fit).
+    @Test func referencesAreValidatedOnlyWhereAStrategyReads() throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var settings = SelectionSettings(epochs: 10, epochBudgets: [1], bootstrapResamples: 50, seed: 2, trainingKey: "fake")
+        #expect(settings.validatedEpochs == [0, 1, 10])
+        let trainer = FakeTrainer(order: architectures)
+        let result = try EstimatorSelection(settings: settings).run(
+            architectures: architectures, trainer: trainer, proxies: FakeProxies(order: architectures), cache: SelectionCache(directory: directory))
+        #expect(trainer.validatedEpochs == [0, 1, 10])
+        #expect(result.strategies.filter { $0.kind == .learningCurve }.allSatisfy { $0.scores.allSatisfy(\.isFinite) })
+        #expect(result.meanFullTrainingSeconds == 101)
+        #expect(SelectionSettings(epochs: 10, epochBudgets: [1, 4]).validatedEpochs == [0, 1, 2, 3, 4, 10])
+
+        // Cached runs validated for budget 1 cannot score budget 2: named, not ranked as NaN.
+        settings.epochBudgets = [2]
+        #expect(throws: EstimatorSelectionError.missingValidation(architecture: architectures[0].description, epoch: 2)) {
+            try EstimatorSelection(settings: settings).run(
+                architectures: architectures, trainer: trainer, proxies: FakeProxies(order: architectures), cache: SelectionCache(directory: directory))
         }
     }
 

@@ -26,10 +26,18 @@ struct DetectorTrainingRunTests {
         let validated = try run.train(architecture, epochs: epochs, validateEachEpoch: true, checkpoint: checkpoint)
         var referenceTrainer = run.referenceTrainer
         referenceTrainer.weightsDirectory = directory.appendingPathComponent("reference-weights")
-        let reference = try run.onTrainingMachine { try referenceTrainer.train(architecture, epochs: epochs) }
+        let reference = try run.onTrainingMachine { try referenceTrainer.train(architecture, epochs: epochs, validatingAfter: Set(0...epochs)) }
         #expect(validated.curve.trainingLosses == reference.trainingLosses)
         #expect(validated.curve.validationMetric == reference.validationAP)
         #expect(validated.finalAP50 == reference.finalAP && validated.finalAP50 > 0)
+
+        // Validated after two epochs only (what a selection with one epoch budget reads): the
+        // same training, the other epochs unmeasured.
+        let sparse = try run.onTrainingMachine { try run.referenceTrainer.train(architecture, epochs: epochs, validatingAfter: [2, epochs]) }
+        #expect(sparse.trainingLosses == reference.trainingLosses)
+        #expect(sparse.validationAP[1] == reference.validationAP[1] && sparse.finalAP == reference.finalAP)
+        #expect(sparse.validationAP.enumerated().filter { $0.element.isNaN }.map(\.offset) == Array(0..<epochs).filter { $0 != 1 && $0 != epochs - 1 })
+        #expect(sparse.evaluationSeconds[0] == 0 && sparse.evaluationSeconds[1] > 0)
 
         // Watched (a pruner's view): each epoch's AP@0.5 as the validated run saw it, until the
         // watcher stops the training by throwing.
@@ -91,7 +99,7 @@ struct FineTuningTests {
         #expect(run.initialization?.weights.format == .edgenas)
 
         let narrower = try DetectorArchitecture(shortName: "k3-g2-c48-w224")
-        let record = try run.onTrainingMachine { try run.referenceTrainer.train(narrower, epochs: 2) }
+        let record = try run.onTrainingMachine { try run.referenceTrainer.train(narrower, epochs: 2, validatingAfter: [0, 2]) }
         let share = try #require(record.inheritedShare)
         #expect(share == 1)  // a narrower, grouped, smaller-kernel head is a subnetwork of the base model's
         let initialAP = try #require(record.initialAP)

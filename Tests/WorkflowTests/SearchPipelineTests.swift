@@ -69,7 +69,7 @@ struct FakeEstimator: PerformanceEstimator {
 /// estimate (as the fake full training does). The training loss falls in the order of the true
 /// AP, so SoTL ranks perfectly; the validation AP of early epochs is scrambled.
 struct FakeReferenceTrainer: ReferenceTrainer {
-    func train(_ architecture: DetectorArchitecture, epochs: Int) throws -> ReferenceRun {
+    func train(_ architecture: DetectorArchitecture, epochs: Int, validatingAfter validatedEpochs: Set<Int>) throws -> ReferenceRun {
         let truth = FakeEstimator.ap(architecture) + 0.1
         let scramble = Double(architecture.description.unicodeScalars.reduce(0) { ($0 * 31 + Int($1.value)) % 97 }) / 97
         let ap = (1...epochs).map { e in e == epochs ? truth : scramble * Double(e) / Double(epochs) }
@@ -122,7 +122,9 @@ struct TimedFakeEstimator: PerformanceEstimator {
 /// ranking on fake trainings and proxies. Its clock stands still: the hours budget is never spent.
 let fakeComponents = PipelineComponents(
     latency: FakeLatency(), profile: { _ in fakeProfile }, estimator: { _, _ in FakeEstimator() }, fullTrainingSeconds: { _ in 100 },
-    trainReference: { architecture, _, _ in try FakeReferenceTrainer().train(architecture, epochs: 10) },
+    trainReference: { architecture, validatedEpochs, _, _ in
+        try FakeReferenceTrainer().train(architecture, epochs: 10, validatingAfter: validatedEpochs)
+    },
     selection: { request in
         try EstimatorSelection(settings: request.settings).run(architectures: request.references, trainer: TrainedReferenceRuns(request.runs),
                                                                 proxies: FakeProxyScorer(), log: request.log)
