@@ -138,7 +138,8 @@ public enum TrainingError: Error, CustomStringConvertible {
                 + "(box \(terms.box), objectness \(terms.objectness), class \(terms.classification)); "
                 + "lower the learning rate or check the dataset's boxes. The last checkpoint is kept."
         case .checkpointMismatch(let path, let expected, let found):
-            "checkpoint \(path) is for architecture \(found), not \(expected)"
+            "checkpoint \(path) is for architecture \(found), not \(expected): a training of another network "
+                + "(another study's, if the output directory was reused) left it there; remove it, or train into another directory"
         case let .supernetMismatch(path, expected, found):
             "checkpoint \(path) was trained \(Self.describe(found)); this run trains \(Self.describe(expected)): "
                 + "resume it with the same supernet options, or train into another directory"
