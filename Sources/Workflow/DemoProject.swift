@@ -7,7 +7,7 @@ import Vision
 /// them once (the demo's stand-in for published weights, which it may not download) and then
 /// trained as a supernet of the search space, and a config whose whole pipeline (profile, plan,
 /// two-stage selection, search, retraining, report) fine-tunes every network from that
-/// supernet, as a practitioner starts from FastestDet's weights; all of it takes 14-16 minutes on
+/// supernet, as a practitioner starts from FastestDet's weights; all of it takes 14-15 minutes on
 /// 2 idle cores (docs/experiments.md, "The demo's running time"). Tests run the same project at a
 /// smaller scale.
 public struct DemoProject: Sendable {
