@@ -140,10 +140,12 @@ public struct ZeroCostProxyEvaluator: Sendable {
     // MARK: loss gradients
 
     /// The minibatch loss differentiated once, in training mode, with respect to the weighted
-    /// layers' weights and their outputs (the activations Fisher weighs).
+    /// layers' weights and their outputs a. Of the outputs it keeps only what Fisher reads,
+    /// sum_spatial a . dL/da per sample and channel, not the activations themselves.
     private struct LossGradientPass {
         var weights: [Tensor], weightGradients: [Tensor]
-        var activations: [Tensor], activationGradients: [Tensor]
+        /// Per weighted layer, [N, C].
+        var activationGradientProducts: [Tensor]
 
         init<N: ProxyNetwork>(_ network: N, _ batch: ProxyBatch<N.Targets>) throws {
             weights = network.weightedLayerWeights
@@ -153,8 +155,10 @@ public struct ZeroCostProxyEvaluator: Sendable {
             }
             let gradients = try Autograd.gradients(of: [loss], withRespectTo: weights + activations)
             weightGradients = Array(gradients.prefix(weights.count))
-            self.activations = try activations.map { try $0.detach() }
-            activationGradients = Array(gradients.dropFirst(weights.count))
+            activationGradientProducts = try zip(activations, gradients.dropFirst(weights.count)).map { activation, gradient in
+                let product = try activation.detach() * gradient
+                return product.rank > 2 ? try product.sum(dims: Array(2..<product.rank)) : product
+            }
         }
     }
 
@@ -188,11 +192,9 @@ public struct ZeroCostProxyEvaluator: Sendable {
     /// Fisher: for each weighted layer's output a [N, C, ...] with loss gradient da,
     /// sum_c 0.5 mean_n (sum_spatial a . da)^2, summed over layers.
     private func fisher(_ pass: LossGradientPass) throws -> Double {
-        guard !pass.activations.isEmpty else { throw ZeroCostProxyError.noActivations(proxy: ZeroCostProxy.fisher.rawValue) }
-        return try zip(pass.activations, pass.activationGradients).reduce(0.0) { total, pair in
-            var product = try pair.0 * pair.1
-            if product.rank > 2 { product = try product.sum(dims: Array(2..<product.rank)) }
-            return try total + (product.pow(2).mean(dims: [0]) * 0.5).sum().item()
+        guard !pass.activationGradientProducts.isEmpty else { throw ZeroCostProxyError.noActivations(proxy: ZeroCostProxy.fisher.rawValue) }
+        return try pass.activationGradientProducts.reduce(0.0) { total, product in
+            try total + (product.pow(2).mean(dims: [0]) * 0.5).sum().item()
         }
     }
 
