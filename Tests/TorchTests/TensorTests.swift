@@ -244,17 +244,19 @@ import Testing
 
     /// A tensor as large as a detector's activations (48 MiB, over glibc's largest mmap threshold)
     /// allocated again after the previous one was freed reuses its memory: without the setting,
-    /// glibc maps each one fresh and every page faults in again (12,288 faults each time). Other
-    /// tests run beside this one and fault too, so the least of a few tries is compared.
+    /// glibc maps each one fresh and every page faults in again (12,288 faults each time, in every
+    /// try). Other tests run beside this one and fault too (a CI run saw 8,000 of theirs in each of
+    /// 5 tries), so the test looks for one try in a quiet moment among up to 50, 10 ms apart.
     @Test func aFreedLargeTensorsMemoryIsReusedWithoutPageFaults() throws {
         #expect(Torch.keepFreedMemoryForReuse())
         let pages = 48 << 20 / 4096
         try Tensor.ones([pages * 1024]).free()
         var fewest = Int.max
-        for _ in 0..<5 {
+        for _ in 0..<50 where fewest >= pages / 4 {
             let before = Self.pageFaults()
             try Tensor.ones([pages * 1024]).free()
             fewest = min(fewest, Self.pageFaults() - before)
+            usleep(10_000)
         }
         #expect(fewest < pages / 4, "\(fewest) page faults for a tensor of \(pages) pages allocated again")
     }
