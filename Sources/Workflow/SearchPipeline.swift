@@ -156,9 +156,7 @@ public struct SearchPipeline: Sendable {
         let deadline = ContinuousClock.now + planTimeout
         while try await storage.study(named: config.name).attributes[PipelineAttribute.estimator] == nil {
             if let references = try await openQueue(Self.referencesQueue),
-               try await references.work(referenceJob(try referenceArchitectures(), validatedEpochs: selectionSettings.validatedEpochs)) > 0 {
-                continue
-            }
+               try await references.work(referenceJob(try referenceArchitectures())) > 0 { continue }
             guard ContinuousClock.now < deadline else { throw PipelineError.noPlan(study: config.name) }
             if !waited { log("worker: waiting for the study's plan ('edgenas search --config' profiles, plans and selects)") }
             waited = true
@@ -372,7 +370,7 @@ public struct SearchPipeline: Sendable {
             + "workers ('edgenas worker --config') train references too")
         let started = Date()
         let queue = try await createQueue(Self.referencesQueue, jobs: references.map(\.description))
-        let trained = try await queue.finish(referenceJob(references, validatedEpochs: settings.validatedEpochs))
+        let trained = try await queue.finish(referenceJob(references))
         let runs = try references.map { architecture in
             guard let text = trained[architecture.description] else {
                 throw WorkQueueError.jobFailed(queue: queue.name, job: architecture.description, error: "no result stored")
@@ -692,9 +690,11 @@ public struct SearchPipeline: Sendable {
     }
 
     /// Trains one reference of the selection, named by its architecture (a job of the
-    /// references queue); the result is its `ReferenceRun` as JSON.
-    private func referenceJob(_ references: [DetectorArchitecture], validatedEpochs: Set<Int>) -> @Sendable (String) async throws -> String {
-        { job in
+    /// references queue), validated where the selection's strategies read; the result is its
+    /// `ReferenceRun` as JSON.
+    private func referenceJob(_ references: [DetectorArchitecture]) -> @Sendable (String) async throws -> String {
+        let validatedEpochs = selectionSettings.validatedEpochs
+        return { job in
             guard let index = references.firstIndex(where: { $0.description == job }) else {
                 throw WorkQueueError.unknownJob(queue: config.name + Self.referencesQueue, job: job)
             }
